@@ -1,0 +1,54 @@
+//! The HTTP API: one `configure` registers every route.
+
+mod health;
+mod tokens;
+
+use actix_web::{error::JsonPayloadError, web, HttpRequest};
+
+use crate::error::ApiError;
+
+/// Registers every route of the API.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(json_config(max_body_bytes))
+        .app_data(web::PayloadConfig::new(max_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(|err, _| {
+            ApiError::BadRequest(format!("invalid query string: {err}")).into()
+        }))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/metrics", web::get().to(health::metrics))
+        .service(web::scope("/api/v1").route("/tokens/", web::get().to(tokens::list)))
+        .default_service(web::to(not_found));
+}
+
+/// JSON bodies: size cap and errors in the API's error shape.
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| json_error(err, limit).into())
+}
+
+/// Explains why a JSON body was refused, naming the line and column serde stopped at.
+pub fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge(format!(
+                "the request body is larger than the {limit} bytes accepted"
+            ))
+        }
+        JsonPayloadError::ContentType => ApiError::BadRequest(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::BadRequest(format!("the request body is not valid: {e}"))
+        }
+        other => ApiError::BadRequest(format!("the request body could not be read: {other}")),
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.path()
+    )))
+}

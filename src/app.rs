@@ -1,0 +1,87 @@
+//! Builds the application (HTTP API and background loops) and runs it until shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub metrics: Metrics,
+}
+
+/// A bound, not yet running, airlog service.
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Binds the HTTP listener and prepares the pool; nothing runs until `run_until_stopped`.
+    pub fn build(settings: Settings, database_url: &str) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        let pool = db::pool(
+            database_url,
+            settings.database.pool_size,
+            Duration::from_secs(settings.database.connect_timeout_s),
+        );
+        let state = web::Data::new(AppState {
+            pool,
+            settings: settings.clone(),
+            metrics: Metrics::new(),
+        });
+        let listener = std::net::TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.server.max_body_bytes;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(middleware::from_fn(crate::metrics::observe))
+                .configure(|cfg| crate::api::configure(cfg, max_body))
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_s);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(bind = %settings.server.bind, port, "HTTP API listening");
+        Ok(Application {
+            server,
+            port,
+            state,
+        })
+    }
+
+    /// The port the API listens on (useful with `bind = "127.0.0.1:0"`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (pool, settings, metrics).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` fires, then lets requests in flight finish and returns.
+    pub async fn run_until_stopped(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        shutdown.requested().await;
+        handle.stop(true).await;
+        server.await.context("the HTTP server task failed")??;
+        tracing::info!("HTTP API stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! The command line: `airlog serve`, `migrate`, `token ...`, `db ...`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use diesel::{Connection, PgConnection};
+
+use crate::app::Application;
+use crate::auth::{self, Scope};
+use crate::config::Settings;
+use crate::db::cluster::{Cluster, ClusterState};
+use crate::db::{self, tokens, Database};
+
+/// airlog: the as-run log and listener statistics of a radio station.
+///
+/// Settings come from airlog.toml (or --config), then AIRLOG_* environment variables
+/// (AIRLOG_SERVER__BIND for server.bind), then flags. Without DATABASE_URL airlog runs a
+/// private PostgreSQL cluster under <data dir>/pg.
+#[derive(Debug, Parser)]
+#[command(name = "airlog", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./airlog.toml when it exists]
+    #[arg(long, global = true, env = "AIRLOG_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory (overrides data_dir)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API, playout monitors and job scheduler until SIGINT/SIGTERM
+    Serve(ServeArgs),
+    /// Apply pending database migrations and list them (serve does this at start too)
+    Migrate,
+    /// Create, list and revoke API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the private PostgreSQL cluster by hand (for psql users)
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, host:port (overrides server.bind)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once; only its hash is stored
+    Create {
+        /// A name that says who uses the token, e.g. "nginx-shipper"
+        #[arg(long)]
+        name: String,
+        /// What the token may do; repeat for several (admin implies the others)
+        #[arg(long = "scope", value_enum, required = true)]
+        scopes: Vec<Scope>,
+    },
+    /// List tokens (names, prefixes, scopes, last use; never secrets)
+    List,
+    /// Revoke the active token with this name
+    Revoke {
+        /// The token's name
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create (first time) and start the private cluster, and leave it running
+    Start,
+    /// Stop the private cluster
+    Stop,
+    /// Say whether the private cluster exists and runs
+    Status,
+    /// Print the database URL, e.g. for `psql "$(airlog db url)"`
+    Url,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut settings = Settings::load(cli.config.as_deref(), env)?;
+    if let Some(dir) = cli.data_dir {
+        settings.data_dir = dir;
+    }
+    crate::telemetry::init(&settings.log);
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(bind) = args.bind {
+                settings.server.bind = bind;
+            }
+            serve(settings)
+        }
+        Command::Migrate => with_database(&settings, |url| {
+            let applied = db::migrate(url)?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            }
+            for name in applied {
+                println!("applied {name}");
+            }
+            Ok(())
+        }),
+        Command::Token(cmd) => with_database(&settings, |url| {
+            db::migrate(url)?;
+            let mut conn =
+                PgConnection::establish(url).context("cannot connect to the database")?;
+            token_command(&mut conn, cmd)
+        }),
+        Command::Db(cmd) => db_command(&settings, cmd),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Bad settings and an unusable data directory fail before anything starts.
+    if settings.database_url().is_none() {
+        settings.prepare_data_dir()?;
+    }
+    let database = Database::open(&settings)?;
+    let result = (|| {
+        let applied = db::migrate(&database.url)?;
+        for name in &applied {
+            tracing::info!(migration = name.as_str(), "migration applied");
+        }
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        runtime.block_on(async {
+            let app = Application::build(settings, &database.url)?;
+            let (trigger, shutdown) = crate::shutdown::channel();
+            tokio::spawn(crate::shutdown::on_signals(trigger));
+            app.run_until_stopped(shutdown).await
+        })
+    })();
+    // The database goes last, also when serving failed (e.g. the port was taken).
+    let stopped = database.shutdown();
+    result.and(stopped)
+}
+
+/// Opens the database for a one-off command and closes what it opened.
+fn with_database(
+    settings: &Settings,
+    f: impl FnOnce(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let database = Database::open(settings)?;
+    let result = f(&database.url);
+    let stopped = database.shutdown();
+    result.and(stopped)
+}
+
+fn token_command(conn: &mut PgConnection, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create { name, mut scopes } => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("--name must not be empty");
+            }
+            scopes.sort_by_key(|s| s.as_str());
+            scopes.dedup();
+            let token = auth::generate_token()?;
+            let row = tokens::NewToken {
+                name,
+                prefix: &token.prefix,
+                hash: &token.hash,
+                scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            };
+            match tokens::insert(conn, &row) {
+                Ok(_) => {}
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => bail!(
+                    "an active token named {name:?} exists; revoke it first or pick another name"
+                ),
+                Err(e) => return Err(e.into()),
+            }
+            eprintln!("token {name:?} created; it is shown once, store it now:");
+            println!("{}", token.secret);
+            Ok(())
+        }
+        TokenCommand::List => {
+            let rows = tokens::list(conn)?;
+            if rows.is_empty() {
+                println!(
+                    "no tokens; create one with `airlog token create --name NAME --scope read`"
+                );
+            }
+            for t in rows {
+                let state = match t.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+                    None => "active".to_string(),
+                };
+                let used = t
+                    .last_used_at
+                    .map(|at| at.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<24} {}…  scopes={:<18} created={} last_used={} {}",
+                    t.name,
+                    t.prefix,
+                    t.scopes.join(","),
+                    t.created_at.format("%Y-%m-%d %H:%M"),
+                    used,
+                    state
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { name } => {
+            if tokens::revoke(conn, &name)? == 0 {
+                bail!("no active token named {name:?}");
+            }
+            println!("token {name:?} revoked");
+            Ok(())
+        }
+    }
+}
+
+fn db_command(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
+    if let Some(url) = settings.database_url() {
+        if let DbCommand::Url = cmd {
+            println!("{url}");
+            return Ok(());
+        }
+        bail!("a database URL is configured (DATABASE_URL or database.url), so there is no private cluster to manage");
+    }
+    let cluster = Cluster::new(settings.cluster_dir())?;
+    match cmd {
+        DbCommand::Start => {
+            settings.prepare_data_dir()?;
+            cluster.start()?;
+            println!("running; connect with: psql \"{}\"", cluster.url());
+        }
+        DbCommand::Stop => {
+            cluster.stop()?;
+            println!("stopped");
+        }
+        DbCommand::Status => match cluster.status() {
+            ClusterState::Absent => println!(
+                "no cluster yet in {} (airlog serve or airlog db start creates it)",
+                cluster.root().display()
+            ),
+            ClusterState::Stopped => println!("stopped ({})", cluster.root().display()),
+            ClusterState::Stale { pid } => println!(
+                "stopped, with a stale postmaster.pid (pid {pid}) that the next start removes"
+            ),
+            ClusterState::Running { pid } => println!("running (pid {pid}); {}", cluster.url()),
+        },
+        DbCommand::Url => println!("{}", cluster.url()),
+    }
+    Ok(())
+}

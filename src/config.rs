@@ -1,0 +1,269 @@
+//! One typed `Settings`, read from `airlog.toml`, then `AIRLOG_*` variables, then flags.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use figment::Figment;
+use serde::{Deserialize, Deserializer};
+
+/// Everything airlog can be configured with; every key is documented in
+/// `deploy/airlog.example.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where airlog keeps its state (the private PostgreSQL cluster lives in `<data_dir>/pg`).
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub station: StationSettings,
+    pub log: LogSettings,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// `host:port` to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish at shutdown.
+    pub shutdown_timeout_s: u64,
+}
+
+/// The PostgreSQL database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// A libpq URL; empty means the private cluster under `<data_dir>/pg`.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub connect_timeout_s: u64,
+}
+
+/// Station-wide defaults for time keeping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StationSettings {
+    /// IANA time zone of the station, e.g. `Europe/Zurich`.
+    pub time_zone: TimeZone,
+    /// Hour (0-23, station time) at which the broadcast day starts.
+    pub day_start_hour: DayStartHour,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A tracing filter such as `info` or `airlog=debug,actix_web=info`; `RUST_LOG` wins.
+    pub level: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A checked IANA time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown time zone {name:?} (expected an IANA name such as Europe/Zurich or UTC)"
+            ))
+        })
+    }
+}
+
+impl fmt::Display for TimeZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
+/// An hour of the day, 0 to 23.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayStartHour(pub u32);
+
+impl<'de> Deserialize<'de> for DayStartHour {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hour = i64::deserialize(d)?;
+        if (0..24).contains(&hour) {
+            Ok(DayStartHour(hour as u32))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "day start hour {hour} is not an hour of the day (0 to 23)"
+            )))
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./var"),
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            station: StationSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 16 * 1024 * 1024,
+            workers: 0,
+            shutdown_timeout_s: 30,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: String::new(),
+            pool_size: 10,
+            connect_timeout_s: 5,
+        }
+    }
+}
+
+impl Default for StationSettings {
+    fn default() -> Self {
+        StationSettings {
+            time_zone: TimeZone(chrono_tz::UTC),
+            day_start_hour: DayStartHour(4),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// The file searched when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "airlog.toml";
+
+/// Environment variables that look like settings but belong to the command line.
+const CLI_ONLY_VARS: &[&str] = &["config"];
+
+impl Settings {
+    /// Reads settings from `path` (or `./airlog.toml` when it exists), then the environment.
+    ///
+    /// `env` is the process environment as pairs, passed in so tests need not mutate it.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Settings> {
+        let mut figment = Figment::new();
+        match path {
+            Some(p) => {
+                if !p.is_file() {
+                    bail!("configuration file {} does not exist", p.display());
+                }
+                figment = figment.merge(Toml::file_exact(p));
+            }
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        // DATABASE_URL is the convention every PostgreSQL tool follows; AIRLOG_DATABASE__URL wins.
+        if let Some((_, url)) = env
+            .iter()
+            .find(|(k, v)| k == "DATABASE_URL" && !v.is_empty())
+        {
+            figment = figment.merge(("database.url", url.clone()));
+        }
+        // AIRLOG_SERVER__BIND is `server.bind`; values are read like TOML scalars.
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("AIRLOG_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase().replace("__", ".");
+            if key.is_empty() || CLI_ONLY_VARS.contains(&key.as_str()) {
+                continue;
+            }
+            let value: Value = value
+                .parse()
+                .expect("parsing a figment value is infallible");
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        let settings: Settings = figment.extract().map_err(describe_figment_error)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.server.bind.trim().is_empty() {
+            bail!("server.bind is empty (expected host:port such as 127.0.0.1:8080)");
+        }
+        if !self.server.bind.contains(':') {
+            bail!(
+                "server.bind {:?} has no port (expected host:port such as 127.0.0.1:8080)",
+                self.server.bind
+            );
+        }
+        if self.database.pool_size == 0 {
+            bail!("database.pool_size must be at least 1");
+        }
+        if self.server.max_body_bytes < 1024 {
+            bail!("server.max_body_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The database URL to use, or `None` for the private cluster.
+    pub fn database_url(&self) -> Option<&str> {
+        let url = self.database.url.trim();
+        (!url.is_empty()).then_some(url)
+    }
+
+    /// The directory of the private PostgreSQL cluster.
+    pub fn cluster_dir(&self) -> PathBuf {
+        self.data_dir.join("pg")
+    }
+
+    /// Creates the data directory if needed and proves it is writable.
+    pub fn prepare_data_dir(&self) -> anyhow::Result<()> {
+        let dir = &self.data_dir;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("data directory {} cannot be created", dir.display()))?;
+        let probe = dir.join(".airlog-write-test");
+        std::fs::write(&probe, b"ok")
+            .with_context(|| format!("data directory {} is not writable", dir.display()))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+}
+
+/// Figment's errors already name the key and the source; keep only the first one per line.
+fn describe_figment_error(err: figment::Error) -> anyhow::Error {
+    let lines: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+    anyhow::anyhow!("invalid configuration: {}", lines.join("; "))
+}

@@ -1,0 +1,114 @@
+//! The database: connection pool, embedded migrations, the private cluster, and one module of
+//! queries per table.
+
+pub mod cluster;
+pub mod schema;
+pub mod tokens;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::Settings;
+use cluster::{Cluster, Started};
+
+/// The migrations in `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// A pool of PostgreSQL connections.
+pub type DbPool = Pool<ConnectionManager<PgConnection>>;
+/// One connection taken from the pool.
+pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// Why a database call did not return a result.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time: the database is down or saturated.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] diesel::r2d2::PoolError),
+    /// The query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// The blocking task panicked or was cancelled.
+    #[error("database task did not finish: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs synchronous diesel code on the blocking pool, inside the caller's tracing span.
+///
+/// This is the one way async code reaches the database, so connection checkout, blocking and
+/// error mapping live in one place.
+pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let mut conn = pool.get().map_err(DbError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(DbError::from)?
+}
+
+/// Builds a pool for `url`. It connects lazily, so a server can start while the database is
+/// still coming up; `/healthz` reports the state.
+pub fn pool(url: &str, size: u32, timeout: Duration) -> DbPool {
+    Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(timeout)
+        .build_unchecked(ConnectionManager::new(url))
+}
+
+/// Applies pending migrations and returns their names.
+pub fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
+    let mut conn =
+        PgConnection::establish(url).context("cannot connect to the database to migrate it")?;
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+/// The database airlog talks to: an external URL, or the private cluster that was started for
+/// this process (and is stopped by `shutdown` only if this process started it).
+pub struct Database {
+    pub url: String,
+    cluster: Option<(Cluster, Started)>,
+}
+
+impl Database {
+    /// Resolves the configured database, starting the private cluster when no URL is set.
+    pub fn open(settings: &Settings) -> anyhow::Result<Database> {
+        if let Some(url) = settings.database_url() {
+            return Ok(Database {
+                url: url.to_string(),
+                cluster: None,
+            });
+        }
+        settings.prepare_data_dir()?;
+        let cluster = Cluster::new(settings.cluster_dir())?;
+        let started = cluster.start()?;
+        Ok(Database {
+            url: cluster.url(),
+            cluster: Some((cluster, started)),
+        })
+    }
+
+    /// Stops the private cluster if this process started it.
+    pub fn shutdown(self) -> anyhow::Result<()> {
+        if let Some((cluster, Started::ByUs)) = self.cluster {
+            cluster.stop()?;
+        }
+        Ok(())
+    }
+}

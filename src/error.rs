@@ -1,0 +1,155 @@
+//! The API error type and its one mapping to HTTP: every 4xx/5xx answer is
+//! `{"error": kind, "message": ..., "details": [...]}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+
+/// One problem with one field of the input; `index` is the item's place in a batch.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with a field of a single object.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            index: None,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A problem with a field of the `index`th item of a batch.
+    pub fn at(index: usize, field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            index: Some(index),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything an API handler can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Validation {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything unexpected; logged once with its cause, answered without it.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 listing per-field problems.
+    pub fn validation(message: impl Into<String>, details: Vec<FieldError>) -> ApiError {
+        ApiError::Validation {
+            message: message.into(),
+            details,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Validation { .. } => "validation",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::TooManyRequests(_) => "too_many_requests",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+    details: &'a [FieldError],
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed");
+                "internal error; the server log has the details".to_string()
+            }
+            other => other.to_string(),
+        };
+        let details: &[FieldError] = match self {
+            ApiError::Validation { details, .. } => details,
+            _ => &[],
+        };
+        let mut builder = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized(_)) {
+            builder.insert_header(("WWW-Authenticate", "Token"));
+        }
+        builder.json(ErrorBody {
+            error: self.kind(),
+            message,
+            details,
+        })
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> ApiError {
+        match err {
+            DbError::Unavailable(e) => {
+                tracing::warn!(error = %e, "no database connection");
+                ApiError::Unavailable("the database is not reachable; try again shortly".into())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> ApiError {
+        ApiError::from(DbError::Query(err))
+    }
+}

@@ -1,0 +1,12 @@
+//! airlog: watches what goes on air and measures who listens.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;
