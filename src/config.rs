@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Format, Toml};
 use figment::value::Value;
 use figment::Figment;
 use serde::{Deserialize, Deserializer};
@@ -182,7 +182,7 @@ impl Settings {
         let mut figment = Figment::new();
         match path {
             Some(p) => {
-                if !p.is_file() {
+                if !p.exists() {
                     bail!("configuration file {} does not exist", p.display());
                 }
                 figment = figment.merge(Toml::file_exact(p));
@@ -198,7 +198,11 @@ impl Settings {
             .iter()
             .find(|(k, v)| k == "DATABASE_URL" && !v.is_empty())
         {
-            figment = figment.merge(("database.url", url.clone()));
+            figment = figment.merge(EnvVar {
+                name: "DATABASE_URL".into(),
+                key: "database.url".into(),
+                value: Value::from(url.clone()),
+            });
         }
         // AIRLOG_SERVER__BIND is `server.bind`; values are read like TOML scalars.
         for (name, value) in env {
@@ -209,10 +213,11 @@ impl Settings {
             if key.is_empty() || CLI_ONLY_VARS.contains(&key.as_str()) {
                 continue;
             }
+            // Values read like TOML scalars, so "3" is a number and "true" a boolean.
             let value: Value = value
                 .parse()
                 .expect("parsing a figment value is infallible");
-            figment = figment.merge(Serialized::default(&key, value));
+            figment = figment.merge(EnvVar { name, key, value });
         }
         let settings: Settings = figment.extract().map_err(describe_figment_error)?;
         settings.check()?;
@@ -262,8 +267,108 @@ impl Settings {
     }
 }
 
-/// Figment's errors already name the key and the source; keep only the first one per line.
+/// Names each problem by its key and where the value came from, on one line.
 fn describe_figment_error(err: figment::Error) -> anyhow::Error {
-    let lines: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
-    anyhow::anyhow!("invalid configuration: {}", lines.join("; "))
+    let problems: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let origin = match e.metadata.as_ref() {
+                Some(m) => match &m.source {
+                    Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+                    _ => format!(" (from {})", m.name),
+                },
+                None => String::new(),
+            };
+            if e.path.is_empty() {
+                format!("{}{origin}", e.kind)
+            } else {
+                format!("{}: {}{origin}", e.path.join("."), e.kind)
+            }
+        })
+        .collect();
+    anyhow::anyhow!("invalid configuration: {}", problems.join("; "))
+}
+
+/// One `AIRLOG_*` variable as a figment provider, so errors can name the variable.
+struct EnvVar {
+    name: String,
+    key: String,
+    value: Value,
+}
+
+impl figment::Provider for EnvVar {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(format!("environment variable {}", self.name))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let dict = figment::util::nest(&self.key, self.value.clone())
+            .into_dict()
+            .ok_or_else(|| figment::Error::from(format!("{} names no setting", self.name)))?;
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::load(Some(Path::new("/dev/null")), env(&[])).unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.station.day_start_hour, DayStartHour(4));
+        assert!(s.database_url().is_none());
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_and_database_url_is_honoured() {
+        let s = Settings::load(
+            Some(Path::new("/dev/null")),
+            env(&[
+                ("AIRLOG_SERVER__BIND", "0.0.0.0:9000"),
+                ("AIRLOG_DATABASE__POOL_SIZE", "3"),
+                ("AIRLOG_STATION__TIME_ZONE", "Europe/Zurich"),
+                ("AIRLOG_CONFIG", "ignored.toml"),
+                ("DATABASE_URL", "postgres://x@db/airlog"),
+                ("UNRELATED", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.database.pool_size, 3);
+        assert_eq!(s.station.time_zone.0, chrono_tz::Europe::Zurich);
+        assert_eq!(s.database_url(), Some("postgres://x@db/airlog"));
+    }
+
+    #[test]
+    fn unknown_environment_key_is_named() {
+        let err = Settings::load(
+            Some(Path::new("/dev/null")),
+            env(&[("AIRLOG_SERVER__PORT", "1")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn bind_without_port_is_refused() {
+        let err = Settings::load(
+            Some(Path::new("/dev/null")),
+            env(&[("AIRLOG_SERVER__BIND", "localhost")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no port"), "{err}");
+    }
 }

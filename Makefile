@@ -1,0 +1,40 @@
+# airlog: `make run` starts the service, `make test` checks everything.
+
+CARGO ?= cargo
+CONFIG ?= deploy/airlog.example.toml
+
+# Debian packages the build and the tests need, and a file each one provides.
+APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql/libpq-fe.h
+
+.PHONY: run build test deps lint fmt
+
+## run: build in release mode and serve with the example settings (data in ./var)
+run: build
+	./target/release/airlog --config $(CONFIG) serve
+
+build:
+	$(CARGO) build --release --locked
+
+## test: install what the tests need, then formatting, lints and every test
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked --all-targets
+
+## deps: install missing Debian packages (as root with apt-get), or say what is missing
+deps:
+	@missing=""; \
+	for entry in $(APT_PACKAGES); do \
+	  pkg=$${entry%%:*}; path=$${entry#*:}; \
+	  [ -e "$$path" ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	  echo "missing packages:$$missing; install them with: sudo apt-get install$$missing" >&2; exit 1; \
+	fi
+
+fmt:
+	$(CARGO) fmt --all

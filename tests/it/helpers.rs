@@ -1,0 +1,277 @@
+//! Shared test helpers: the database server of this run, per-test databases, a running app.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use airlog::app::Application;
+use airlog::auth::{generate_token, Scope};
+use airlog::config::Settings;
+use airlog::db::cluster::Cluster;
+use airlog::db::tokens;
+use airlog::shutdown::{self, ShutdownTrigger};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+/// Settings for a private test cluster: durability is not what tests check.
+pub const FAST_CONF: &str =
+    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 400";
+
+/// The server this test run uses, and the template database every test database copies.
+struct TestServer {
+    /// Builds the URL of a database on this server.
+    base_url: String,
+    template: String,
+}
+
+static SERVER: OnceLock<TestServer> = OnceLock::new();
+static CREATE_LOCK: Mutex<()> = Mutex::new(());
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Replaces the database name in a libpq URL (`postgres://u@h:5432/name?x=y`).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("database URL has a scheme");
+    let (before_query, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let authority = before_query.split('/').next().unwrap_or("");
+    let mut out = format!("{scheme}://{authority}/{database}");
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn server() -> &'static TestServer {
+    SERVER.get_or_init(|| {
+        let base_url = match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => start_private_cluster(),
+        };
+        let template = format!("airlog_tpl_{}", std::process::id());
+        let mut admin = PgConnection::establish(&with_database(&base_url, "postgres"))
+            .expect("connect to test server");
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {template}"))
+            .execute(&mut admin)
+            .unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {template}"))
+            .execute(&mut admin)
+            .unwrap();
+        airlog::db::migrate(&with_database(&base_url, &template)).expect("migrate template");
+        TestServer { base_url, template }
+    })
+}
+
+/// Starts a private cluster for this test process, stopped and removed by a watchdog when the
+/// process ends (the test harness has no global teardown).
+fn start_private_cluster() -> String {
+    let dir = private_temp_dir("airlog-test-pg");
+    let cluster = Cluster::new(dir.join("pg"))
+        .expect("PostgreSQL binaries")
+        .with_extra_conf(FAST_CONF);
+    cluster.start().expect("start test cluster");
+    let stop = cluster.stop_command();
+    let mut script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 0.5; done; ",
+        std::process::id()
+    );
+    script.push_str(&shell_words(&stop));
+    script.push_str(&format!(" >/dev/null 2>&1; rm -rf '{}'", dir.display()));
+    // The watchdog outlives this process on purpose; it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cluster watchdog");
+    cluster.url()
+}
+
+/// A temporary directory the `postgres` user can enter (tempfile makes them 0700).
+pub fn private_temp_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .unwrap()
+        .keep();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn shell_words(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A database of its own for one test, copied from the migrated template, dropped at the end.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// A fresh, migrated database.
+    pub fn new() -> TestDb {
+        Self::create(true)
+    }
+
+    /// A fresh database with no tables.
+    pub fn empty() -> TestDb {
+        Self::create(false)
+    }
+
+    fn create(migrated: bool) -> TestDb {
+        let server = server();
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin =
+            PgConnection::establish(&with_database(&server.base_url, "postgres")).unwrap();
+        let sql = if migrated {
+            format!("CREATE DATABASE {name} TEMPLATE {}", server.template)
+        } else {
+            format!("CREATE DATABASE {name}")
+        };
+        {
+            // Copies of one template must not overlap, or PostgreSQL refuses the second.
+            let _guard = CREATE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            diesel::sql_query(sql).execute(&mut admin).unwrap();
+        }
+        TestDb {
+            url: with_database(&server.base_url, &name),
+            name,
+        }
+    }
+
+    /// A direct connection for setting up and checking rows.
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&self.url).unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = server();
+        if let Ok(mut admin) = PgConnection::establish(&with_database(&server.base_url, "postgres"))
+        {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+/// Settings for a test app: any free port, one worker.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 1;
+    settings.server.shutdown_timeout_s = 5;
+    settings.database.connect_timeout_s = 2;
+    settings
+}
+
+/// A running airlog API on its own database.
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    trigger: ShutdownTrigger,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts the API with default test settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the API after `adjust` changed the settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = TestDb::new();
+        let mut settings = test_settings();
+        settings.database.url = db.url.clone();
+        adjust(&mut settings);
+        let url = settings.database.url.clone();
+        let app = Application::build(settings, &url).expect("build app");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (trigger, shutdown) = shutdown::channel();
+        let task = tokio::spawn(app.run_until_stopped(shutdown));
+        TestApp {
+            address,
+            db,
+            client: reqwest::Client::new(),
+            trigger,
+            task: Some(task),
+        }
+    }
+
+    /// An absolute URL on this app.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates a token with these scopes and returns its secret.
+    pub fn token(&self, scopes: &[Scope]) -> String {
+        let t = generate_token().unwrap();
+        let name = format!("test-{}", &t.prefix);
+        tokens::insert(
+            &mut self.db.conn(),
+            &tokens::NewToken {
+                name: &name,
+                prefix: &t.prefix,
+                hash: &t.hash,
+                scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            },
+        )
+        .unwrap();
+        t.secret
+    }
+
+    /// Stops the app as a signal would, waiting for requests in flight.
+    pub async fn stop(mut self) {
+        self.trigger.fire();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Runs the airlog binary with these arguments and environment; returns (status, stdout, stderr).
+pub fn airlog_cmd(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlog"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run airlog");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    path
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary, against a real PostgreSQL (TEST_DATABASE_URL, or a private
+//! cluster started for this run), one fresh database per test.
+
+mod helpers;
+
+mod auth;
+mod cluster;
+mod config;
+mod health;
+mod migrations;
