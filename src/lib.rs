@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;

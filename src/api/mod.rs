@@ -1,6 +1,10 @@
 //! The HTTP API: one `configure` registers every route.
 
+mod export;
 mod health;
+pub mod pagination;
+pub mod params;
+mod stream_events;
 mod tokens;
 
 use actix_web::{error::JsonPayloadError, web, HttpRequest};
@@ -16,7 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         }))
         .route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
-        .service(web::scope("/api/v1").route("/tokens/", web::get().to(tokens::list)))
+        .service(
+            web::scope("/api/v1")
+                .route("/tokens/", web::get().to(tokens::list))
+                .configure(stream_events::configure),
+        )
         .default_service(web::to(not_found));
 }
 

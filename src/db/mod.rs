@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod schema;
+pub mod stream_events;
 pub mod tokens;
 
 use std::time::Duration;

@@ -1,0 +1,219 @@
+//! The one pagination helper: `{"count", "next", "previous", "results"}` pages with opaque
+//! keyset cursors, and `offset` for old clients.
+//!
+//! A cursor names the (time, id) of the row a page continues from, the direction, and the
+//! `count` computed on the walk's first page, so page 500 costs what page 1 costs: one index
+//! range scan, no OFFSET, no COUNT(*).
+
+use actix_web::HttpRequest;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::params::Params;
+use crate::db::stream_events::{Direction, Key};
+
+/// A page of results in the shape the replaced API's clients read.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+}
+
+/// Where a requested page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The first page of a walk: counts, then reads from the beginning.
+    First,
+    /// A page continuing from a cursor.
+    Cursor {
+        key: Key,
+        direction: Direction,
+        count: i64,
+    },
+    /// An offset page (old clients); counts on every page.
+    Offset(i64),
+}
+
+/// What a list request asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub start: Start,
+}
+
+impl PageRequest {
+    /// Reads `limit`, `cursor` and `offset`.
+    pub fn parse(params: &mut Params, default_limit: i64, max_limit: i64) -> PageRequest {
+        let limit = params.int("limit", 1..=max_limit).unwrap_or(default_limit);
+        let cursor = params.get("cursor", |s| {
+            decode_cursor(s).ok_or_else(|| {
+                "is not a cursor this server issued; follow `next` or `previous` as given".into()
+            })
+        });
+        let offset = params.int("offset", 0..=i64::MAX);
+        let start = match (cursor, offset) {
+            (Some((key, direction, count)), _) => Start::Cursor {
+                key,
+                direction,
+                count,
+            },
+            (None, Some(offset)) => Start::Offset(offset),
+            (None, None) => Start::First,
+        };
+        PageRequest { limit, start }
+    }
+}
+
+fn encode_cursor(key: Key, direction: Direction, count: i64) -> String {
+    let dir = match direction {
+        Direction::After => 'a',
+        Direction::Before => 'b',
+    };
+    let raw = format!("{dir}{}.{}.{count}", key.time.timestamp_micros(), key.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(s: &str) -> Option<(Key, Direction, i64)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim())
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let direction = match raw.chars().next()? {
+        'a' => Direction::After,
+        'b' => Direction::Before,
+        _ => return None,
+    };
+    let mut parts = raw[1..].split('.');
+    let micros: i64 = parts.next()?.parse().ok()?;
+    let id: i64 = parts.next()?.parse().ok()?;
+    let count: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || count < 0 {
+        return None;
+    }
+    let time = DateTime::<Utc>::from_timestamp_micros(micros)?;
+    Some((Key { time, id }, direction, count))
+}
+
+/// The absolute URL of this request with `cursor`/`offset` replaced.
+fn link(req: &HttpRequest, set: (&str, String)) -> String {
+    let info = req.connection_info();
+    let mut pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    pairs.retain(|(k, _)| k != "cursor" && k != "offset");
+    pairs.push((set.0.to_string(), set.1));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    format!(
+        "{}://{}{}?{}",
+        info.scheme(),
+        info.host(),
+        req.path(),
+        query
+    )
+}
+
+/// Rows read for a page: `limit + 1` were asked for, so one more than `limit` means more exist.
+pub struct Fetched<T> {
+    pub rows: Vec<T>,
+    pub count: i64,
+}
+
+/// Builds the page and its links from what was fetched for `page` (with one row to spare).
+pub fn build<T: Serialize>(
+    req: &HttpRequest,
+    page: &PageRequest,
+    fetched: Fetched<T>,
+    key_of: impl Fn(&T) -> Key,
+) -> Page<T> {
+    let Fetched { mut rows, count } = fetched;
+    let limit = page.limit as usize;
+    let more = rows.len() > limit;
+    let (next, previous) = match &page.start {
+        Start::Offset(offset) => {
+            rows.truncate(limit);
+            let next = (offset + page.limit < count)
+                .then(|| link(req, ("offset", (offset + page.limit).to_string())));
+            let previous = (*offset > 0)
+                .then(|| link(req, ("offset", (offset - page.limit).max(0).to_string())));
+            (next, previous)
+        }
+        Start::First
+        | Start::Cursor {
+            direction: Direction::After,
+            ..
+        } => {
+            rows.truncate(limit);
+            let next = more
+                .then(|| {
+                    rows.last().map(|r| {
+                        link(
+                            req,
+                            ("cursor", encode_cursor(key_of(r), Direction::After, count)),
+                        )
+                    })
+                })
+                .flatten();
+            let previous = match page.start {
+                Start::Cursor { .. } => rows.first().map(|r| {
+                    link(
+                        req,
+                        ("cursor", encode_cursor(key_of(r), Direction::Before, count)),
+                    )
+                }),
+                _ => None,
+            };
+            (next, previous)
+        }
+        Start::Cursor {
+            direction: Direction::Before,
+            ..
+        } => {
+            if more {
+                // Rows came back oldest first; the spare one is the oldest.
+                rows.remove(0);
+            }
+            let previous = more
+                .then(|| {
+                    rows.first().map(|r| {
+                        link(
+                            req,
+                            ("cursor", encode_cursor(key_of(r), Direction::Before, count)),
+                        )
+                    })
+                })
+                .flatten();
+            let next = rows.last().map(|r| {
+                link(
+                    req,
+                    ("cursor", encode_cursor(key_of(r), Direction::After, count)),
+                )
+            });
+            (next, previous)
+        }
+    };
+    Page {
+        count,
+        next,
+        previous,
+        results: rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_tampering() {
+        let key = Key {
+            time: DateTime::from_timestamp_micros(1_730_805_332_123_456).unwrap(),
+            id: 42,
+        };
+        let c = encode_cursor(key, Direction::Before, 1000);
+        assert_eq!(decode_cursor(&c), Some((key, Direction::Before, 1000)));
+        assert_eq!(decode_cursor("bm9wZQ"), None);
+        assert_eq!(decode_cursor("!!"), None);
+    }
+}

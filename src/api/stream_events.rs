@@ -1,0 +1,352 @@
+//! Stream events: ingest for log shippers, paged list and exports for analysts.
+
+use std::io::Write;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{Days, NaiveDate, TimeZone, Utc};
+use serde_json::Value;
+
+use super::export;
+use super::pagination::{self, Fetched, PageRequest, Start};
+use super::params::Params;
+use crate::app::AppState;
+use crate::auth::{Caller, IngestScope, ReadScope};
+use crate::db::stream_events::{self as queries, Direction, Filter, Key, StreamEventRow};
+use crate::db::{self};
+use crate::error::ApiError;
+use crate::ingest::stream::{check_batch, Origin, MAX_BATCH};
+
+/// Largest `limit` of a list page.
+pub const MAX_LIMIT: i64 = 20_000;
+const DEFAULT_LIMIT: i64 = 100;
+/// Rows read per round trip by the exports.
+const EXPORT_CHUNK: i64 = 5_000;
+/// At most this many per-field problems are listed in a 400.
+const MAX_DETAILS: usize = 200;
+
+/// Registers the routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/stats/ingest/stream-events/", web::post().to(ingest))
+        .route("/stats/stream-events/", web::get().to(list))
+        .route("/stats/stream-events/export.csv", web::get().to(export_csv))
+        .route(
+            "/stats/stream-events/export.ndjson",
+            web::get().to(export_ndjson),
+        )
+        .route(
+            r"/stats/stream-events/export/icecast/{day:\d{4}-\d{2}-\d{2}}.log",
+            web::get().to(export_icecast),
+        );
+}
+
+/// `POST /api/v1/stats/ingest/stream-events/`: a bare JSON array of events. All or nothing:
+/// one invalid item rejects the batch, listing every problem. Re-posted events are counted as
+/// duplicates, not stored again.
+async fn ingest(
+    caller: Caller<IngestScope>,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let Value::Array(items) = body.into_inner() else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON array of stream events".into(),
+        ));
+    };
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the batch has {} events; at most {MAX_BATCH} are accepted per request",
+            items.len()
+        )));
+    }
+    let counter = &state.metrics.ingest_events;
+    let events = match check_batch(&items) {
+        Ok(events) => events,
+        Err(mut details) => {
+            counter
+                .with_label_values(&["stream", "rejected"])
+                .inc_by(items.len() as u64);
+            let total = details.len();
+            details.truncate(MAX_DETAILS);
+            let shown = if total > MAX_DETAILS {
+                format!(" (first {MAX_DETAILS} listed)")
+            } else {
+                String::new()
+            };
+            return Err(ApiError::validation(
+                format!("{total} problems in the batch{shown}; nothing was stored"),
+                details,
+            ));
+        }
+    };
+    let total = events.len();
+    let created = db::run(&state.pool, move |conn| {
+        queries::insert_batch(conn, &events).map_err(ApiError::from)
+    })
+    .await?;
+    let duplicates = total - created;
+    counter
+        .with_label_values(&["stream", "created"])
+        .inc_by(created as u64);
+    counter
+        .with_label_values(&["stream", "duplicate"])
+        .inc_by(duplicates as u64);
+    tracing::info!(
+        token = caller.token_name.as_str(),
+        rows = total,
+        created,
+        duplicates,
+        "stream events ingested"
+    );
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({ "created": created, "duplicates": duplicates })))
+}
+
+/// Reads the list filters shared by the list and the exports.
+fn parse_filter(params: &mut Params) -> Filter {
+    Filter {
+        time_from: params.time("time_from"),
+        time_until: params.time("time_until"),
+        origin: params.get("origin", |s| {
+            Origin::parse(s).ok_or_else(|| format!("{s:?} is not an origin (hls or icecast)"))
+        }),
+        path: params.text("path").map(str::to_string),
+        status: params.int("status", 100..=599).map(|s| s as i32),
+        min_seconds: params
+            .int("min_seconds", 0..=i64::from(i32::MAX))
+            .map(|s| s as i32),
+        min_bytes: params.int("min_bytes", 0..=i64::MAX),
+    }
+}
+
+fn key_of(row: &StreamEventRow) -> Key {
+    Key {
+        time: row.time_start,
+        id: row.id,
+    }
+}
+
+/// `GET /api/v1/stats/stream-events/`: events by time_start then id, keyset paged.
+async fn list(
+    _caller: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(req.query_string())?;
+    let filter = parse_filter(&mut params);
+    let page = PageRequest::parse(&mut params, DEFAULT_LIMIT, MAX_LIMIT);
+    params.finish()?;
+    let request = page.clone();
+    let fetched = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        let spare = request.limit + 1;
+        Ok(match request.start {
+            Start::First => Fetched {
+                count: queries::count(conn, &filter)?,
+                rows: queries::keyset_page(conn, &filter, None, Direction::After, spare)?,
+            },
+            Start::Cursor {
+                key,
+                direction,
+                count,
+            } => Fetched {
+                count,
+                rows: queries::keyset_page(conn, &filter, Some(key), direction, spare)?,
+            },
+            Start::Offset(offset) => Fetched {
+                count: queries::count(conn, &filter)?,
+                rows: queries::offset_page(conn, &filter, offset, request.limit)?,
+            },
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(pagination::build(&req, &page, fetched, key_of)))
+}
+
+/// Walks every event matching `filter`, a chunk at a time, formatting each chunk with `write`.
+fn walk(
+    conn: &mut diesel::PgConnection,
+    sink: &export::Sink,
+    filter: &Filter,
+    header: &[u8],
+    write: impl Fn(&mut Vec<u8>, &StreamEventRow),
+) -> diesel::QueryResult<()> {
+    if !header.is_empty() && !sink.send(header.to_vec()) {
+        return Ok(());
+    }
+    let mut key = None;
+    loop {
+        let rows = queries::keyset_page(conn, filter, key, Direction::After, EXPORT_CHUNK)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        key = Some(key_of(last));
+        let mut out = Vec::with_capacity(rows.len() * 256);
+        for row in &rows {
+            write(&mut out, row);
+        }
+        if !sink.send(out) || rows.len() < EXPORT_CHUNK as usize {
+            return Ok(());
+        }
+    }
+}
+
+fn export_filter(req: &HttpRequest) -> Result<Filter, ApiError> {
+    let mut params = Params::parse(req.query_string())?;
+    let filter = parse_filter(&mut params);
+    params.finish()?;
+    Ok(filter)
+}
+
+const CSV_HEADER: &[u8] = b"id,uuid,origin,ip,method,path,status,bytes_sent,referer,user_agent,seconds_connected,time_start,time_end,device_key\n";
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+fn csv_field(out: &mut Vec<u8>, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn csv_row(out: &mut Vec<u8>, r: &StreamEventRow) {
+    let _ = write!(out, "{},{},{},{},", r.id, r.uuid, r.origin, r.ip.ip());
+    csv_field(out, &r.method);
+    out.push(b',');
+    csv_field(out, &r.path);
+    let _ = write!(out, ",{},{},", r.status, r.bytes_sent);
+    csv_field(out, &r.referer);
+    out.push(b',');
+    csv_field(out, &r.user_agent);
+    let _ = writeln!(
+        out,
+        ",{},{},{},{}",
+        r.seconds_connected,
+        r.time_start
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        r.time_end
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        r.device_key
+    );
+}
+
+/// `GET .../export.csv`: every matching event as CSV with a header line.
+async fn export_csv(
+    _caller: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let filter = export_filter(&req)?;
+    let body = export::stream(&state.pool, move |conn, sink| {
+        walk(conn, sink, &filter, CSV_HEADER, csv_row)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"stream-events.csv\"",
+        ))
+        .streaming(body))
+}
+
+/// `GET .../export.ndjson`: every matching event as one JSON object per line (list fields).
+async fn export_ndjson(
+    _caller: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let filter = export_filter(&req)?;
+    let body = export::stream(&state.pool, move |conn, sink| {
+        walk(conn, sink, &filter, b"", |out, row| {
+            serde_json::to_writer(&mut *out, row).expect("rows serialise");
+            out.push(b'\n');
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body))
+}
+
+/// Escapes a quoted access-log field the way Apache and Icecast do.
+fn log_quoted(s: &str) -> String {
+    if s.is_empty() {
+        return "-".into();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One Icecast access-log line: Combined Log Format plus seconds connected, stamped with the
+/// time the connection ended (when Icecast writes the line).
+pub fn icecast_line(out: &mut Vec<u8>, r: &StreamEventRow) {
+    let _ = writeln!(
+        out,
+        "{} - - [{}] \"{} {} HTTP/1.1\" {} {} \"{}\" \"{}\" {}",
+        r.ip.ip(),
+        r.time_end.format("%d/%b/%Y:%H:%M:%S %z"),
+        r.method,
+        log_quoted(&r.path),
+        r.status,
+        r.bytes_sent,
+        log_quoted(&r.referer),
+        log_quoted(&r.user_agent),
+        r.seconds_connected
+    );
+}
+
+/// `GET .../export/icecast/YYYY-MM-DD.log`: the events that ended on that UTC day, as an
+/// Icecast access log (what licensing bodies ask for). `origin` narrows it.
+async fn export_icecast(
+    _caller: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    day: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(req.query_string())?;
+    let origin = params.get("origin", |s| {
+        Origin::parse(s).ok_or_else(|| format!("{s:?} is not an origin (hls or icecast)"))
+    });
+    params.finish()?;
+    let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+        .map_err(|_| ApiError::BadRequest(format!("{day:?} is not a date (YYYY-MM-DD)")))?;
+    let from = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    let until = from.checked_add_days(Days::new(1)).expect("date in range");
+    let body = export::stream(&state.pool, move |conn, sink| {
+        let mut key = None;
+        loop {
+            let rows = queries::ended_between(conn, from, until, origin, key, EXPORT_CHUNK)?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            key = Some(Key {
+                time: last.time_end,
+                id: last.id,
+            });
+            let mut out = Vec::with_capacity(rows.len() * 200);
+            for row in &rows {
+                icecast_line(&mut out, row);
+            }
+            if !sink.send(out) || rows.len() < EXPORT_CHUNK as usize {
+                return Ok(());
+            }
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"access-{date}.log\""),
+        ))
+        .streaming(body))
+}
