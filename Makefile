@@ -4,7 +4,9 @@ CARGO ?= cargo
 CONFIG ?= deploy/airlog.example.toml
 
 # Debian packages the build and the tests need, and a file each one provides.
-APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql/libpq-fe.h
+# python3-requests runs the reference Python clients against airlog.
+APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql/libpq-fe.h \
+	python3-requests:/usr/lib/python3/dist-packages/requests
 
 .PHONY: run build test deps lint fmt
 

@@ -8,3 +8,5 @@ mod cluster;
 mod config;
 mod health;
 mod migrations;
+mod reference_client;
+mod stream_events;
