@@ -296,18 +296,14 @@ async fn cursor_paging_walks_equal_start_times_without_gaps_or_duplicates() {
 
     // Walking back with `previous` from the last page gives the same pages.
     let mut url = app.url(&format!("{LIST}?limit=4"));
-    let mut last = Value::Null;
-    loop {
+    let last = loop {
         let (_, body) = get(&app, &token, &url).await;
         assert_eq!(body["count"], 30, "count is carried by the cursor");
         match body["next"].as_str() {
             Some(n) => url = n.to_string(),
-            None => {
-                last = body;
-                break;
-            }
+            None => break body,
         }
-    }
+    };
     let mut back = vec![last["results"]
         .as_array()
         .unwrap()
