@@ -1,0 +1,151 @@
+//! Shared bench plumbing: a database (DATABASE_URL or a private cluster in a temporary
+//! directory), the airlog server as a child process, and its memory use.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airlog::db::cluster::Cluster;
+
+/// The database a bench runs on; a private cluster is stopped and removed on drop.
+pub struct BenchDb {
+    pub url: String,
+    cluster: Option<(Cluster, PathBuf)>,
+}
+
+impl BenchDb {
+    pub fn open() -> BenchDb {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            if !url.is_empty() {
+                airlog::db::migrate(&url).expect("migrate");
+                return BenchDb { url, cluster: None };
+            }
+        }
+        let dir = tempfile::Builder::new().prefix("airlog-bench").tempdir().unwrap().keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Default durability: the figures are what a station would see.
+        let cluster = Cluster::new(dir.join("pg")).expect("PostgreSQL binaries")
+            .with_extra_conf("max_wal_size = '4GB'\nshared_buffers = '512MB'");
+        cluster.start().expect("start bench cluster");
+        airlog::db::migrate(&cluster.url()).expect("migrate");
+        BenchDb { url: cluster.url(), cluster: Some((cluster, dir)) }
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        if let Some((cluster, dir)) = self.cluster.take() {
+            let _ = cluster.stop();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The airlog binary serving on a free port.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(database_url: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
+            .args(["--config", "/dev/null", "serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start airlog");
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "airlog did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, base }
+    }
+
+    /// Resident memory of the server now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Samples a process's RSS every 10 ms until stopped; `stop()` returns the peak in KiB.
+pub struct PeakRss {
+    running: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PeakRss {
+    pub fn watch(pid: u32) -> PeakRss {
+        let running = Arc::new(AtomicBool::new(true));
+        let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
+        let (r, p) = (running.clone(), peak.clone());
+        let handle = std::thread::spawn(move || {
+            while r.load(Ordering::Relaxed) {
+                p.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        PeakRss { running, peak, handle: Some(handle) }
+    }
+
+    pub fn stop(mut self) -> u64 {
+        self.running.store(false, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads `--name value` from the bench's arguments.
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A token with every scope, stored directly.
+pub fn admin_token(url: &str) -> String {
+    use diesel::Connection;
+    let t = airlog::auth::generate_token().unwrap();
+    let mut conn = diesel::PgConnection::establish(url).unwrap();
+    let name = format!("bench-{}", t.prefix);
+    airlog::db::tokens::insert(
+        &mut conn,
+        &airlog::db::tokens::NewToken { name: &name, prefix: &t.prefix, hash: &t.hash, scopes: vec!["admin".into()] },
+    )
+    .unwrap();
+    t.secret
+}
