@@ -30,8 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 
 /// JSON bodies: size cap and errors in the API's error shape.
 fn json_config(limit: usize) -> web::JsonConfig {
+    // Log shippers are not always careful with Content-Type; the body is parsed as JSON anyway.
     web::JsonConfig::default()
         .limit(limit)
+        .content_type_required(false)
         .error_handler(move |err, _req| json_error(err, limit).into())
 }
 
