@@ -26,14 +26,22 @@ impl BenchDb {
                 return BenchDb { url, cluster: None };
             }
         }
-        let dir = tempfile::Builder::new().prefix("airlog-bench").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("airlog-bench")
+            .tempdir()
+            .unwrap()
+            .keep();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         // Default durability: the figures are what a station would see.
-        let cluster = Cluster::new(dir.join("pg")).expect("PostgreSQL binaries")
+        let cluster = Cluster::new(dir.join("pg"))
+            .expect("PostgreSQL binaries")
             .with_extra_conf("max_wal_size = '4GB'\nshared_buffers = '512MB'");
         cluster.start().expect("start bench cluster");
         airlog::db::migrate(&cluster.url()).expect("migrate");
-        BenchDb { url: cluster.url(), cluster: Some((cluster, dir)) }
+        BenchDb {
+            url: cluster.url(),
+            cluster: Some((cluster, dir)),
+        }
     }
 }
 
@@ -54,9 +62,19 @@ pub struct Server {
 
 impl Server {
     pub fn start(database_url: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
-            .args(["--config", "/dev/null", "serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args([
+                "--config",
+                "/dev/null",
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -68,7 +86,10 @@ impl Server {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "airlog did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "airlog did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Server { child, base }
@@ -114,7 +135,11 @@ impl PeakRss {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
-        PeakRss { running, peak, handle: Some(handle) }
+        PeakRss {
+            running,
+            peak,
+            handle: Some(handle),
+        }
     }
 
     pub fn stop(mut self) -> u64 {
@@ -144,7 +169,12 @@ pub fn admin_token(url: &str) -> String {
     let name = format!("bench-{}", t.prefix);
     airlog::db::tokens::insert(
         &mut conn,
-        &airlog::db::tokens::NewToken { name: &name, prefix: &t.prefix, hash: &t.hash, scopes: vec!["admin".into()] },
+        &airlog::db::tokens::NewToken {
+            name: &name,
+            prefix: &t.prefix,
+            hash: &t.hash,
+            scopes: vec!["admin".into()],
+        },
     )
     .unwrap();
     t.secret

@@ -50,7 +50,12 @@ fn generate(n: usize) -> Vec<Ev> {
             let seconds = (r % 7200) as i64 + 5;
             Ev {
                 origin: if r % 3 == 0 { "icecast" } else { "hls" },
-                ip: format!("10.{}.{}.{}", (r >> 8) % 256, (r >> 16) % 256, (r >> 24) % 254 + 1),
+                ip: format!(
+                    "10.{}.{}.{}",
+                    (r >> 8) % 256,
+                    (r >> 16) % 256,
+                    (r >> 24) % 254 + 1
+                ),
                 path: ["/live.m3u8", "/320.mp3", "/128.aac"][(r >> 32) as usize % 3],
                 status: 200,
                 bytes: seconds * 16_000 + (r >> 40) as i64 % 1000,
@@ -85,8 +90,18 @@ fn copy_in(url: &str, events: &[Ev]) -> Duration {
     diesel::copy_from(se::table)
         .from_raw_data(
             (
-                se::origin, se::ip, se::method, se::path, se::status, se::bytes_sent, se::referer,
-                se::user_agent, se::seconds_connected, se::time_start, se::time_end, se::device_key,
+                se::origin,
+                se::ip,
+                se::method,
+                se::path,
+                se::status,
+                se::bytes_sent,
+                se::referer,
+                se::user_agent,
+                se::seconds_connected,
+                se::time_start,
+                se::time_end,
+                se::device_key,
             ),
             |w: &mut dyn Write| -> Result<(), diesel::result::Error> {
                 let io = |e: std::io::Error| diesel::result::Error::SerializationError(Box::new(e));
@@ -97,8 +112,16 @@ fn copy_in(url: &str, events: &[Ev]) -> Duration {
                     writeln!(
                         buf,
                         "{}\t{}\tGET\t{}\t{}\t{}\t\t{}\t{}\t{}\t{}\t{}",
-                        e.origin, e.ip, e.path, e.status, e.bytes, e.ua, e.seconds,
-                        e.start.to_rfc3339(), (e.start + chrono::Duration::seconds(e.seconds)).to_rfc3339(), key
+                        e.origin,
+                        e.ip,
+                        e.path,
+                        e.status,
+                        e.bytes,
+                        e.ua,
+                        e.seconds,
+                        e.start.to_rfc3339(),
+                        (e.start + chrono::Duration::seconds(e.seconds)).to_rfc3339(),
+                        key
                     )
                     .map_err(io)?;
                     if buf.len() > (1 << 20) {
@@ -134,8 +157,12 @@ fn copy_out(url: &str) -> (Duration, usize) {
 
 fn truncate(url: &str) {
     let mut conn = PgConnection::establish(url).unwrap();
-    diesel::sql_query("TRUNCATE stats_stream_event").execute(&mut conn).unwrap();
-    diesel::sql_query("VACUUM ANALYZE stats_stream_event").execute(&mut conn).unwrap();
+    diesel::sql_query("TRUNCATE stats_stream_event")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("VACUUM ANALYZE stats_stream_event")
+        .execute(&mut conn)
+        .unwrap();
 }
 
 fn mib(kib: u64) -> f64 {
@@ -166,11 +193,18 @@ async fn main() {
     let queue = std::sync::Arc::new(std::sync::Mutex::new(batches.into_iter()));
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (queue, client, token, base) = (queue.clone(), client.clone(), token.clone(), server.base.clone());
+        let (queue, client, token, base) = (
+            queue.clone(),
+            client.clone(),
+            token.clone(),
+            server.base.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut created = 0u64;
             loop {
-                let Some(body) = queue.lock().unwrap().next() else { return created };
+                let Some(body) = queue.lock().unwrap().next() else {
+                    return created;
+                };
                 let res = client
                     .post(format!("{base}/api/v1/stats/ingest/stream-events/"))
                     .header("Authorization", format!("Token {token}"))
@@ -197,7 +231,10 @@ async fn main() {
 
     // Walk everything with limit=20000 via `next`.
     let mut page_times = Vec::new();
-    let mut url = Some(format!("{}/api/v1/stats/stream-events/?limit=20000", server.base));
+    let mut url = Some(format!(
+        "{}/api/v1/stats/stream-events/?limit=20000",
+        server.base
+    ));
     let mut seen = 0usize;
     let walk_started = Instant::now();
     while let Some(u) = url {
@@ -224,7 +261,10 @@ async fn main() {
     let peak = common::PeakRss::watch(server.child.id());
     let t = Instant::now();
     let mut res = client
-        .get(format!("{}/api/v1/stats/stream-events/export.csv", server.base))
+        .get(format!(
+            "{}/api/v1/stats/stream-events/export.csv",
+            server.base
+        ))
         .header("Authorization", format!("Token {token}"))
         .send()
         .await
@@ -243,23 +283,67 @@ async fn main() {
     let median = sorted[sorted.len() / 2];
     println!();
     println!("ingest");
-    println!("  raw COPY FROM STDIN       {:>12.0} rows/s  ({:.2} s)", copy_rate, copy_time.as_secs_f64());
-    println!("  HTTP ingest ({CLIENTS} clients)    {:>12.0} rows/s  ({:.2} s)", http_rate, http_time.as_secs_f64());
-    println!("  ratio HTTP / COPY         {:>12.2}   (target >= 0.5)", http_rate / copy_rate);
+    println!(
+        "  raw COPY FROM STDIN       {:>12.0} rows/s  ({:.2} s)",
+        copy_rate,
+        copy_time.as_secs_f64()
+    );
+    println!(
+        "  HTTP ingest ({CLIENTS} clients)    {:>12.0} rows/s  ({:.2} s)",
+        http_rate,
+        http_time.as_secs_f64()
+    );
+    println!(
+        "  ratio HTTP / COPY         {:>12.2}   (target >= 0.5)",
+        http_rate / copy_rate
+    );
     println!("paging ({} pages of 20000)", page_times.len());
-    println!("  first page                {:>12.1} ms (includes the walk's one count)", first.as_secs_f64() * 1e3);
-    println!("  median page               {:>12.1} ms", median.as_secs_f64() * 1e3);
-    println!("  last page                 {:>12.1} ms", last.as_secs_f64() * 1e3);
-    println!("  ratio last / first        {:>12.2}   (target <= 1.5)", last.as_secs_f64() / first.as_secs_f64());
-    println!("  whole walk                {:>12.2} s", walk_time.as_secs_f64());
-    println!("  COPY TO STDOUT            {:>12.2} s  ({} MiB)", copy_out_time.as_secs_f64(), copy_out_bytes >> 20);
-    println!("  ratio walk / COPY TO      {:>12.2}", walk_time.as_secs_f64() / copy_out_time.as_secs_f64());
+    println!(
+        "  first page                {:>12.1} ms (includes the walk's one count)",
+        first.as_secs_f64() * 1e3
+    );
+    println!(
+        "  median page               {:>12.1} ms",
+        median.as_secs_f64() * 1e3
+    );
+    println!(
+        "  last page                 {:>12.1} ms",
+        last.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio last / first        {:>12.2}   (target <= 1.5)",
+        last.as_secs_f64() / first.as_secs_f64()
+    );
+    println!(
+        "  whole walk                {:>12.2} s",
+        walk_time.as_secs_f64()
+    );
+    println!(
+        "  COPY TO STDOUT            {:>12.2} s  ({} MiB)",
+        copy_out_time.as_secs_f64(),
+        copy_out_bytes >> 20
+    );
+    println!(
+        "  ratio walk / COPY TO      {:>12.2}",
+        walk_time.as_secs_f64() / copy_out_time.as_secs_f64()
+    );
     println!("memory (server RSS)");
     println!("  idle                      {:>12.1} MiB", mib(rss_idle));
     println!("  peak during ingest        {:>12.1} MiB", mib(rss_ingest));
-    println!("  before export             {:>12.1} MiB", mib(rss_before_export));
-    println!("  peak during CSV export    {:>12.1} MiB  ({} MiB exported in {:.2} s)", mib(rss_export), export_bytes >> 20, export_time.as_secs_f64());
-    println!("  export adds               {:>12.1} MiB  (target < 20)", mib(rss_export.saturating_sub(rss_before_export)));
+    println!(
+        "  before export             {:>12.1} MiB",
+        mib(rss_before_export)
+    );
+    println!(
+        "  peak during CSV export    {:>12.1} MiB  ({} MiB exported in {:.2} s)",
+        mib(rss_export),
+        export_bytes >> 20,
+        export_time.as_secs_f64()
+    );
+    println!(
+        "  export adds               {:>12.1} MiB  (target < 20)",
+        mib(rss_export.saturating_sub(rss_before_export))
+    );
     drop(server);
     drop(db);
 }

@@ -74,13 +74,20 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` fires, then lets requests in flight finish and returns.
+    /// Serves (and runs the background loops) until `shutdown` fires, then lets requests in
+    /// flight finish, waits for the loops to stop, and returns.
     pub async fn run_until_stopped(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
+        let scheduler = tokio::spawn(crate::jobs::scheduler::run_until_stopped(
+            self.state.pool.clone(),
+            self.state.settings.jobs.clone(),
+            shutdown.clone(),
+        ));
         shutdown.requested().await;
         handle.stop(true).await;
         server.await.context("the HTTP server task failed")??;
+        scheduler.await.context("the job scheduler task failed")?;
         tracing::info!("HTTP API stopped");
         Ok(())
     }

@@ -19,7 +19,73 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub station: StationSettings,
+    pub player: PlayerSettings,
+    pub jobs: JobSettings,
     pub log: LogSettings,
+}
+
+/// Web players and the browser endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlayerSettings {
+    /// Origins (e.g. `https://radio.example`) whose pages may post player events and
+    /// heartbeats; `*` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Requests per minute one device may make to the browser endpoints before it gets 429.
+    pub rate_limit_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` (first entry) and identity header are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A header set by a trusted proxy with the signed-in user's id (e.g. `X-Airlog-User`);
+    /// empty disables it and every listener is `anonymous:<device_key>`.
+    pub identity_header: String,
+    /// Most events one browser request may carry.
+    pub max_events_per_request: usize,
+}
+
+/// The scheduled jobs on player events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Run the cleanup and session jobs on a schedule inside `airlog serve`.
+    pub enabled: bool,
+    /// Seconds between scheduled passes.
+    pub interval_s: u64,
+    /// Seconds of event history each scheduled pass looks at (the session gap is added).
+    pub lookback_s: u64,
+    /// Seconds after which an event with no successor and no known duration is closed.
+    pub open_event_cap_s: u64,
+    /// A pause longer than this many seconds starts a new listening session.
+    pub session_gap_s: u32,
+    /// Sessions with this many seconds played or fewer are not kept.
+    pub session_min_s: u32,
+    /// Seconds one job may run before it is cancelled.
+    pub timeout_s: u64,
+}
+
+impl Default for PlayerSettings {
+    fn default() -> Self {
+        PlayerSettings {
+            allowed_origins: Vec::new(),
+            rate_limit_per_minute: 120,
+            trusted_proxies: Vec::new(),
+            identity_header: String::new(),
+            max_events_per_request: 100,
+        }
+    }
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            enabled: true,
+            interval_s: 300,
+            lookback_s: 4 * 3600,
+            open_event_cap_s: 4 * 3600,
+            session_gap_s: 300,
+            session_min_s: 30,
+            timeout_s: 600,
+        }
+    }
 }
 
 /// The HTTP API.
@@ -121,6 +187,8 @@ impl Default for Settings {
             server: ServerSettings::default(),
             database: DatabaseSettings::default(),
             station: StationSettings::default(),
+            player: PlayerSettings::default(),
+            jobs: JobSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -236,6 +304,12 @@ impl Settings {
         }
         if self.database.pool_size == 0 {
             bail!("database.pool_size must be at least 1");
+        }
+        if self.jobs.interval_s == 0 {
+            bail!("jobs.interval_s must be at least 1");
+        }
+        if self.player.rate_limit_per_minute == 0 {
+            bail!("player.rate_limit_per_minute must be at least 1");
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");

@@ -3,11 +3,13 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod broadcast;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;

@@ -181,6 +181,8 @@ pub fn test_settings() -> Settings {
     settings.server.workers = 1;
     settings.server.shutdown_timeout_s = 5;
     settings.database.connect_timeout_s = 2;
+    // Tests run jobs when they mean to; the scheduler has a test of its own.
+    settings.jobs.enabled = false;
     settings
 }
 

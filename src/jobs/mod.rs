@@ -1,0 +1,347 @@
+//! Scheduled jobs on player events: close what players leave open, fix durations, aggregate
+//! listening sessions. Each job is idempotent SQL in `sql/`, runs under an advisory lock (two
+//! runs of one job never overlap, across processes too) and is recorded in `job_run`.
+
+pub mod scheduler;
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Int4, Nullable, Text, Timestamptz};
+use serde::Serialize;
+
+use crate::config::JobSettings;
+
+/// The jobs, in the order a cleanup pass runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Job {
+    /// Open events end where the listener's next event begins.
+    CloseByNextEvent,
+    /// Open events with no successor end at their max duration (or the cap).
+    CloseByMaxDuration,
+    /// Ends past the next event are pulled back; calculated durations are refreshed.
+    FixDurations,
+    /// Listening sessions are recomputed for listeners whose events changed.
+    Sessions,
+}
+
+impl Job {
+    /// Every job, in cleanup order.
+    pub const ALL: [Job; 4] = [
+        Job::CloseByNextEvent,
+        Job::CloseByMaxDuration,
+        Job::FixDurations,
+        Job::Sessions,
+    ];
+
+    /// The name used on the command line, in the API and in `job_run`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::CloseByNextEvent => "close-by-next-event",
+            Job::CloseByMaxDuration => "close-by-max-duration",
+            Job::FixDurations => "fix-durations",
+            Job::Sessions => "sessions",
+        }
+    }
+
+    /// A fixed advisory lock key per job ("airl" in the high bits).
+    fn lock_key(self) -> i64 {
+        0x6169_726c_0000_0000 + Job::ALL.iter().position(|j| *j == self).unwrap_or(0) as i64
+    }
+}
+
+impl fmt::Display for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Job {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Job, String> {
+        Job::ALL.into_iter().find(|j| j.name() == s).ok_or_else(|| {
+            format!(
+                "unknown job {s:?} (expected one of: {})",
+                Job::ALL.map(|j| j.name()).join(", ")
+            )
+        })
+    }
+}
+
+/// The event times a cleanup job looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Window {
+    /// The scheduled window: the configured look-back (plus the session gap) up to `now`.
+    pub fn lookback(now: DateTime<Utc>, jobs: &JobSettings) -> Window {
+        let seconds = jobs.lookback_s + u64::from(jobs.session_gap_s);
+        Window {
+            start: now - chrono::Duration::seconds(seconds as i64),
+            end: now + chrono::Duration::seconds(1),
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Outcome {
+    pub job: String,
+    pub run_id: i64,
+    /// Rows written, or None when the run was skipped.
+    pub rows_changed: Option<i64>,
+    pub skipped: bool,
+}
+
+/// Who asked for a run (recorded in `job_run.trigger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Cli,
+    Api,
+    Backfill,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Cli => "cli",
+            Trigger::Api => "api",
+            Trigger::Backfill => "backfill",
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[derive(QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// Runs one job, recording it in `job_run`. A run that finds the job already running elsewhere
+/// is recorded as skipped; a failing run is recorded with its error and returned as `Err`.
+pub fn run(
+    conn: &mut PgConnection,
+    job: Job,
+    window: Window,
+    now: DateTime<Utc>,
+    settings: &JobSettings,
+    trigger: Trigger,
+) -> anyhow::Result<Outcome> {
+    let run_id = diesel::sql_query(
+        "INSERT INTO job_run (name, trigger, window_start, window_end) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind::<Text, _>(job.name())
+    .bind::<Text, _>(trigger.as_str())
+    .bind::<Nullable<Timestamptz>, _>((job != Job::Sessions).then_some(window.start))
+    .bind::<Nullable<Timestamptz>, _>((job != Job::Sessions).then_some(window.end))
+    .get_result::<Id>(conn)
+    .context("cannot record the job run")?
+    .id;
+    let started = std::time::Instant::now();
+    let result = conn.transaction(|conn| -> anyhow::Result<Option<i64>> {
+        let lock: Flag = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+            .bind::<BigInt, _>(job.lock_key())
+            .get_result(conn)?;
+        if !lock.locked {
+            return Ok(None);
+        }
+        conn.batch_execute(&format!(
+            "SET LOCAL statement_timeout = '{}s'",
+            settings.timeout_s
+        ))?;
+        Ok(Some(execute(conn, job, window, now, settings)?))
+    });
+    let (rows, error, skipped) = match &result {
+        Ok(Some(rows)) => (Some(*rows), None, false),
+        Ok(None) => (
+            None,
+            Some("skipped: another run of this job is in progress".to_string()),
+            true,
+        ),
+        Err(e) => (None, Some(format!("{e:#}")), false),
+    };
+    diesel::sql_query(
+        "UPDATE job_run SET finished_at = now(), rows_changed = $2, error = $3 WHERE id = $1",
+    )
+    .bind::<BigInt, _>(run_id)
+    .bind::<Nullable<BigInt>, _>(rows)
+    .bind::<Nullable<Text>, _>(error.as_deref())
+    .execute(conn)
+    .context("cannot record the end of the job run")?;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(rows) => {
+            tracing::info!(
+                job = job.name(),
+                run_id,
+                rows = rows.unwrap_or(0),
+                skipped,
+                duration_ms,
+                "job finished"
+            );
+            Ok(Outcome {
+                job: job.name().into(),
+                run_id,
+                rows_changed: rows,
+                skipped,
+            })
+        }
+        Err(e) => {
+            tracing::error!(
+                job = job.name(),
+                run_id,
+                error = format!("{e:#}"),
+                duration_ms,
+                "job failed"
+            );
+            Err(e.context(format!("job {job} failed")))
+        }
+    }
+}
+
+fn execute(
+    conn: &mut PgConnection,
+    job: Job,
+    w: Window,
+    now: DateTime<Utc>,
+    s: &JobSettings,
+) -> anyhow::Result<i64> {
+    let rows = match job {
+        Job::CloseByNextEvent => {
+            diesel::sql_query(include_str!("../../sql/job_close_by_next_event.sql"))
+                .bind::<Timestamptz, _>(w.start)
+                .bind::<Timestamptz, _>(w.end)
+                .execute(conn)?
+        }
+        Job::CloseByMaxDuration => {
+            diesel::sql_query(include_str!("../../sql/job_close_by_max_duration.sql"))
+                .bind::<Timestamptz, _>(w.start)
+                .bind::<Timestamptz, _>(w.end)
+                .bind::<Timestamptz, _>(now)
+                .bind::<Double, _>(s.open_event_cap_s as f64)
+                .execute(conn)?
+        }
+        Job::FixDurations => diesel::sql_query(include_str!("../../sql/job_fix_durations.sql"))
+            .bind::<Timestamptz, _>(w.start)
+            .bind::<Timestamptz, _>(w.end)
+            .execute(conn)?,
+        Job::Sessions => refresh_sessions(conn, s.session_gap_s, s.session_min_s, false)?,
+    };
+    Ok(rows as i64)
+}
+
+#[derive(QueryableByName)]
+struct Params {
+    #[diesel(sql_type = Int4)]
+    gap_s: i32,
+    #[diesel(sql_type = Int4)]
+    min_s: i32,
+}
+
+/// Recomputes sessions for the listeners marked dirty (all of them when `full`, or when the gap
+/// or minimum differ from those the stored sessions were made with). Runs inside the caller's
+/// transaction; returns the number of sessions written.
+pub fn refresh_sessions(
+    conn: &mut PgConnection,
+    gap_s: u32,
+    min_s: u32,
+    full: bool,
+) -> anyhow::Result<usize> {
+    let stored: Option<Params> =
+        diesel::sql_query("SELECT gap_s, min_s FROM stats_player_session_params")
+            .get_result(conn)
+            .optional()?;
+    let same = stored.is_some_and(|p| p.gap_s as u32 == gap_s && p.min_s as u32 == min_s);
+    if full || !same {
+        tracing::info!(gap_s, min_s, "recomputing every listening session");
+        conn.batch_execute("DELETE FROM stats_player_session")?;
+        diesel::sql_query(include_str!("../../sql/sessions_mark_all.sql")).execute(conn)?;
+        diesel::sql_query(
+            "INSERT INTO stats_player_session_params (gap_s, min_s) VALUES ($1, $2) \
+             ON CONFLICT (singleton) DO UPDATE SET gap_s = excluded.gap_s, min_s = excluded.min_s, updated_at = now()",
+        )
+        .bind::<Int4, _>(gap_s as i32)
+        .bind::<Int4, _>(min_s as i32)
+        .execute(conn)?;
+    }
+    conn.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS session_work \
+         (user_identity text NOT NULL, device_key text NOT NULL, cut timestamptz) ON COMMIT DELETE ROWS; \
+         TRUNCATE session_work",
+    )?;
+    diesel::sql_query(include_str!("../../sql/sessions_take_dirty.sql")).execute(conn)?;
+    conn.batch_execute("ANALYZE session_work")?;
+    diesel::sql_query(include_str!("../../sql/sessions_delete.sql")).execute(conn)?;
+    let written = diesel::sql_query(include_str!("../../sql/sessions_insert.sql"))
+        .bind::<Int4, _>(gap_s as i32)
+        .bind::<Int4, _>(min_s as i32)
+        .execute(conn)?;
+    Ok(written)
+}
+
+/// Runs every job once over `window`, in order; the first failure stops the pass.
+pub fn run_all(
+    conn: &mut PgConnection,
+    window: Window,
+    now: DateTime<Utc>,
+    settings: &JobSettings,
+    trigger: Trigger,
+) -> anyhow::Result<Vec<Outcome>> {
+    Job::ALL
+        .iter()
+        .map(|job| run(conn, *job, window, now, settings, trigger))
+        .collect()
+}
+
+/// One recorded run, as `GET /api/v1/jobs/` lists it.
+#[derive(Debug, Clone, QueryableByName, Serialize)]
+pub struct JobRun {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub trigger: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub window_start: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub window_end: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    pub started_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub rows_changed: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub error: Option<String>,
+}
+
+/// The newest runs, optionally of one job.
+pub fn recent_runs(
+    conn: &mut PgConnection,
+    name: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<JobRun>> {
+    diesel::sql_query(
+        "SELECT id, name, trigger, window_start, window_end, started_at, finished_at, rows_changed, error \
+         FROM job_run WHERE ($1::text IS NULL OR name = $1) ORDER BY started_at DESC, id DESC LIMIT $2",
+    )
+    .bind::<Nullable<Text>, _>(name)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+}
