@@ -16,6 +16,7 @@ pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
+    pub rate_limiter: crate::api::ratelimit::RateLimiter,
 }
 
 /// A bound, not yet running, airlog service.
@@ -38,17 +39,20 @@ impl Application {
             pool,
             settings: settings.clone(),
             metrics: Metrics::new(),
+            rate_limiter: crate::api::ratelimit::RateLimiter::new(
+                settings.player.rate_limit_per_minute,
+            ),
         });
         let listener = std::net::TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
-        let max_body = settings.server.max_body_bytes;
         let app_state = state.clone();
+        let app_settings = settings.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(middleware::from_fn(crate::metrics::observe))
-                .configure(|cfg| crate::api::configure(cfg, max_body))
+                .configure(|cfg| crate::api::configure(cfg, &app_settings))
         })
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_s);

@@ -51,11 +51,15 @@ mod tests {
 
     #[test]
     fn dst_days_last_23_and_25_hours() {
-        let (start, end) = day_bounds(d("2024-03-31"), 4, Zurich);
-        assert_eq!(start.to_rfc3339(), "2024-03-31T03:00:00+00:00");
+        // The clocks change at 02:00 on the 31st and the 27th, inside the broadcast days that
+        // began at 04:00 the day before.
+        let (start, end) = day_bounds(d("2024-03-30"), 4, Zurich);
+        assert_eq!(start.to_rfc3339(), "2024-03-30T03:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2024-03-31T02:00:00+00:00");
         assert_eq!((end - start).num_hours(), 23);
-        let (start, end) = day_bounds(d("2024-10-27"), 4, Zurich);
-        assert_eq!(start.to_rfc3339(), "2024-10-27T02:00:00+00:00");
+        let (start, end) = day_bounds(d("2024-10-26"), 4, Zurich);
+        assert_eq!(start.to_rfc3339(), "2024-10-26T02:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2024-10-27T03:00:00+00:00");
         assert_eq!((end - start).num_hours(), 25);
     }
 

@@ -2,8 +2,11 @@
 
 mod export;
 mod health;
+mod jobs;
 pub mod pagination;
 pub mod params;
+mod player_events;
+pub mod ratelimit;
 mod stream_events;
 mod tokens;
 
@@ -12,7 +15,8 @@ use actix_web::{error::JsonPayloadError, web, HttpRequest};
 use crate::error::ApiError;
 
 /// Registers every route of the API.
-pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Settings) {
+    let max_body_bytes = settings.server.max_body_bytes;
     cfg.app_data(json_config(max_body_bytes))
         .app_data(web::PayloadConfig::new(max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
@@ -23,7 +27,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             web::scope("/api/v1")
                 .route("/tokens/", web::get().to(tokens::list))
-                .configure(stream_events::configure),
+                .configure(stream_events::configure)
+                .configure(|c| player_events::configure(c, &settings.player))
+                .configure(jobs::configure),
         )
         .default_service(web::to(not_found));
 }

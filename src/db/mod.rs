@@ -2,6 +2,7 @@
 //! queries per table.
 
 pub mod cluster;
+pub mod player_events;
 pub mod schema;
 pub mod stream_events;
 pub mod tokens;

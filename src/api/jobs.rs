@@ -1,0 +1,63 @@
+//! `GET /api/v1/jobs/` (the job audit trail) and `POST /api/v1/jobs/{name}/run` (scope `admin`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::params::Params;
+use crate::app::AppState;
+use crate::auth::{AdminScope, Caller};
+use crate::db::{self, DbError};
+use crate::error::ApiError;
+use crate::jobs::{self, Job, Trigger, Window};
+
+/// Registers the routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/jobs/", web::get().to(list))
+        .route("/jobs/{name}/run", web::post().to(run));
+}
+
+/// The newest runs (`limit`, default 100; `name` narrows to one job).
+async fn list(
+    _caller: Caller<AdminScope>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(req.query_string())?;
+    let limit = params.int("limit", 1..=1000).unwrap_or(100);
+    let name = params.get("name", |s| s.parse::<Job>().map(|j| j.name().to_string()));
+    params.finish()?;
+    let runs = db::run(&state.pool, move |conn| {
+        jobs::recent_runs(conn, name.as_deref(), limit).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": runs })))
+}
+
+/// Runs one job now over the look-back window (`all` runs every job in order).
+async fn run(
+    _caller: Caller<AdminScope>,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let selected: Vec<Job> = if name.as_str() == "all" {
+        Job::ALL.to_vec()
+    } else {
+        vec![name.parse::<Job>().map_err(ApiError::NotFound)?]
+    };
+    let settings = state.settings.jobs.clone();
+    let pool = state.pool.clone();
+    let outcomes = tokio::task::spawn_blocking(move || -> Result<Vec<jobs::Outcome>, ApiError> {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        let now = chrono::Utc::now();
+        let window = Window::lookback(now, &settings);
+        selected
+            .into_iter()
+            .map(|job| {
+                jobs::run(&mut conn, job, window, now, &settings, Trigger::Api)
+                    .map_err(ApiError::Internal)
+            })
+            .collect()
+    })
+    .await
+    .map_err(DbError::from)??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": outcomes })))
+}

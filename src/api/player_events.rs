@@ -1,0 +1,454 @@
+//! Player events: the browser endpoints (no token; CORS; per-device rate limit), the trusted
+//! ingest for backfills and media servers, and the read lists of events and sessions.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde_json::Value;
+
+use super::pagination::{self, Fetched, PageRequest, Start};
+use super::params::Params;
+use crate::app::AppState;
+use crate::auth::{AdminScope, Caller, IngestScope, ReadScope};
+use crate::db::player_events::{self as queries, List, NewPlayerEvent, PlayerEventRow, SessionRow};
+use crate::db::stream_events::{Direction, Key};
+use crate::db::{self};
+use crate::error::{ApiError, FieldError};
+use crate::ingest::player::{check_batch, events_of, PlayerEvent, MAX_TRUSTED_BATCH};
+use crate::ingest::stream::device_key;
+
+/// Devices seen within this many seconds count as listening now.
+const LISTENING_WINDOW_S: f64 = 120.0;
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 20_000;
+
+/// Registers the routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::PlayerSettings) {
+    cfg.service(
+        web::resource("/stats/ingest/player-events/")
+            .wrap(cors(settings))
+            .route(web::put().to(ingest_browser))
+            .route(web::post().to(ingest_browser)),
+    )
+    .service(
+        web::resource("/stats/heartbeat/")
+            .wrap(cors(settings))
+            .route(web::put().to(heartbeat))
+            .route(web::post().to(heartbeat)),
+    )
+    .route(
+        "/stats/ingest/player-events/trusted/",
+        web::post().to(ingest_trusted),
+    )
+    .route("/stats/listeners/now", web::get().to(listeners_now))
+    .route("/stats/player-events/", web::get().to(list_events))
+    .route("/stats/sessions/", web::get().to(list_sessions))
+    .route("/catalog/media/", web::put().to(put_media));
+}
+
+/// CORS for the configured player origins; requests from other origins are refused.
+fn cors(settings: &crate::config::PlayerSettings) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["PUT", "POST", "OPTIONS"])
+        .allowed_headers([actix_web::http::header::CONTENT_TYPE])
+        .max_age(3600);
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
+/// Who is calling: the address (the first `X-Forwarded-For` entry only from a trusted proxy),
+/// the device key from address, user agent and Accept-Language, and the user identity.
+struct Listener {
+    device_key: String,
+    user_identity: String,
+}
+
+fn listener(req: &HttpRequest, settings: &crate::config::PlayerSettings) -> Listener {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let trusted = settings.trusted_proxies.contains(&peer);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim()
+    };
+    let ip = if trusted {
+        header("X-Forwarded-For")
+            .split(',')
+            .next()
+            .and_then(|first| first.trim().parse::<IpAddr>().ok())
+            .unwrap_or(peer)
+    } else {
+        peer
+    };
+    let (ua, lang) = (header("User-Agent"), header("Accept-Language"));
+    // Without Accept-Language the key equals the stream events' key for the same client.
+    let fingerprint = if lang.is_empty() {
+        ua.to_string()
+    } else {
+        format!("{ua}|{lang}")
+    };
+    let device_key = device_key(&ip, &fingerprint);
+    let signed_in = (trusted && !settings.identity_header.is_empty())
+        .then(|| header(&settings.identity_header))
+        .filter(|id| !id.is_empty() && id.len() <= 128);
+    let user_identity = match signed_in {
+        Some(id) => format!("account.user:{id}"),
+        None => format!("anonymous:{device_key}"),
+    };
+    Listener {
+        device_key,
+        user_identity,
+    }
+}
+
+fn rate_limit(state: &AppState, key: &str) -> Result<(), ApiError> {
+    state
+        .rate_limiter
+        .check(key, Instant::now())
+        .map_err(|retry| {
+            ApiError::TooManyRequests(format!(
+                "too many requests from this device; retry in {retry} s"
+            ))
+        })
+}
+
+fn rejected(details: Vec<FieldError>, state: &AppState, n: usize) -> ApiError {
+    state
+        .metrics
+        .ingest_events
+        .with_label_values(&["player", "rejected"])
+        .inc_by(n as u64);
+    let total = details.len();
+    ApiError::validation(
+        format!("{total} problems in the events; nothing was stored"),
+        details.into_iter().take(200).collect(),
+    )
+}
+
+/// `PUT|POST /api/v1/stats/ingest/player-events/` from web players: `{"events": [...]}`.
+async fn ingest_browser(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let who = listener(&req, &state.settings.player);
+    rate_limit(&state, &who.device_key)?;
+    let items = events_of(&body)
+        .ok_or_else(|| ApiError::BadRequest("the body must be {\"events\": [...]}".into()))?;
+    let max = state.settings.player.max_events_per_request;
+    if items.len() > max {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{} events in one request; at most {max} are accepted",
+            items.len()
+        )));
+    }
+    let events = check_batch(items, false).map_err(|d| rejected(d, &state, items.len()))?;
+    // The server's clock orders events; events of one request keep their order a microsecond apart.
+    let now = Utc::now();
+    let last = events.last().map(|e| {
+        (
+            e.source,
+            e.obj_key.clone(),
+            e.state == "playing" || e.state == "buffering",
+        )
+    });
+    let total = events.len();
+    let created = db::run(&state.pool, move |conn| -> Result<usize, ApiError> {
+        let rows: Vec<NewPlayerEvent> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| NewPlayerEvent {
+                event,
+                time: now + chrono::Duration::microseconds(i as i64),
+                user_identity: &who.user_identity,
+                device_key: &who.device_key,
+            })
+            .collect();
+        let created = queries::insert(conn, &rows)?;
+        if let Some((source, obj_key, listening)) = &last {
+            queries::heartbeat(
+                conn,
+                &who.device_key,
+                &who.user_identity,
+                source,
+                Some(obj_key),
+                *listening,
+            )?;
+        }
+        Ok(created)
+    })
+    .await?;
+    count(&state, total, created);
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({"created": created, "duplicates": total - created})))
+}
+
+fn count(state: &AppState, total: usize, created: usize) {
+    let c = &state.metrics.ingest_events;
+    c.with_label_values(&["player", "created"])
+        .inc_by(created as u64);
+    c.with_label_values(&["player", "duplicate"])
+        .inc_by((total - created) as u64);
+}
+
+/// `POST /api/v1/stats/ingest/player-events/trusted/` (scope `ingest`): events with their own
+/// `time`, `user_identity` and `device_key`, for backfills and media servers. Idempotent.
+async fn ingest_trusted(
+    caller: Caller<IngestScope>,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let items = events_of(&body).ok_or_else(|| {
+        ApiError::BadRequest("the body must be a JSON array of player events".into())
+    })?;
+    if items.len() > MAX_TRUSTED_BATCH {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the batch has {} events; at most {MAX_TRUSTED_BATCH} are accepted per request",
+            items.len()
+        )));
+    }
+    let events: Vec<PlayerEvent> =
+        check_batch(items, true).map_err(|d| rejected(d, &state, items.len()))?;
+    let total = events.len();
+    let created = db::run(&state.pool, move |conn| {
+        let rows: Vec<NewPlayerEvent> = events
+            .iter()
+            .map(|event| NewPlayerEvent {
+                event,
+                time: event.time.expect("trusted events have a time"),
+                user_identity: event.user_identity.as_deref().expect("checked"),
+                device_key: event.device_key.as_deref().expect("checked"),
+            })
+            .collect();
+        queries::insert(conn, &rows).map_err(ApiError::from)
+    })
+    .await?;
+    count(&state, total, created);
+    tracing::info!(
+        token = caller.token_name.as_str(),
+        rows = total,
+        created,
+        "player events ingested"
+    );
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({"created": created, "duplicates": total - created})))
+}
+
+/// `PUT /api/v1/stats/heartbeat/` from web players: `{"source", "objKey"}`, both optional.
+async fn heartbeat(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Option<web::Json<Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let who = listener(&req, &state.settings.player);
+    rate_limit(&state, &who.device_key)?;
+    let body = body.map(|b| b.into_inner()).unwrap_or(Value::Null);
+    let source = match body.get("source").and_then(Value::as_str) {
+        None => "live",
+        Some(s @ ("live" | "on-demand" | "news")) => s,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "invalid heartbeat",
+                vec![FieldError::new(
+                    "source",
+                    format!("{other:?} is not one of live, on-demand, news"),
+                )],
+            ))
+        }
+    };
+    let source = source.to_string();
+    let obj_key = body
+        .get("objKey")
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(256).collect::<String>());
+    db::run(&state.pool, move |conn| {
+        queries::heartbeat(
+            conn,
+            &who.device_key,
+            &who.user_identity,
+            &source,
+            obj_key.as_deref(),
+            true,
+        )
+        .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/stats/listeners/now` (scope `read`): devices seen in the last 120 s, by source.
+async fn listeners_now(
+    _caller: Caller<ReadScope>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let counts = db::run(&state.pool, |conn| {
+        queries::listeners_now(conn, LISTENING_WINDOW_S).map_err(ApiError::from)
+    })
+    .await?;
+    let total: i64 = counts.iter().map(|c| c.devices).sum();
+    let by_source: serde_json::Map<String, Value> = counts
+        .into_iter()
+        .map(|c| (c.source, c.devices.into()))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "at": Utc::now(),
+        "windowSeconds": LISTENING_WINDOW_S,
+        "total": total,
+        "bySource": by_source,
+    })))
+}
+
+fn parse_filter(params: &mut Params) -> queries::Filter {
+    queries::Filter {
+        time_from: params.time("time_from"),
+        time_until: params.time("time_until"),
+        source: params.get("source", |s| match s {
+            "live" | "on-demand" | "news" => Ok(s.to_string()),
+            _ => Err(format!("{s:?} is not one of live, on-demand, news")),
+        }),
+        user_identity: params.text("user_identity").map(str::to_string),
+        min_duration: params.get("min_duration", |s| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|d| d.is_finite() && *d >= 0.0)
+                .ok_or_else(|| format!("{s:?} is not a number of seconds"))
+        }),
+    }
+}
+
+async fn list<T>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    which: List,
+    key_of: fn(&T) -> Key,
+) -> Result<HttpResponse, ApiError>
+where
+    T: diesel::QueryableByName<diesel::pg::Pg> + serde::Serialize + Send + 'static,
+{
+    let mut params = Params::parse(req.query_string())?;
+    let filter = parse_filter(&mut params);
+    let page = PageRequest::parse(&mut params, DEFAULT_LIMIT, MAX_LIMIT);
+    params.finish()?;
+    let request = page.clone();
+    let fetched = db::run(&state.pool, move |conn| -> Result<Fetched<T>, ApiError> {
+        let spare = request.limit + 1;
+        Ok(match request.start {
+            Start::First => Fetched {
+                count: queries::count(conn, which, &filter)?,
+                rows: queries::keyset_page(conn, which, &filter, None, Direction::After, spare)?,
+            },
+            Start::Cursor {
+                key,
+                direction,
+                count,
+            } => Fetched {
+                count,
+                rows: queries::keyset_page(conn, which, &filter, Some(key), direction, spare)?,
+            },
+            Start::Offset(offset) => Fetched {
+                count: queries::count(conn, which, &filter)?,
+                rows: queries::offset_page(conn, which, &filter, offset, request.limit)?,
+            },
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(pagination::build(&req, &page, fetched, key_of)))
+}
+
+/// `GET /api/v1/stats/player-events/` (scope `read`).
+async fn list_events(
+    _caller: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    list::<PlayerEventRow>(req, state, List::Events, |r| Key {
+        time: r.time,
+        id: r.id,
+    })
+    .await
+}
+
+/// `GET /api/v1/stats/sessions/` (scope `read`).
+async fn list_sessions(
+    _caller: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    list::<SessionRow>(req, state, List::Sessions, |r| Key {
+        time: r.time_start,
+        id: r.id,
+    })
+    .await
+}
+
+/// `PUT /api/v1/catalog/media/` (scope `admin`): `[{"objKey", "duration", "title"?}]`, the media
+/// durations that become player events' max_duration.
+async fn put_media(
+    _caller: Caller<AdminScope>,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let Value::Array(items) = body.into_inner() else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON array of {objKey, duration, title}".into(),
+        ));
+    };
+    let mut rows = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let key = item
+            .get("objKey")
+            .or_else(|| item.get("obj_key"))
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty());
+        let duration = item
+            .get("duration")
+            .and_then(Value::as_f64)
+            .filter(|d| d.is_finite() && *d > 0.0);
+        let title = item
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match (key, duration) {
+            (Some(k), Some(d)) => rows.push((k.to_string(), d, title)),
+            (None, _) => errors.push(FieldError::at(i, "objKey", "is required")),
+            (_, None) => errors.push(FieldError::at(
+                i,
+                "duration",
+                "must be a positive number of seconds",
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation("invalid media", errors));
+    }
+    let n = db::run(&state.pool, move |conn| -> Result<usize, ApiError> {
+        use diesel::prelude::*;
+        use diesel::sql_types::{Array, Double, Text};
+        Ok(diesel::sql_query(
+            "INSERT INTO catalog_media (obj_key, duration, title) \
+             SELECT k, make_interval(secs => d), t FROM unnest($1::text[], $2::float8[], $3::text[]) AS m(k, d, t) \
+             ON CONFLICT (obj_key) DO UPDATE SET duration = excluded.duration, title = excluded.title, updated_at = now()",
+        )
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+        .bind::<Array<Double>, _>(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
+        .execute(conn)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"updated": n})))
+}
