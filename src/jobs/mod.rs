@@ -48,8 +48,8 @@ impl Job {
         }
     }
 
-    /// A fixed advisory lock key per job ("airl" in the high bits).
-    fn lock_key(self) -> i64 {
+    /// The advisory lock key of this job ("airl" in the high bits).
+    pub fn lock_key(self) -> i64 {
         0x6169_726c_0000_0000 + Job::ALL.iter().position(|j| *j == self).unwrap_or(0) as i64
     }
 }

@@ -8,5 +8,6 @@ mod cluster;
 mod config;
 mod health;
 mod migrations;
+mod player_jobs;
 mod reference_client;
 mod stream_events;
