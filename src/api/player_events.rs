@@ -114,6 +114,30 @@ fn listener(req: &HttpRequest, settings: &crate::config::PlayerSettings) -> List
     }
 }
 
+/// Refuses requests whose `Origin` is not a configured player origin. CORS only stops a
+/// browser from reading the answer, and a simple POST needs no preflight, so the server checks
+/// too. Requests without `Origin` (servers, curl) are not browsers' and pass.
+fn check_origin(
+    req: &HttpRequest,
+    settings: &crate::config::PlayerSettings,
+) -> Result<(), ApiError> {
+    let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    if settings
+        .allowed_origins
+        .iter()
+        .any(|o| o == "*" || o == origin)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "origin {origin:?} may not send player events; add it to player.allowed_origins"
+        )))
+    }
+}
+
 fn rate_limit(state: &AppState, key: &str) -> Result<(), ApiError> {
     state
         .rate_limiter
@@ -144,6 +168,7 @@ async fn ingest_browser(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    check_origin(&req, &state.settings.player)?;
     let who = listener(&req, &state.settings.player);
     rate_limit(&state, &who.device_key)?;
     let items = events_of(&body)
@@ -253,6 +278,7 @@ async fn heartbeat(
     state: web::Data<AppState>,
     body: Option<web::Json<Value>>,
 ) -> Result<HttpResponse, ApiError> {
+    check_origin(&req, &state.settings.player)?;
     let who = listener(&req, &state.settings.player);
     rate_limit(&state, &who.device_key)?;
     let body = body.map(|b| b.into_inner()).unwrap_or(Value::Null);
