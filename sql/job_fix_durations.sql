@@ -17,7 +17,8 @@ FROM (
         WHERE x.user_identity = o.user_identity AND x.device_key = o.device_key
           AND x.time >= o.time AND (x.time > o.time OR x.id > o.id)
           AND x.time < o.time_end
-        ORDER BY x.time, x.id
+        -- Only the time is needed, so ties need no order: the index hands rows in time order.
+        ORDER BY x.time
         LIMIT 1
     ) AS n ON true
     WHERE o.time_end IS NOT NULL AND o.time >= $1 AND o.time < $2

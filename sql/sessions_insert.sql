@@ -2,12 +2,18 @@
 -- session query (it still runs verbatim against this database and agrees): `playing` events of
 -- one (user_identity, device_key) by time; a gap over $1 seconds between an event and the
 -- previous one's end starts a new session; sessions with more than $2 seconds played are kept.
+-- Events are read per listener from its cut on (a lateral index range scan), so the cost
+-- follows the new data, not the history.
 WITH ordered_events AS (
     SELECT e.*,
            LAG(e.time_end) OVER (PARTITION BY e.user_identity, e.device_key ORDER BY e.time) AS prev_time_end
-    FROM stats_player_event AS e
-    JOIN session_work AS w ON w.user_identity = e.user_identity AND w.device_key = e.device_key
-    WHERE e.state = 'playing' AND (w.cut IS NULL OR e.time >= w.cut)
+    FROM session_work AS w
+    CROSS JOIN LATERAL (
+        SELECT x.*
+        FROM stats_player_event AS x
+        WHERE x.user_identity = w.user_identity AND x.device_key = w.device_key
+          AND x.time >= coalesce(w.cut, '-infinity') AND x.state = 'playing'
+    ) AS e
 ),
 events AS (
     SELECT *,

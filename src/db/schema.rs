@@ -34,3 +34,19 @@ diesel::table! {
         // read them, and leaving them out keeps diesel within 16 columns.
     }
 }
+
+diesel::table! {
+    /// The columns of `stats_player_event` that bulk loads (COPY) write; the full table is
+    /// read and written with hand-written SQL in `sql/`.
+    #[sql_name = "stats_player_event"]
+    stats_player_event_copy (id) {
+        id -> Int8,
+        time -> Timestamptz,
+        state -> Text,
+        max_duration -> Nullable<Interval>,
+        obj_key -> Text,
+        source -> Text,
+        user_identity -> Text,
+        device_key -> Text,
+    }
+}
