@@ -88,8 +88,15 @@ impl Application {
             self.state.settings.jobs.clone(),
             shutdown.clone(),
         ));
+        let monitors = tokio::spawn(crate::monitor::run_until_stopped(
+            self.state.pool.clone(),
+            shutdown.clone(),
+        ));
         shutdown.requested().await;
         handle.stop(true).await;
+        monitors
+            .await
+            .context("the monitor supervisor task failed")?;
         server.await.context("the HTTP server task failed")??;
         scheduler.await.context("the job scheduler task failed")?;
         tracing::info!("HTTP API stopped");

@@ -11,5 +11,6 @@ pub mod error;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod monitor;
 pub mod shutdown;
 pub mod telemetry;

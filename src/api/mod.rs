@@ -6,6 +6,7 @@ mod jobs;
 pub mod pagination;
 pub mod params;
 mod player_events;
+mod playout;
 pub mod ratelimit;
 mod stream_events;
 mod tokens;
@@ -29,7 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .route("/tokens/", web::get().to(tokens::list))
                 .configure(stream_events::configure)
                 .configure(|c| player_events::configure(c, &settings.player))
-                .configure(jobs::configure),
+                .configure(jobs::configure)
+                .configure(playout::configure),
         )
         .default_service(web::to(not_found));
 }

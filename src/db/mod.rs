@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod player_events;
+pub mod playout;
 pub mod schema;
 pub mod stream_events;
 pub mod tokens;

@@ -7,6 +7,7 @@ mod auth;
 mod cluster;
 mod config;
 mod health;
+mod liquidsoap;
 mod migrations;
 mod player_api;
 pub mod player_jobs;

@@ -410,3 +410,66 @@ async fn backfill_walks_broadcast_days_in_station_time_across_dst() {
     assert_eq!(windows[1].hours, 24.0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn trusted_ingest_takes_explicit_times_once_and_needs_the_ingest_scope() {
+    let app = TestApp::spawn().await;
+    let ingest = app.token(&[Scope::Ingest]);
+    let read = app.token(&[Scope::Read]);
+    let key = airlog::ingest::stream::device_key(&"192.0.2.44".parse().unwrap(), "Sonos");
+    let batch = json!([
+        {"time": "2024-05-01 10:00:00+00:00", "state": "playing", "objKey": "catalog.media:C3", "source": "on-demand",
+         "user_identity": "account.user:77", "device_key": key, "max_duration": 300},
+        {"time": "2024-05-01T10:03:00Z", "time_end": "2024-05-01T10:04:00Z", "state": "paused", "objKey": "catalog.media:C3",
+         "source": "on-demand", "user_identity": "account.user:77", "device_key": key},
+    ]);
+    let url = app.url("/api/v1/stats/ingest/player-events/trusted/");
+    let post = |token: String, body: Value| {
+        let req = app
+            .client
+            .post(&url)
+            .header("Authorization", format!("Token {token}"))
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (
+                res.status().as_u16(),
+                res.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(post(read.clone(), batch.clone()).await.0, 403);
+    assert_eq!(
+        post(ingest.clone(), batch.clone()).await,
+        (201, json!({"created": 2, "duplicates": 0}))
+    );
+    assert_eq!(
+        post(ingest.clone(), batch).await,
+        (201, json!({"created": 0, "duplicates": 2}))
+    );
+    let (status, body) = post(
+        ingest,
+        json!([{"time": "2024-05-01 10:00:00", "state": "playing", "objKey": "k", "source": "live",
+        "user_identity": "account.user:77", "device_key": "not-a-key"}]),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let fields: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["time", "device_key"]);
+
+    let events = get(
+        &app,
+        &read,
+        "/api/v1/stats/player-events/?user_identity=account.user:77",
+    )
+    .await;
+    assert_eq!(events["count"], 2);
+    assert_eq!(events["results"][1]["closedBy"], "client");
+    assert_eq!(events["results"][1]["calculatedDurationS"], 60.0);
+    app.stop().await;
+}

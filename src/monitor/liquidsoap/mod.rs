@@ -1,0 +1,5 @@
+//! Liquidsoap: the server protocol (no I/O), the client, and the monitor loop.
+
+pub mod client;
+pub mod monitor;
+pub mod protocol;

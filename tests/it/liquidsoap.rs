@@ -1,0 +1,538 @@
+//! The Liquidsoap monitor against a real Liquidsoap running the shipped station script.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airlog::db::playout::{self, NewSound, StationRow};
+use airlog::monitor::liquidsoap::monitor::{Monitor, StationConfig};
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
+
+use crate::helpers::{private_temp_dir, TestApp, TestDb};
+
+/// A Liquidsoap process running `deploy/liquidsoap/station.liq`.
+struct Liquidsoap {
+    child: Option<Child>,
+    socket: PathBuf,
+    playlist: PathBuf,
+    log: PathBuf,
+}
+
+impl Liquidsoap {
+    fn start(dir: &Path, playlist_files: &[&Path]) -> Liquidsoap {
+        let playlist = dir.join("rotation.m3u");
+        let list: Vec<String> = playlist_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        std::fs::write(&playlist, list.join("\n") + "\n").unwrap();
+        let mut ls = Liquidsoap {
+            child: None,
+            socket: dir.join("ls.sock"),
+            playlist,
+            log: dir.join("liquidsoap.log"),
+        };
+        ls.spawn();
+        ls
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/liquidsoap/station.liq");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new("liquidsoap")
+            .arg(script)
+            .env("AIRLOG_LIQ_SOCKET", &self.socket)
+            .env("AIRLOG_PLAYLIST", &self.playlist)
+            .env("AIRLOG_PLAYLIST_MODE", "normal")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("liquidsoap is installed (make deps)");
+        self.child = Some(child);
+        let started = Instant::now();
+        while !self.socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "liquidsoap did not start: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Liquidsoap {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A tone of `seconds` with a title tag.
+fn tone(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+    let path = dir.join(format!("{name}.ogg"));
+    let status = Command::new("sox")
+        .args([
+            "-q",
+            "-D",
+            "-n",
+            "--comment",
+            &format!("title={name}"),
+            "--comment",
+            "artist=Test Artist",
+        ])
+        .arg(&path)
+        .args(["synth", &seconds.to_string(), "sine", "440"])
+        .status()
+        .expect("sox is installed (make deps)");
+    assert!(status.success());
+    path
+}
+
+fn station(db: &TestDb, ls: &Liquidsoap, cancel_timeout_s: i32) -> StationConfig {
+    let row = StationRow {
+        id: 0,
+        name: "test".into(),
+        time_zone: "Europe/Zurich".into(),
+        streamer: "liquidsoap".into(),
+        endpoint: ls.socket.display().to_string(),
+        queue_id: "airlog_queue".into(),
+        output_id: "airlog_out".into(),
+        playlist_dir: String::new(),
+        poll_ms: 200,
+        cancel_timeout_s,
+    };
+    let row = playout::upsert_station(&mut db.conn(), &row).unwrap();
+    StationConfig::try_from(&row).unwrap()
+}
+
+fn sound(db: &TestDb, path: &Path, seconds: f64, tracks: &[(f64, &str)]) -> i64 {
+    playout::upsert_sound(
+        &mut db.conn(),
+        &NewSound {
+            path: path.display().to_string(),
+            duration_s: Some(seconds),
+            title: String::new(),
+            artist: String::new(),
+            r#type: "archive".into(),
+            program: "tests".into(),
+            tracks: tracks
+                .iter()
+                .map(|(t, n)| (*t, "Band".to_string(), n.to_string()))
+                .collect(),
+        },
+    )
+    .unwrap()
+    .id
+}
+
+#[derive(QueryableByName, Debug, Clone)]
+struct Log {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    r#type: String,
+    #[diesel(sql_type = Timestamptz)]
+    date: chrono::DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    source: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    path: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    track_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    diffusion_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    parent_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    date_from: Option<String>,
+}
+
+fn logs(db: &TestDb) -> Vec<Log> {
+    diesel::sql_query(
+        "SELECT id, type, date, source, path, track_id, diffusion_id, parent_id, date_from FROM onair_log ORDER BY date, id",
+    )
+    .load(&mut db.conn())
+    .unwrap()
+}
+
+fn sounds_logged(db: &TestDb) -> Vec<Log> {
+    logs(db)
+        .into_iter()
+        .filter(|l| l.r#type == "on_air" && l.track_id.is_none())
+        .collect()
+}
+
+/// Ticks every 200 ms for `seconds`, tolerating failed ticks (Liquidsoap down).
+async fn run_for(monitor: &mut Monitor, seconds: f64) -> usize {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut failures = 0;
+    while Instant::now() < until {
+        if monitor.tick(Utc::now()).await.is_err() {
+            failures += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    failures
+}
+
+#[tokio::test]
+async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_tracks() {
+    let dir = private_temp_dir("airlog-ls-order");
+    let (a, b, c) = (tone(&dir, "a", 3), tone(&dir, "b", 3), tone(&dir, "c", 3));
+    let db = TestDb::new();
+    sound(&db, &a, 3.0, &[(1.0, "first"), (2.0, "second")]);
+    let ls = Liquidsoap::start(&dir, &[&a, &b, &c]);
+    let mut monitor = Monitor::new(
+        station(&db, &ls, 1200),
+        airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
+    );
+
+    // Right after the start only the tracks already reached are logged.
+    let started = Instant::now();
+    while sounds_logged(&db).is_empty() {
+        monitor.tick(Utc::now()).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nothing went on air"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = sounds_logged(&db)[0].clone();
+    for t in logs(&db).iter().filter(|l| l.track_id.is_some()) {
+        assert!(t.date <= Utc::now(), "no track is logged ahead of time");
+    }
+
+    run_for(&mut monitor, 8.5).await;
+    let played = sounds_logged(&db);
+    let paths: Vec<String> = played.iter().map(|l| l.path.clone().unwrap()).collect();
+    let expected: Vec<String> = [&a, &b, &c]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(paths.len() >= 3, "{paths:?}");
+    assert_eq!(paths[..3], expected[..], "play order");
+    assert_eq!(played[0].id, first.id);
+    for pair in played.windows(2).take(2) {
+        let gap = (pair[1].date - pair[0].date).num_milliseconds() as f64 / 1000.0;
+        assert!(
+            (gap - 3.0).abs() <= 1.0,
+            "air times follow the 3 s sounds: {gap}"
+        );
+    }
+    assert!(played.iter().all(
+        |l| l.date_from.as_deref() == Some("on_air_timestamp") && l.source == "airlog_rotation"
+    ));
+
+    let tracks: Vec<Log> = logs(&db)
+        .into_iter()
+        .filter(|l| l.track_id.is_some())
+        .collect();
+    assert_eq!(tracks.len(), 2, "each track once");
+    assert!(tracks.iter().all(|t| t.parent_id == Some(played[0].id)));
+    assert_eq!((tracks[0].date - played[0].date).num_milliseconds(), 1000);
+    assert_eq!((tracks[1].date - played[0].date).num_milliseconds(), 2000);
+
+    // A monitor restarted mid-sound logs nothing twice.
+    let before = logs(&db).len();
+    let mut again = Monitor::new(
+        station(&db, &ls, 1200),
+        airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
+    );
+    again.tick(Utc::now()).await.unwrap();
+    let after = logs(&db);
+    let new_sounds = after.len() - before;
+    assert!(
+        new_sounds <= 1,
+        "at most a sound that just started: {new_sounds}"
+    );
+    let mut keys: Vec<(String, chrono::DateTime<Utc>)> = sounds_logged(&db)
+        .into_iter()
+        .map(|l| (l.path.unwrap(), l.date))
+        .collect();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "no duplicate");
+}
+
+async fn wait_for(
+    db: &TestDb,
+    monitor: &mut Monitor,
+    within: f64,
+    what: &str,
+    done: impl Fn(&[Log]) -> bool,
+) {
+    let until = Instant::now() + Duration::from_secs_f64(within);
+    loop {
+        let _ = monitor.tick(Utc::now()).await;
+        if done(&logs(db)) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out waiting for {what}: {:#?}",
+            logs(db)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
+    let dir = private_temp_dir("airlog-ls-diffusion");
+    let (filler, show1, show2) = (
+        tone(&dir, "filler", 30),
+        tone(&dir, "show1", 2),
+        tone(&dir, "show2", 2),
+    );
+    let db = TestDb::new();
+    let ids = [
+        sound(
+            &db,
+            &show1,
+            2.0,
+            &[(1.0, "never logged: shows get no tracks")],
+        ),
+        sound(&db, &show2, 2.0, &[]),
+    ];
+    let ls = Liquidsoap::start(&dir, &[&filler]);
+    let config = station(&db, &ls, 1200);
+    let now = Utc::now();
+    let d = playout::insert_diffusion(
+        &mut db.conn(),
+        config.id,
+        now + chrono::Duration::seconds(2),
+        now + chrono::Duration::minutes(10),
+        "Morning show",
+        "on_air",
+        &ids,
+    )
+    .unwrap();
+    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+
+    let show2_path = show2.display().to_string();
+    wait_for(&db, &mut monitor, 15.0, "the show's sounds", |l| {
+        l.iter()
+            .any(|x| x.path.as_deref() == Some(show2_path.as_str()))
+    })
+    .await;
+    run_for(&mut monitor, 1.0).await;
+    let all = logs(&db);
+    let starts: Vec<&Log> = all.iter().filter(|l| l.r#type == "start").collect();
+    assert_eq!(starts.len(), 1, "started once");
+    assert_eq!(starts[0].diffusion_id, Some(d.id));
+    assert!(starts[0].date >= d.start, "not before its time");
+    let show: Vec<&Log> = all
+        .iter()
+        .filter(|l| l.diffusion_id == Some(d.id) && l.r#type == "on_air")
+        .collect();
+    assert_eq!(show.len(), 2, "{all:#?}");
+    assert!(show
+        .iter()
+        .all(|l| l.source == "airlog_queue" && l.track_id.is_none()));
+    assert_eq!(
+        playout::diffusion(&mut db.conn(), d.id)
+            .unwrap()
+            .decision
+            .as_deref(),
+        Some("start")
+    );
+}
+
+#[tokio::test]
+async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() {
+    let dir = private_temp_dir("airlog-ls-cancel");
+    let (long1, long2, show) = (
+        tone(&dir, "long1", 30),
+        tone(&dir, "long2", 30),
+        tone(&dir, "show", 2),
+    );
+    let db = TestDb::new();
+    let id = sound(&db, &show, 2.0, &[]);
+    let ls = Liquidsoap::start(&dir, &[&long1]);
+    let config = station(&db, &ls, 2);
+    // The queue is busy with someone else's requests.
+    let mut client = airlog::monitor::liquidsoap::client::Client::new(
+        config.endpoint.clone(),
+        Default::default(),
+    );
+    client
+        .command(&format!("airlog_queue.push {}", long1.display()))
+        .await
+        .unwrap();
+    client
+        .command(&format!("airlog_queue.push {}", long2.display()))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let d = playout::insert_diffusion(
+        &mut db.conn(),
+        config.id,
+        now - chrono::Duration::seconds(1),
+        now + chrono::Duration::minutes(10),
+        "Late show",
+        "on_air",
+        &[id],
+    )
+    .unwrap();
+    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    wait_for(&db, &mut monitor, 10.0, "the cancel", |l| {
+        l.iter().any(|x| x.r#type == "cancel")
+    })
+    .await;
+    run_for(&mut monitor, 1.0).await;
+    let all = logs(&db);
+    assert_eq!(all.iter().filter(|l| l.r#type == "cancel").count(), 1);
+    assert_eq!(
+        all.iter().filter(|l| l.r#type == "start").count(),
+        0,
+        "cancel and start are exclusive"
+    );
+    let row = playout::diffusion(&mut db.conn(), d.id).unwrap();
+    assert_eq!(row.r#type, "cancel");
+    let pushes: i64 = diesel::dsl::select(diesel::dsl::sql::<BigInt>(
+        "(SELECT count(*) FROM diffusion_push)",
+    ))
+    .get_result(&mut db.conn())
+    .unwrap();
+    assert_eq!(pushes, 0, "never pushed");
+}
+
+#[tokio::test]
+async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_diffusion_again() {
+    let dir = private_temp_dir("airlog-ls-restart");
+    let (filler, part1, part2) = (
+        tone(&dir, "filler", 60),
+        tone(&dir, "part1", 8),
+        tone(&dir, "part2", 2),
+    );
+    let db = TestDb::new();
+    let ids = [sound(&db, &part1, 8.0, &[]), sound(&db, &part2, 2.0, &[])];
+    let mut ls = Liquidsoap::start(&dir, &[&filler]);
+    let config = station(&db, &ls, 1200);
+    let now = Utc::now();
+    let d = playout::insert_diffusion(
+        &mut db.conn(),
+        config.id,
+        now,
+        now + chrono::Duration::minutes(10),
+        "Show",
+        "on_air",
+        &ids,
+    )
+    .unwrap();
+    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let part1_path = part1.display().to_string();
+    wait_for(&db, &mut monitor, 10.0, "part 1 on air", |l| {
+        l.iter()
+            .any(|x| x.path.as_deref() == Some(part1_path.as_str()))
+    })
+    .await;
+
+    ls.kill();
+    let failures = run_for(&mut monitor, 1.5).await;
+    assert!(failures > 0, "ticks fail while Liquidsoap is down");
+    ls.spawn();
+    let part2_path = part2.display().to_string();
+    wait_for(&db, &mut monitor, 20.0, "part 2 after the restart", |l| {
+        l.iter()
+            .any(|x| x.path.as_deref() == Some(part2_path.as_str()))
+    })
+    .await;
+
+    #[derive(QueryableByName)]
+    struct Push {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        attempt: i32,
+        #[diesel(sql_type = Double)]
+        n: f64,
+    }
+    let pushes: Vec<Push> = diesel::sql_query("SELECT attempt, count(*)::float8 AS n FROM diffusion_push GROUP BY attempt ORDER BY attempt")
+        .load(&mut db.conn())
+        .unwrap();
+    assert_eq!(pushes.len(), 2, "pushed again once");
+    assert_eq!((pushes[0].attempt, pushes[0].n), (1, 2.0));
+    assert_eq!(
+        (pushes[1].attempt, pushes[1].n),
+        (2, 1.0),
+        "only what was never heard"
+    );
+    let all = logs(&db);
+    assert_eq!(all.iter().filter(|l| l.r#type == "start").count(), 1);
+    assert_eq!(
+        all.iter()
+            .filter(|l| l.path.as_deref() == Some(part1_path.as_str()))
+            .count(),
+        1,
+        "no duplicate"
+    );
+    assert!(all
+        .iter()
+        .filter(|l| l.path.as_deref() == Some(part2_path.as_str()))
+        .all(|l| l.diffusion_id == Some(d.id)));
+}
+
+#[tokio::test]
+async fn a_liquidsoap_that_hangs_times_out_and_the_api_keeps_answering() {
+    // Liquidsoap cannot be made to hang on demand: a fake server accepts and never answers.
+    let fake = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = fake.local_addr().unwrap().to_string();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in fake.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let app = TestApp::spawn_with(|_| {}).await;
+    let mut row = StationRow {
+        id: 0,
+        name: "hung".into(),
+        time_zone: "UTC".into(),
+        streamer: "liquidsoap".into(),
+        endpoint: addr,
+        queue_id: "airlog_queue".into(),
+        output_id: "airlog_out".into(),
+        playlist_dir: String::new(),
+        poll_ms: 100,
+        cancel_timeout_s: 1200,
+    };
+    row = playout::upsert_station(&mut app.db.conn(), &row).unwrap();
+    let config = StationConfig::try_from(&row).unwrap();
+    let mut monitor = Monitor::new(
+        config,
+        airlog::db::pool(&app.db.url, 2, Duration::from_secs(5)),
+    );
+    let started = Instant::now();
+    let err = monitor.tick(Utc::now()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("did not answer"), "{err:#}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the read deadline holds"
+    );
+    let _ = monitor.tick(Utc::now()).await;
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "a new connection after the timeout"
+    );
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
