@@ -47,6 +47,25 @@ pub enum Command {
     /// Run the player-event jobs by hand, list their runs, or backfill past days
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Manage the catalogue of sounds
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Register the audio files under DIR as sounds (duration and tags read from the files);
+    /// running it again updates them
+    Scan {
+        /// Directory to walk (recursively)
+        dir: PathBuf,
+        /// Sound type: archive (whole shows), excerpt or other
+        #[arg(long = "type", default_value = "other", value_parser = ["archive", "excerpt", "other"])]
+        sound_type: String,
+        /// Programme the sounds belong to (each programme gets a playlist file)
+        #[arg(long, default_value = "")]
+        program: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +176,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             token_command(&mut conn, cmd)
         }),
         Command::Db(cmd) => db_command(&settings, cmd),
+        Command::Catalog(CatalogCommand::Scan {
+            dir,
+            sound_type,
+            program,
+        }) => with_database(&settings, |url| {
+            db::migrate(url)?;
+            let mut conn =
+                PgConnection::establish(url).context("cannot connect to the database")?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {msg}")
+                    .expect("valid template"),
+            );
+            let done = crate::catalog::scan(&mut conn, &dir, &sound_type, &program, &bar)?;
+            for (file, why) in &done.skipped {
+                eprintln!("skipped {}: {why}", file.display());
+            }
+            println!(
+                "{} sounds registered from {}, {} files skipped",
+                done.registered,
+                dir.display(),
+                done.skipped.len()
+            );
+            Ok(())
+        }),
         Command::Jobs(cmd) => with_database(&settings, |url| {
             db::migrate(url)?;
             let mut conn =

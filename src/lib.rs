@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod broadcast;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;

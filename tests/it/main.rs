@@ -11,6 +11,7 @@ mod liquidsoap;
 mod migrations;
 mod player_api;
 pub mod player_jobs;
+mod playout_api;
 mod reference_client;
 mod session_sql;
 mod stream_events;
