@@ -5,10 +5,11 @@ CONFIG ?= deploy/airlog.example.toml
 
 # Debian packages the build and the tests need, and a file each one provides.
 # python3-requests runs the reference Python clients against airlog; liquidsoap and sox
-# (test audio) run the playout monitor's tests against a real Liquidsoap.
+# (test audio) run the playout monitor's tests against a real Liquidsoap; nginx serves HLS
+# for the log shipper's tests.
 APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql/libpq-fe.h \
 	python3-requests:/usr/lib/python3/dist-packages/requests \
-	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox
+	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox nginx:/usr/sbin/nginx
 
 .PHONY: run build test deps lint fmt
 

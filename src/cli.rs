@@ -50,6 +50,127 @@ pub enum Command {
     /// Manage the catalogue of sounds
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Follow an access log (like tail -F) and send its listeners as stream events, exactly once
+    Ship(ShipArgs),
+    /// Send old access log files as stream events in one go
+    ImportLog(ImportArgs),
+}
+
+/// Where and how to send events.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Log format: nginx-hls (deploy/nginx/hls.conf), nginx-combined or icecast
+    #[arg(long, value_enum)]
+    pub format: crate::ship::parse::Format,
+    /// The ingest endpoint, e.g. http://127.0.0.1:8080/api/v1/stats/ingest/stream-events/
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// File holding an API token with the ingest scope
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// Events per request
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// HLS: a listener's session ends after this many seconds without a request
+    /// (2 x segment length + slack)
+    #[arg(long, default_value_t = 20.0)]
+    pub session_gap: f64,
+    /// Write the shipper's counters here in Prometheus text format after each batch
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// The access log to follow (rotation by rename or copytruncate is followed)
+    #[arg(long, value_name = "FILE")]
+    pub log: PathBuf,
+    /// Where the acknowledged position and open sessions are kept [default: <log>.airlog-ship]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Longest wait, in seconds, before a partial batch is sent
+    #[arg(long, default_value_t = 2.0)]
+    pub max_delay: f64,
+    #[command(flatten)]
+    pub send: SendArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Log files, oldest first
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub send: SendArgs,
+}
+
+fn ship_options(send: &SendArgs, max_delay: f64) -> anyhow::Result<crate::ship::ShipOptions> {
+    let token = std::fs::read_to_string(&send.token_file)
+        .with_context(|| format!("cannot read the token file {}", send.token_file.display()))?
+        .trim()
+        .to_string();
+    if token.is_empty() {
+        bail!("the token file {} is empty", send.token_file.display());
+    }
+    if !send.to.starts_with("http://") && !send.to.starts_with("https://") {
+        bail!("--to must be an http:// or https:// URL, got {:?}", send.to);
+    }
+    if send.batch_size == 0 || send.batch_size > 10_000 {
+        bail!("--batch-size must be 1 to 10000");
+    }
+    if !(send.session_gap > 0.0 && send.session_gap.is_finite())
+        || !(max_delay >= 0.0 && max_delay.is_finite())
+    {
+        bail!("--session-gap and --max-delay must be positive numbers of seconds");
+    }
+    Ok(crate::ship::ShipOptions {
+        format: send.format,
+        to: send.to.clone(),
+        token,
+        batch_size: send.batch_size,
+        max_delay: std::time::Duration::from_secs_f64(max_delay),
+        session_gap: std::time::Duration::from_secs_f64(send.session_gap),
+        metrics_file: send.metrics_file.clone(),
+    })
+}
+
+fn ship_command(args: ShipArgs) -> anyhow::Result<()> {
+    let opts = ship_options(&args.send, args.max_delay)?;
+    let state = args.state.clone().unwrap_or_else(|| {
+        let mut name = args.log.clone().into_os_string();
+        name.push(".airlog-ship");
+        PathBuf::from(name)
+    });
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        tokio::spawn(crate::shutdown::on_signals(trigger));
+        let c = crate::ship::ship(&args.log, &state, &opts, shutdown).await?;
+        eprintln!(
+            "shipped {} events ({} new, {} duplicates) from {} lines",
+            c.events_sent, c.events_created, c.events_duplicate, c.lines
+        );
+        Ok(())
+    })
+}
+
+fn import_command(args: ImportArgs) -> anyhow::Result<()> {
+    let opts = ship_options(&args.send, 0.0)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        tokio::spawn(crate::shutdown::on_signals(trigger));
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} ({eta} left)").expect("valid template"),
+        );
+        let c = crate::ship::import(&args.files, &opts, &bar, shutdown).await?;
+        let skipped: u64 = c.skipped.values().sum();
+        println!(
+            "{} lines: {} events sent ({} new, {} duplicates), {} skipped by the audience rules, {} unparsable",
+            c.lines, c.events_sent, c.events_created, c.events_duplicate, skipped, c.unparsable
+        );
+        Ok(())
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +297,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             token_command(&mut conn, cmd)
         }),
         Command::Db(cmd) => db_command(&settings, cmd),
+        Command::Ship(args) => ship_command(args),
+        Command::ImportLog(args) => import_command(args),
         Command::Catalog(CatalogCommand::Scan {
             dir,
             sound_type,

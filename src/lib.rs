@@ -13,5 +13,6 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod monitor;
+pub mod ship;
 pub mod shutdown;
 pub mod telemetry;

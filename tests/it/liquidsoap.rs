@@ -536,3 +536,64 @@ async fn a_liquidsoap_that_hangs_times_out_and_the_api_keeps_answering() {
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
+
+fn advisory_locks(db: &TestDb) -> i64 {
+    diesel::dsl::select(diesel::dsl::sql::<BigInt>(
+        "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+    ))
+    .get_result(&mut db.conn())
+    .unwrap()
+}
+
+#[tokio::test]
+async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
+    use airlog::app::Application;
+    let dir = private_temp_dir("airlog-ls-takeover");
+    let files: Vec<PathBuf> = (0..4).map(|i| tone(&dir, &format!("t{i}"), 2)).collect();
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let ls = Liquidsoap::start(&dir, &refs);
+    let db = TestDb::new();
+    station(&db, &ls, 1200);
+    let spawn = || {
+        let mut settings = crate::helpers::test_settings();
+        settings.database.url = db.url.clone();
+        let app = Application::build(settings, &db.url).unwrap();
+        let (trigger, stop) = airlog::shutdown::channel();
+        (trigger, tokio::spawn(app.run_until_stopped(stop)))
+    };
+    let (first, first_task) = spawn();
+    let until = Instant::now() + Duration::from_secs(15);
+    while sounds_logged(&db).is_empty() {
+        assert!(Instant::now() < until, "the first airlog never logged");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (second, second_task) = spawn();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(advisory_locks(&db), 1, "one monitor for the station");
+
+    first.fire();
+    first_task.await.unwrap().unwrap();
+    let stopped_at = Utc::now();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(advisory_locks(&db), 1, "the second airlog took over");
+    let after: Vec<Log> = sounds_logged(&db)
+        .into_iter()
+        .filter(|l| l.date > stopped_at)
+        .collect();
+    assert!(
+        !after.is_empty(),
+        "sounds are still logged after the first airlog stopped"
+    );
+    second.fire();
+    second_task.await.unwrap().unwrap();
+    assert_eq!(advisory_locks(&db), 0, "the lock is released at shutdown");
+
+    let all = sounds_logged(&db);
+    let mut keys: Vec<(String, chrono::DateTime<Utc>)> = all
+        .iter()
+        .map(|l| (l.path.clone().unwrap(), l.date))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all.len(), "no sound logged twice");
+}

@@ -14,4 +14,5 @@ pub mod player_jobs;
 mod playout_api;
 mod reference_client;
 mod session_sql;
+mod ship;
 mod stream_events;

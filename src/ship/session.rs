@@ -1,0 +1,222 @@
+//! From hits to stream events: HLS requests grouped into listening sessions per (address,
+//! user agent, stream), Icecast lines taken one for one.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::parse::Hit;
+
+/// A listening session still open, carried in the shipper's state across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSession {
+    pub ip: String,
+    pub user_agent: String,
+    pub stream: String,
+    /// The playlist path (the first `.m3u8` requested), else the stream directory.
+    pub path: String,
+    pub referer: String,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    pub bytes: u64,
+    pub requests: u64,
+}
+
+/// The stream a request belongs to: its directory (`/hls/live/seg-1.ts` -> `/hls/live`).
+pub fn stream_of(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => path[..i].to_string(),
+    }
+}
+
+fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl OpenSession {
+    /// The stream event this session becomes once closed.
+    pub fn event(&self) -> Value {
+        let seconds = (self.last - self.first).num_milliseconds() as f64 / 1000.0;
+        json!({
+            "origin": "hls",
+            "ip": self.ip,
+            "method": "GET",
+            "path": self.path,
+            "status": 200,
+            "bytes_sent": self.bytes,
+            "user_agent": self.user_agent,
+            "referer": self.referer,
+            "time_start": time_text(self.first),
+            "time_end": time_text(self.last),
+            "seconds_connected": seconds.round(),
+        })
+    }
+}
+
+/// Groups HLS hits into sessions; a session ends when no request came for `gap`.
+#[derive(Debug, Clone)]
+pub struct Sessionizer {
+    gap: Duration,
+    open: BTreeMap<(String, String, String), OpenSession>,
+    swept: Option<DateTime<Utc>>,
+}
+
+impl Sessionizer {
+    pub fn new(gap: std::time::Duration, carried: Vec<OpenSession>) -> Sessionizer {
+        let open = carried
+            .into_iter()
+            .map(|s| ((s.ip.clone(), s.user_agent.clone(), s.stream.clone()), s))
+            .collect();
+        Sessionizer {
+            gap: Duration::from_std(gap).unwrap_or(Duration::seconds(20)),
+            open,
+            swept: None,
+        }
+    }
+
+    /// The sessions still open, for the state file.
+    pub fn open_sessions(&self) -> Vec<OpenSession> {
+        self.open.values().cloned().collect()
+    }
+
+    /// Adds a hit; returns the events of sessions that ended before it (in log time).
+    pub fn hit(&mut self, hit: &Hit) -> Vec<Value> {
+        let mut ended = Vec::new();
+        // Sweeping every open session on every line would be quadratic; once a second of
+        // log time is enough, as a session's end is its last request, not the sweep time.
+        if self
+            .swept
+            .is_none_or(|s| hit.time - s >= Duration::seconds(1))
+        {
+            ended = self.close_idle(hit.time);
+            self.swept = Some(hit.time);
+        }
+        let stream = stream_of(&hit.path);
+        let key = (hit.ip.to_string(), hit.user_agent.clone(), stream.clone());
+        match self.open.get_mut(&key) {
+            Some(s) if hit.time - s.last <= self.gap => {
+                s.last = s.last.max(hit.time);
+                s.bytes += hit.bytes;
+                s.requests += 1;
+                if !s.path.ends_with(".m3u8") && hit.path.ends_with(".m3u8") {
+                    s.path = hit.path.clone();
+                }
+            }
+            _ => {
+                if let Some(old) = self.open.remove(&key) {
+                    ended.push(old.event());
+                }
+                let path = if hit.path.ends_with(".m3u8") {
+                    hit.path.clone()
+                } else {
+                    stream.clone()
+                };
+                self.open.insert(
+                    key,
+                    OpenSession {
+                        ip: hit.ip.to_string(),
+                        user_agent: hit.user_agent.clone(),
+                        stream,
+                        path,
+                        referer: hit.referer.clone(),
+                        first: hit.time,
+                        last: hit.time,
+                        bytes: hit.bytes,
+                        requests: 1,
+                    },
+                );
+            }
+        }
+        ended
+    }
+
+    /// Closes sessions whose last request is more than the gap before `now`.
+    pub fn close_idle(&mut self, now: DateTime<Utc>) -> Vec<Value> {
+        let gap = self.gap;
+        let done: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, s)| now - s.last > gap)
+            .map(|(k, _)| k.clone())
+            .collect();
+        done.into_iter()
+            .filter_map(|k| self.open.remove(&k))
+            .map(|s| s.event())
+            .collect()
+    }
+
+    /// Closes everything (end of an imported file).
+    pub fn close_all(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.open)
+            .into_values()
+            .map(|s| s.event())
+            .collect()
+    }
+}
+
+/// An Icecast line is a whole connection: it ended at the line's time.
+pub fn icecast_event(hit: &Hit) -> Value {
+    let seconds = hit.seconds.unwrap_or(0);
+    json!({
+        "origin": "icecast",
+        "ip": hit.ip.to_string(),
+        "method": hit.method,
+        "path": hit.path,
+        "status": hit.status,
+        "bytes_sent": hit.bytes,
+        "user_agent": hit.user_agent,
+        "referer": hit.referer,
+        "time_start": time_text(hit.time - Duration::seconds(seconds as i64)),
+        "time_end": time_text(hit.time),
+        "seconds_connected": seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ship::parse::{parse_line, Format};
+
+    fn hit(second: i64, ip: &str, ua: &str, path: &str, bytes: u64) -> Hit {
+        let t = DateTime::from_timestamp(1_730_805_000 + second, 0).unwrap();
+        let line = format!(
+            r#"{ip} - - [{}] "GET {path} HTTP/1.1" 200 {bytes} "-" "{ua}""#,
+            t.format("%d/%b/%Y:%H:%M:%S +0000")
+        );
+        parse_line(Format::NginxCombined, &line).unwrap()
+    }
+
+    #[test]
+    fn requests_become_sessions_split_by_the_gap() {
+        let mut s = Sessionizer::new(std::time::Duration::from_secs(15), Vec::new());
+        let mut events = Vec::new();
+        for (t, path) in [
+            (0, "/hls/live/index.m3u8"),
+            (6, "/hls/live/1.ts"),
+            (12, "/hls/live/2.ts"),
+        ] {
+            events.extend(s.hit(&hit(t, "10.0.0.1", "VLC", path, 100)));
+        }
+        // Another listener, and the first coming back after more than the gap.
+        events.extend(s.hit(&hit(13, "10.0.0.2", "Safari", "/hls/live/1.ts", 50)));
+        events.extend(s.hit(&hit(40, "10.0.0.1", "VLC", "/hls/live/3.ts", 100)));
+        assert_eq!(events.len(), 2, "{events:#?}");
+        let first = events.iter().find(|e| e["ip"] == "10.0.0.1").unwrap();
+        assert_eq!(first["bytes_sent"], 300);
+        assert_eq!(first["seconds_connected"], 12.0);
+        assert_eq!(first["path"], "/hls/live/index.m3u8");
+        assert_eq!(first["time_start"], "2024-11-05T11:10:00.000000Z");
+        let carried = s.open_sessions();
+        assert_eq!(carried.len(), 1);
+        let mut resumed = Sessionizer::new(std::time::Duration::from_secs(15), carried);
+        let rest = resumed.close_all();
+        assert_eq!(
+            rest[0]["path"], "/hls/live",
+            "no playlist seen: the stream directory"
+        );
+        assert_eq!(stream_of("/a.ts"), "/");
+    }
+}

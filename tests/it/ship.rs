@@ -1,0 +1,535 @@
+//! `airlog ship` against a real nginx serving HLS with the shipped configuration.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airlog::app::Application;
+use airlog::auth::Scope;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use crate::helpers::{private_temp_dir, test_settings, TestDb};
+
+struct Nginx {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    /// nginx with deploy/nginx/hls.conf, its port, root and log moved into `dir`.
+    fn start(dir: &Path) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("hls.log");
+        let shipped = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/hls.conf"),
+        )
+        .unwrap();
+        let site = shipped
+            .replace("listen 8000;", &format!("listen 127.0.0.1:{port};"))
+            .replace("/var/log/nginx/hls.log", &log.display().to_string())
+            .replace("root /var/www;", &format!("root {};", dir.display()));
+        assert_ne!(site, shipped);
+        let conf = format!(
+            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 256; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {d}/tmp;\n{site}\n}}\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .args([
+                "-p",
+                dir.to_str().unwrap(),
+                "-c",
+                dir.join("nginx.conf").to_str().unwrap(),
+                "-e",
+                dir.join("error.log").to_str().unwrap(),
+                "-g",
+                "daemon off;",
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (make deps)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "nginx did not start: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx {
+            child,
+            port,
+            log,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Rotation as logrotate does it: rename, then tell nginx to reopen its logs.
+    fn rotate(&self, to: &str) {
+        std::fs::rename(&self.log, self.dir.join(to)).unwrap();
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGUSR1) };
+        let started = Instant::now();
+        while !self.log.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "nginx did not reopen its log"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGQUIT) };
+        let _ = self.child.wait();
+    }
+}
+
+/// An HLS stream: a playlist and `n` segments of growing size under `<dir>/hls/live/`.
+fn stream(dir: &Path, n: usize) -> Vec<u64> {
+    let live = dir.join("hls/live");
+    std::fs::create_dir_all(&live).unwrap();
+    let mut sizes = vec![];
+    let playlist: String = (1..=n)
+        .map(|i| format!("#EXTINF:1.0,\nseg-{i}.ts\n"))
+        .collect();
+    std::fs::write(
+        live.join("index.m3u8"),
+        format!("#EXTM3U\n#EXT-X-TARGETDURATION:1\n{playlist}"),
+    )
+    .unwrap();
+    sizes.push(std::fs::metadata(live.join("index.m3u8")).unwrap().len());
+    for i in 1..=n {
+        std::fs::write(live.join(format!("seg-{i}.ts")), vec![b'x'; 1000 * i]).unwrap();
+        sizes.push(1000 * i as u64);
+    }
+    for p in [dir.join("hls"), live] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    sizes
+}
+
+async fn listen(client: &reqwest::Client, port: u16, ua: &str, paths: &[&str], pause_ms: u64) {
+    for p in paths {
+        let res = client
+            .get(format!("http://127.0.0.1:{port}/hls/live/{p}"))
+            .header("User-Agent", ua)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{p}");
+        res.bytes().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+    }
+}
+
+fn shipper(log: &Path, state: &Path, token_file: &Path, to: &str, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_airlog"))
+        .args([
+            "ship",
+            "--log",
+            log.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--format",
+            "nginx-hls",
+        ])
+        .args([
+            "--to",
+            to,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--session-gap",
+            "1.5",
+            "--max-delay",
+            "0.2",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    ip: String,
+    #[diesel(sql_type = Text)]
+    user_agent: String,
+    #[diesel(sql_type = Text)]
+    path: String,
+    #[diesel(sql_type = BigInt)]
+    bytes_sent: i64,
+    #[diesel(sql_type = Text)]
+    span: String,
+}
+
+fn rows(db: &TestDb) -> Vec<Row> {
+    diesel::sql_query(
+        "SELECT host(ip) AS ip, user_agent, path, bytes_sent, time_start::text || '/' || time_end::text AS span \
+         FROM stats_stream_event ORDER BY user_agent, time_start",
+    )
+    .load(&mut db.conn())
+    .unwrap()
+}
+
+async fn wait_rows(db: &TestDb, n: usize, within: Duration) -> Vec<Row> {
+    let started = Instant::now();
+    loop {
+        let r = rows(db);
+        if r.len() >= n || started.elapsed() > within {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct Server {
+    trigger: airlog::shutdown::ShutdownTrigger,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn serve(db: &TestDb, port: u16) -> Server {
+    let mut settings = test_settings();
+    settings.server.bind = format!("127.0.0.1:{port}");
+    settings.database.url = db.url.clone();
+    let app = Application::build(settings, &db.url).unwrap();
+    let (trigger, stop) = airlog::shutdown::channel();
+    Server {
+        trigger,
+        task: tokio::spawn(app.run_until_stopped(stop)),
+    }
+}
+
+fn token(db: &TestDb, dir: &Path) -> PathBuf {
+    let t = airlog::auth::generate_token().unwrap();
+    airlog::db::tokens::insert(
+        &mut db.conn(),
+        &airlog::db::tokens::NewToken {
+            name: "shipper",
+            prefix: &t.prefix,
+            hash: &t.hash,
+            scopes: vec![Scope::Ingest.as_str().into()],
+        },
+    )
+    .unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, format!("{}\n", t.secret)).unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_listeners_become_sessions_bots_and_probes_are_skipped_and_rotation_is_followed() {
+    let dir = private_temp_dir("airlog-ship");
+    let sizes = stream(&dir, 4);
+    let nginx = Nginx::start(&dir);
+    let db = TestDb::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = serve(&db, port);
+    let token_file = token(&db, &dir);
+    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
+    let metrics = dir.join("ship.prom");
+    let mut ship = shipper(
+        &nginx.log,
+        &dir.join("state.json"),
+        &token_file,
+        &to,
+        &[
+            "--batch-size",
+            "2",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    );
+
+    let client = reqwest::Client::new();
+    let vlc = "VLC/3.0.18 LibVLC/3.0.18";
+    let iphone = "AppleCoreMedia/1.0.0.21A329 (iPhone; U; CPU OS 17_0 like Mac OS X)";
+    listen(
+        &client,
+        nginx.port,
+        vlc,
+        &["index.m3u8", "seg-1.ts", "seg-2.ts"],
+        150,
+    )
+    .await;
+    listen(
+        &client,
+        nginx.port,
+        iphone,
+        &["index.m3u8", "seg-1.ts"],
+        100,
+    )
+    .await;
+    listen(
+        &client,
+        nginx.port,
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        &["index.m3u8"],
+        0,
+    )
+    .await;
+    client
+        .head(format!("http://127.0.0.1:{}/hls/live/seg-3.ts", nginx.port))
+        .header("User-Agent", vlc)
+        .send()
+        .await
+        .unwrap();
+    let probe = client
+        .get(format!("http://127.0.0.1:{}/hls/live/seg-4.ts", nginx.port))
+        .header("User-Agent", "Lavf/58")
+        .header("Range", "bytes=0-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 206);
+    nginx.rotate("hls.log.1");
+    listen(
+        &client,
+        nginx.port,
+        "Lavf/58.76.100",
+        &["index.m3u8", "seg-3.ts"],
+        100,
+    )
+    .await;
+    // VLC comes back after more than the gap: a second session.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    listen(&client, nginx.port, vlc, &["index.m3u8", "seg-4.ts"], 100).await;
+
+    let got = wait_rows(&db, 4, Duration::from_secs(15)).await;
+    let summary: Vec<(String, String, i64)> = got
+        .iter()
+        .map(|r| (r.user_agent.clone(), r.path.clone(), r.bytes_sent))
+        .collect();
+    let (playlist, seg) = (sizes[0] as i64, |i: usize| sizes[i] as i64);
+    assert_eq!(
+        summary,
+        vec![
+            (
+                iphone.to_string(),
+                "/hls/live/index.m3u8".to_string(),
+                playlist + seg(1)
+            ),
+            (
+                "Lavf/58.76.100".to_string(),
+                "/hls/live/index.m3u8".to_string(),
+                playlist + seg(3)
+            ),
+            (
+                vlc.to_string(),
+                "/hls/live/index.m3u8".to_string(),
+                playlist + seg(1) + seg(2)
+            ),
+            (
+                vlc.to_string(),
+                "/hls/live/index.m3u8".to_string(),
+                playlist + seg(4)
+            ),
+        ],
+        "{got:#?}"
+    );
+    assert!(got.iter().all(|r| r.ip == "127.0.0.1"));
+    let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+    assert!(
+        text.contains(r#"airlog_ship_skipped_total{reason="bot"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"airlog_ship_skipped_total{reason="head"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"airlog_ship_skipped_total{reason="range_probe"} 1"#),
+        "{text}"
+    );
+
+    unsafe { libc::kill(ship.id() as i32, libc::SIGTERM) };
+    assert!(ship.wait().unwrap().success());
+    server.trigger.fire();
+    server.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_nothing_twice() {
+    let dir = private_temp_dir("airlog-ship-crash");
+    stream(&dir, 3);
+    let nginx = Nginx::start(&dir);
+    let db = TestDb::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Some(serve(&db, port));
+    let token_file = token(&db, &dir);
+    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
+    let state = dir.join("state.json");
+    let mut ship = shipper(&nginx.log, &state, &token_file, &to, &["--batch-size", "3"]);
+
+    // 60 listeners, each a short session, in waves; the shipper is killed and the server
+    // restarted while they listen.
+    let client = reqwest::Client::new();
+    for wave in 0..6 {
+        let mut tasks = Vec::new();
+        for l in 0..10 {
+            let (client, port) = (client.clone(), nginx.port);
+            tasks.push(tokio::spawn(async move {
+                let ua = format!("Player/{wave}.{l}");
+                listen(
+                    &client,
+                    port,
+                    &ua,
+                    &["index.m3u8", "seg-1.ts", "seg-2.ts"],
+                    50,
+                )
+                .await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        match wave {
+            1 => {
+                ship.kill().unwrap();
+                ship.wait().unwrap();
+                ship = shipper(&nginx.log, &state, &token_file, &to, &["--batch-size", "3"]);
+            }
+            2 => {
+                let s = server.take().unwrap();
+                s.trigger.fire();
+                s.task.await.unwrap().unwrap();
+            }
+            3 => {
+                server = Some(serve(&db, port));
+                ship.kill().unwrap();
+                ship.wait().unwrap();
+                ship = shipper(&nginx.log, &state, &token_file, &to, &["--batch-size", "3"]);
+            }
+            4 => nginx.rotate("hls.log.1"),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let got = wait_rows(&db, 60, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got_after = rows(&db);
+    assert_eq!(got.len(), got_after.len(), "nothing more arrives");
+
+    // What the logs say, computed offline with the same rules, is exactly what was stored.
+    let mut conv = airlog::ship::Converter::new(
+        airlog::ship::parse::Format::NginxHls,
+        Duration::from_secs_f64(1.5),
+        Vec::new(),
+    );
+    let mut expected = Vec::new();
+    for f in [dir.join("hls.log.1"), nginx.log.clone()] {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            expected.extend(conv.line(line));
+        }
+    }
+    expected.extend(conv.sessions.close_all());
+    let want: BTreeSet<(String, i64)> = expected
+        .iter()
+        .map(|e| {
+            (
+                e["user_agent"].as_str().unwrap().to_string(),
+                e["bytes_sent"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let have: BTreeSet<(String, i64)> = got_after
+        .iter()
+        .map(|r| (r.user_agent.clone(), r.bytes_sent))
+        .collect();
+    assert_eq!(expected.len(), 60);
+    assert_eq!(got_after.len(), 60, "no event lost or counted twice");
+    assert_eq!(have, want);
+
+    ship.kill().unwrap();
+    ship.wait().unwrap();
+    if let Some(s) = server {
+        s.trigger.fire();
+        s.task.await.unwrap().unwrap();
+    }
+}
+
+#[test]
+fn import_log_sends_old_files_in_one_go() {
+    let dir = private_temp_dir("airlog-import");
+    let log = dir.join("access.log");
+    let lines = [
+        r#"203.0.113.9 - - [05/Nov/2024:11:16:32 +0000] "GET /live.mp3 HTTP/1.1" 200 480000 "-" "VLC/3.0.18 LibVLC/3.0.18" 60"#,
+        r#"203.0.113.10 - - [05/Nov/2024:11:20:00 +0000] "GET /live.mp3 HTTP/1.1" 200 9600000 "https://radio.example/" "Mozilla/5.0 (X11)" 1200"#,
+        r#"203.0.113.11 - - [05/Nov/2024:11:21:00 +0000] "HEAD /live.mp3 HTTP/1.1" 200 0 "-" "curl/8" 0"#,
+        "this is not a log line",
+    ];
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = TestDb::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = rt.block_on(async { serve(&db, port) });
+    let token_file = token(&db, &dir);
+    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
+    for round in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_airlog"))
+            .args([
+                "import-log",
+                log.to_str().unwrap(),
+                "--format",
+                "icecast",
+                "--to",
+                &to,
+                "--token-file",
+                token_file.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let new = if round == 0 { 2 } else { 0 };
+        assert!(
+            stdout.contains(&format!("4 lines: 2 events sent ({new} new")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("1 skipped") && stdout.contains("1 unparsable"),
+            "{stdout}"
+        );
+    }
+    let got = rows(&db);
+    assert_eq!(got.len(), 2);
+    assert!(
+        got.iter()
+            .any(|r| r.span == "2024-11-05 11:15:32+00/2024-11-05 11:16:32+00"),
+        "{got:#?}"
+    );
+    rt.block_on(async {
+        server.trigger.fire();
+        server.task.await.unwrap().unwrap();
+    });
+}
