@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cluster;
 mod config;
+mod fuzz;
 mod health;
 mod liquidsoap;
 mod migrations;
