@@ -118,9 +118,9 @@ fn ship_options(send: &SendArgs, max_delay: f64) -> anyhow::Result<crate::ship::
     if send.batch_size == 0 || send.batch_size > 10_000 {
         bail!("--batch-size must be 1 to 10000");
     }
-    if !(send.session_gap > 0.0 && send.session_gap.is_finite())
-        || !(max_delay >= 0.0 && max_delay.is_finite())
-    {
+    let gap_ok = send.session_gap.is_finite() && send.session_gap > 0.0;
+    let delay_ok = max_delay.is_finite() && max_delay >= 0.0;
+    if !gap_ok || !delay_ok {
         bail!("--session-gap and --max-delay must be positive numbers of seconds");
     }
     Ok(crate::ship::ShipOptions {

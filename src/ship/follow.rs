@@ -189,14 +189,14 @@ mod tests {
         );
         assert_eq!(lines[0].end, 4);
         assert_eq!(f.position().unwrap().1, 4, "a partial line is not consumed");
-        write!(w, "o\n").unwrap();
+        writeln!(w, "o").unwrap();
         assert_eq!(f.read_lines(100).unwrap()[0].text, "two");
 
         // Rename rotation: the old file keeps its last lines, the new one starts afresh.
-        write!(w, "three\n").unwrap();
+        writeln!(w, "three").unwrap();
         std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
         let mut w2 = std::fs::File::create(&path).unwrap();
-        write!(w2, "four\n").unwrap();
+        writeln!(w2, "four").unwrap();
         let texts: Vec<String> = (0..3)
             .flat_map(|_| f.read_lines(100).unwrap())
             .map(|l| l.text)
@@ -219,7 +219,7 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap();
-        write!(w3, "5\n").unwrap();
+        writeln!(w3, "5").unwrap();
         let texts: Vec<String> = (0..3)
             .flat_map(|_| f.read_lines(100).unwrap())
             .map(|l| l.text)
