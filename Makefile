@@ -11,7 +11,7 @@ APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql
 	python3-requests:/usr/lib/python3/dist-packages/requests \
 	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox nginx:/usr/sbin/nginx
 
-.PHONY: run build test deps lint fmt
+.PHONY: run build test deps fmt bench
 
 ## run: build in release mode and serve with the example settings (data in ./var)
 run: build
@@ -24,7 +24,12 @@ build:
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked
+
+## bench: the benchmarks (minutes; they print ratios, see README "Benchmarks")
+bench:
+	$(CARGO) bench --bench stream_events -- --events 1000000
+	$(CARGO) bench --bench player_jobs -- --events 1000000 --devices 10000 --history-factor 10
 
 ## deps: install missing Debian packages (as root with apt-get), or say what is missing
 deps:

@@ -28,6 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sounds/", web::post().to(put_sound))
         .route("/diffusions/", web::get().to(list_diffusions))
         .route("/diffusions/", web::post().to(post_diffusion))
+        .route("/diffusions/{id}", web::get().to(get_diffusion))
+        .route("/diffusions/{id}", web::put().to(put_diffusion))
         .route("/onair/", web::get().to(list_onair))
         .route("/onair/now", web::get().to(onair_now));
 }
@@ -360,6 +362,108 @@ async fn post_diffusion(
     })
     .await?;
     Ok(HttpResponse::Created().json(row))
+}
+
+async fn get_diffusion(
+    _c: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let row = db::run(&state.pool, move |c| {
+        playout::diffusion(c, id).optional().map_err(ApiError::from)
+    })
+    .await?;
+    row.map(|r| HttpResponse::Ok().json(r))
+        .ok_or_else(|| ApiError::NotFound(format!("no diffusion {id}")))
+}
+
+/// A diffusion change: every field optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffusionChange {
+    start: Option<Value>,
+    end: Option<Value>,
+    title: Option<String>,
+    r#type: Option<String>,
+    sounds: Option<Vec<String>>,
+}
+
+/// `PUT /api/v1/diffusions/{id}`: changes the given fields. A diffusion the monitor already
+/// started or cancelled keeps that decision (the as-run log does not change).
+async fn put_diffusion(
+    _c: Caller<AdminScope>,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<DiffusionChange>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, change) = (id.into_inner(), body.into_inner());
+    let mut errors = Vec::new();
+    let start = change.start.as_ref().and_then(|v| {
+        parse_event_time(v)
+            .map_err(|m| errors.push(FieldError::new("start", m)))
+            .ok()
+    });
+    let end = change.end.as_ref().and_then(|v| {
+        parse_event_time(v)
+            .map_err(|m| errors.push(FieldError::new("end", m)))
+            .ok()
+    });
+    if change
+        .r#type
+        .as_deref()
+        .is_some_and(|t| !matches!(t, "on_air" | "unconfirmed" | "cancel"))
+    {
+        errors.push(FieldError::new(
+            "type",
+            "must be on_air, unconfirmed or cancel",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    let row = db::run(&state.pool, move |c| -> Result<_, ApiError> {
+        let current = playout::diffusion(c, id)
+            .optional()?
+            .ok_or_else(|| ApiError::NotFound(format!("no diffusion {id}")))?;
+        let (start, end) = (start.unwrap_or(current.start), end.unwrap_or(current.end));
+        if end <= start {
+            return Err(invalid(vec![FieldError::new("end", "must be after start")]));
+        }
+        let ids = match &change.sounds {
+            Some(paths) => {
+                let mut ids = Vec::new();
+                let mut errors = Vec::new();
+                for (i, path) in paths.iter().enumerate() {
+                    match playout::sound_by_path(c, path)? {
+                        Some(s) => ids.push(s.id),
+                        None => errors.push(FieldError::new(
+                            format!("sounds[{i}]"),
+                            format!("{path:?} is not in the catalogue"),
+                        )),
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(invalid(errors));
+                }
+                Some(ids)
+            }
+            None => None,
+        };
+        let title = change.title.unwrap_or(current.title);
+        let kind = change.r#type.unwrap_or(current.r#type);
+        Ok(playout::update_diffusion(
+            c,
+            id,
+            start,
+            end,
+            &title,
+            &kind,
+            ids.as_deref(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(row))
 }
 
 async fn list_diffusions(

@@ -235,6 +235,41 @@ pub fn insert_diffusion(
     })
 }
 
+/// Changes a diffusion's times, title, type and (when given) its sounds.
+#[allow(clippy::too_many_arguments)]
+pub fn update_diffusion(
+    conn: &mut PgConnection,
+    id: i64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    title: &str,
+    r#type: &str,
+    sound_ids: Option<&[i64]>,
+) -> QueryResult<DiffusionRow> {
+    conn.transaction(|conn| {
+        diesel::sql_query(
+            "UPDATE diffusion SET start = $2, \"end\" = $3, title = $4, type = $5, updated_at = now() WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Timestamptz, _>(start)
+        .bind::<Timestamptz, _>(end)
+        .bind::<Text, _>(title)
+        .bind::<Text, _>(r#type)
+        .execute(conn)?;
+        if let Some(ids) = sound_ids {
+            diesel::sql_query("DELETE FROM diffusion_sound WHERE diffusion_id = $1").bind::<BigInt, _>(id).execute(conn)?;
+            diesel::sql_query(
+                "INSERT INTO diffusion_sound (diffusion_id, position, sound_id) \
+                 SELECT $1, ord, sid FROM unnest($2::bigint[]) WITH ORDINALITY AS x(sid, ord)",
+            )
+            .bind::<BigInt, _>(id)
+            .bind::<Array<BigInt>, _>(ids.to_vec())
+            .execute(conn)?;
+        }
+        diffusion(conn, id)
+    })
+}
+
 /// One diffusion.
 pub fn diffusion(conn: &mut PgConnection, id: i64) -> QueryResult<DiffusionRow> {
     diesel::sql_query(format!("{DIFFUSION_SELECT} WHERE d.id = $1"))

@@ -597,3 +597,55 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
     keys.dedup();
     assert_eq!(keys.len(), all.len(), "no sound logged twice");
 }
+
+#[tokio::test]
+async fn programme_playlists_are_written_only_when_they_change_and_atomically() {
+    let dir = private_temp_dir("airlog-playlists");
+    let db = TestDb::new();
+    let row = StationRow {
+        id: 0,
+        name: "lists".into(),
+        time_zone: "UTC".into(),
+        streamer: "liquidsoap".into(),
+        endpoint: dir.join("no-liquidsoap.sock").display().to_string(),
+        queue_id: "airlog_queue".into(),
+        output_id: "airlog_out".into(),
+        playlist_dir: dir.join("playlists").display().to_string(),
+        poll_ms: 1000,
+        cancel_timeout_s: 1200,
+    };
+    let row = playout::upsert_station(&mut db.conn(), &row).unwrap();
+    let mut monitor = Monitor::new(
+        StationConfig::try_from(&row).unwrap(),
+        airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
+    );
+    sound(&db, Path::new("/srv/b.ogg"), 10.0, &[]);
+    sound(&db, Path::new("/srv/a.ogg"), 10.0, &[]);
+    assert_eq!(monitor.sync_playlists().await.unwrap(), 1);
+    let file = dir.join("playlists/tests.m3u");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "#EXTM3U\n/srv/a.ogg\n/srv/b.ogg\n"
+    );
+    let written_at = std::fs::metadata(&file).unwrap().modified().unwrap();
+    assert_eq!(
+        monitor.sync_playlists().await.unwrap(),
+        0,
+        "unchanged: not rewritten"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        written_at
+    );
+    sound(&db, Path::new("/srv/c.ogg"), 10.0, &[]);
+    assert_eq!(monitor.sync_playlists().await.unwrap(), 1);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .ends_with("/srv/c.ogg\n"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("playlists"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path() != file)
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left behind");
+}

@@ -462,7 +462,7 @@ impl Monitor {
     }
 
     /// Writes `<playlist_dir>/<programme>.m3u` for each programme whose list changed, atomically.
-    async fn sync_playlists(&mut self) -> anyhow::Result<usize> {
+    pub async fn sync_playlists(&mut self) -> anyhow::Result<usize> {
         let Some(dir) = self.station.playlist_dir.clone() else {
             return Ok(0);
         };
