@@ -302,6 +302,26 @@ struct DiffusionIn {
     sounds: Vec<String>,
 }
 
+/// The catalogue ids of sounds given by path, naming each path that is not catalogued.
+fn sound_ids(c: &mut PgConnection, paths: &[String]) -> Result<Vec<i64>, ApiError> {
+    let mut ids = Vec::new();
+    let mut errors = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        match playout::sound_by_path(c, path)? {
+            Some(s) => ids.push(s.id),
+            None => errors.push(FieldError::new(
+                format!("sounds[{i}]"),
+                format!("{path:?} is not in the catalogue"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ids)
+    } else {
+        Err(invalid(errors))
+    }
+}
+
 fn on_air() -> String {
     "on_air".into()
 }
@@ -342,20 +362,7 @@ async fn post_diffusion(
                 format!("no station named {:?}", d.station),
             )])
         })?;
-        let mut ids = Vec::new();
-        let mut errors = Vec::new();
-        for (i, path) in d.sounds.iter().enumerate() {
-            match playout::sound_by_path(c, path)? {
-                Some(s) => ids.push(s.id),
-                None => errors.push(FieldError::new(
-                    format!("sounds[{i}]"),
-                    format!("{path:?} is not in the catalogue"),
-                )),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(invalid(errors));
-        }
+        let ids = sound_ids(c, &d.sounds)?;
         Ok(playout::insert_diffusion(
             c, station.id, start, end, &d.title, &d.r#type, &ids,
         )?)
@@ -430,26 +437,11 @@ async fn put_diffusion(
         if end <= start {
             return Err(invalid(vec![FieldError::new("end", "must be after start")]));
         }
-        let ids = match &change.sounds {
-            Some(paths) => {
-                let mut ids = Vec::new();
-                let mut errors = Vec::new();
-                for (i, path) in paths.iter().enumerate() {
-                    match playout::sound_by_path(c, path)? {
-                        Some(s) => ids.push(s.id),
-                        None => errors.push(FieldError::new(
-                            format!("sounds[{i}]"),
-                            format!("{path:?} is not in the catalogue"),
-                        )),
-                    }
-                }
-                if !errors.is_empty() {
-                    return Err(invalid(errors));
-                }
-                Some(ids)
-            }
-            None => None,
-        };
+        let ids = change
+            .sounds
+            .as_deref()
+            .map(|paths| sound_ids(c, paths))
+            .transpose()?;
         let title = change.title.unwrap_or(current.title);
         let kind = change.r#type.unwrap_or(current.r#type);
         Ok(playout::update_diffusion(
