@@ -31,7 +31,8 @@ bench:
 	$(CARGO) bench --bench stream_events -- --events 1000000
 	$(CARGO) bench --bench player_jobs -- --events 1000000 --devices 10000 --history-factor 10
 
-## deps: install missing Debian packages (as root with apt-get), or say what is missing
+## deps: install missing Debian packages (as root with apt-get), or say what is missing.
+## policy-rc.d keeps the packages' services (nginx) from being started by the install.
 deps:
 	@missing=""; \
 	for entry in $(APT_PACKAGES); do \
@@ -41,7 +42,13 @@ deps:
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  guard=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; rc=$$?; \
+	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; \
+	  exit $$rc; \
 	else \
 	  echo "missing packages:$$missing; install them with: sudo apt-get install$$missing" >&2; exit 1; \
 	fi
