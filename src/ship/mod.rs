@@ -276,6 +276,7 @@ pub async fn ship(
         // Local file reads are short; no need to leave the async thread for them.
         let lines = follower.read_lines(opts.batch_size)?;
         let idle = lines.is_empty();
+        let mut stopped = false;
         for line in lines {
             let events = conv.line(&line.text);
             if batch.is_empty() && !events.is_empty() {
@@ -285,7 +286,7 @@ pub async fn ship(
             position = (Some(line.file), line.end);
             // Cut between lines, so the saved position and sessions match the batch exactly.
             if batch.len() >= opts.batch_size {
-                flush(
+                match flush(
                     &sender,
                     &mut batch,
                     &mut conv,
@@ -293,10 +294,22 @@ pub async fn ship(
                     state_path,
                     &mut shutdown,
                 )
-                .await?;
+                .await
+                {
+                    Ok(()) => {}
+                    // Stopped while the server was away: the batch is read again next time.
+                    Err(_) if shutdown.is_requested() => {
+                        stopped = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
                 saved = position;
                 write_metrics(opts.metrics_file.as_deref(), &conv.counters);
             }
+        }
+        if stopped {
+            break;
         }
         if idle {
             // Nothing new: close sessions idle for longer than the gap (plus a margin, as log
@@ -315,7 +328,7 @@ pub async fn ship(
         }
         let due = !batch.is_empty() && batch_started.elapsed() >= opts.max_delay;
         if due || (batch.is_empty() && position != saved && idle) {
-            flush(
+            match flush(
                 &sender,
                 &mut batch,
                 &mut conv,
@@ -323,7 +336,12 @@ pub async fn ship(
                 state_path,
                 &mut shutdown,
             )
-            .await?;
+            .await
+            {
+                Ok(()) => {}
+                Err(_) if shutdown.is_requested() => break,
+                Err(e) => return Err(e),
+            }
             saved = position;
             write_metrics(opts.metrics_file.as_deref(), &conv.counters);
         }
