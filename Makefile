@@ -52,6 +52,10 @@ deps:
 	else \
 	  echo "missing packages:$$missing; install them with: sudo apt-get install$$missing" >&2; exit 1; \
 	fi
+	@# mpv-history-daemon (PyPI) parses history files the same way as `airlog mpv parse` is checked against.
+	@python3 -c 'import mpv_history_daemon' 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check mpv-history-daemon || \
+	  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages mpv-history-daemon
 
 fmt:
 	$(CARGO) fmt --all

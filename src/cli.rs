@@ -52,8 +52,25 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Follow an access log (like tail -F) and send its listeners as stream events, exactly once
     Ship(ShipArgs),
+    /// mpv play history
+    #[command(subcommand)]
+    Mpv(MpvCommand),
     /// Send old access log files as stream events in one go
     ImportLog(ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MpvCommand {
+    /// Print the plays in mpv-history-daemon JSON files (plain or merged) as JSON, in the shape
+    /// `mpv-history-daemon parse` prints
+    Parse {
+        /// Keep plays the default rule drops (under 10 minutes: 75 % heard; else a minute)
+        #[arg(long)]
+        all_events: bool,
+        /// mpv-history-daemon JSON files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Where and how to send events.
@@ -298,6 +315,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Db(cmd) => db_command(&settings, cmd),
         Command::Ship(args) => ship_command(args),
+        Command::Mpv(MpvCommand::Parse { all_events, files }) => {
+            let plays = crate::mpv::history::parse_files(&files, all_events, &Default::default())?;
+            println!("{}", serde_json::to_string(&plays)?);
+            Ok(())
+        }
         Command::ImportLog(args) => import_command(args),
         Command::Catalog(CatalogCommand::Scan {
             dir,

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod monitor;
+pub mod mpv;
 pub mod ship;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,0 +1,446 @@
+//! Plays rebuilt from a stream of timestamped mpv events, following the rules of
+//! mpv-history-daemon's parser, so its JSON files (plain and merged) import with the same
+//! results (`airlog mpv parse` prints them in its shape).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Something done during a play, seconds after it started, at a position (percent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Action {
+    pub since_started: f64,
+    pub action: String,
+    pub percentage: Option<f64>,
+}
+
+/// One play of one file or stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Play {
+    pub path: String,
+    pub is_stream: bool,
+    /// Unix seconds.
+    pub start_time: f64,
+    pub end_time: f64,
+    pub pause_duration: f64,
+    pub media_duration: Option<f64>,
+    pub media_title: Option<String>,
+    pub actions: Vec<Action>,
+    pub metadata: Map<String, Value>,
+}
+
+/// When a play counts as listened to, and as a scrobble (the thresholds are settings).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// Media shorter than this (seconds) need `short_fraction` of it heard ...
+    pub short_media_s: f64,
+    pub short_fraction: f64,
+    /// ... longer media need more than this many seconds heard.
+    pub long_min_s: f64,
+    /// last.fm: longer than this, and heard for half its length or `scrobble_cap_s`.
+    pub scrobble_min_length_s: f64,
+    pub scrobble_cap_s: f64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            short_media_s: 600.0,
+            short_fraction: 0.75,
+            long_min_s: 60.0,
+            scrobble_min_length_s: 30.0,
+            scrobble_cap_s: 240.0,
+        }
+    }
+}
+
+impl Play {
+    /// Seconds heard: the play's span less its pauses.
+    pub fn listen_time(&self) -> f64 {
+        (self.end_time - self.start_time) - self.pause_duration
+    }
+
+    /// mpv-history-daemon's default filter: no `/dev/` capture devices; media under 10 minutes
+    /// needs more than 75 % heard; otherwise more than a minute.
+    pub fn listened(&self, rules: &Rules) -> bool {
+        if !self.is_stream && self.path.starts_with("/dev/") {
+            return false;
+        }
+        let heard = self.listen_time();
+        if let Some(d) = self.media_duration.filter(|d| *d != 0.0) {
+            if d < rules.short_media_s {
+                return heard / d > rules.short_fraction;
+            }
+        }
+        heard > rules.long_min_s
+    }
+
+    /// A scrobble by last.fm's rule; a play that is not one was skipped.
+    pub fn scrobbled(&self, rules: &Rules) -> bool {
+        match self.media_duration {
+            Some(d) if d > rules.scrobble_min_length_s => {
+                self.listen_time() >= (d / 2.0).min(rules.scrobble_cap_s)
+            }
+            _ => false,
+        }
+    }
+
+    /// How much a play knows, to choose between two records of one path.
+    fn score(&self) -> f64 {
+        let mut s = 0;
+        s += usize::from(self.media_title.is_some());
+        s += usize::from(self.media_duration.is_some());
+        s += usize::from(self.pause_duration > 1.0);
+        s += self.metadata.len() / 4;
+        s += self.actions.len() / 8;
+        s as f64
+    }
+}
+
+/// The event streams of one mpv-history-daemon file: a plain file is one stream (named by the
+/// file), a merged file (`{"mapping": {...}}`) holds several.
+pub fn read_file(path: &Path) -> anyhow::Result<Vec<(String, Map<String, Value>)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let Value::Object(obj) = value else {
+        anyhow::bail!(
+            "{} is not an mpv-history-daemon file (not an object)",
+            path.display()
+        )
+    };
+    match obj.get("mapping") {
+        Some(Value::Object(mapping)) => Ok(mapping
+            .iter()
+            .filter_map(|(name, v)| v.as_object().map(|o| (name.clone(), o.clone())))
+            .collect()),
+        _ => Ok(vec![(path.display().to_string(), obj)]),
+    }
+}
+
+/// What is known of the play being built.
+#[derive(Default)]
+struct Building {
+    playlist_pos: Option<Value>,
+    start_time: Option<f64>,
+    is_stream: Option<bool>,
+    path: Option<String>,
+    metadata: Option<Map<String, Value>>,
+    media_title: Option<String>,
+    duration: Option<f64>,
+}
+
+impl Building {
+    fn is_empty(&self) -> bool {
+        self.playlist_pos.is_none()
+            && self.start_time.is_none()
+            && self.is_stream.is_none()
+            && self.path.is_none()
+            && self.metadata.is_none()
+            && self.media_title.is_none()
+            && self.duration.is_none()
+    }
+
+    fn complete(&self) -> bool {
+        self.playlist_pos.is_some() && self.start_time.is_some() && self.path.is_some()
+    }
+
+    fn finish(
+        &mut self,
+        end: f64,
+        pause: f64,
+        actions: &BTreeMap<u64, (f64, String, Option<f64>)>,
+    ) -> Option<Play> {
+        let done = std::mem::take(self);
+        let start = done.start_time?;
+        let path = done.path?;
+        done.playlist_pos.as_ref()?;
+        Some(Play {
+            path,
+            is_stream: done.is_stream.unwrap_or(false),
+            start_time: start,
+            end_time: end,
+            pause_duration: pause,
+            media_duration: done.duration,
+            media_title: done.media_title,
+            actions: actions
+                .values()
+                .map(|(t, a, p)| Action {
+                    since_started: t - start,
+                    action: a.clone(),
+                    percentage: *p,
+                })
+                .collect(),
+            metadata: done.metadata.unwrap_or_default(),
+        })
+    }
+}
+
+fn is_urlish(s: &str) -> bool {
+    ["http://", "https://", "ftp://", "ftps://"]
+        .iter()
+        .find_map(|p| {
+            s.get(..p.len())
+                .filter(|h| h.eq_ignore_ascii_case(p))
+                .map(|_| &s[p.len()..])
+        })
+        .is_some_and(|rest| {
+            rest.split(['/', '?'])
+                .next()
+                .is_some_and(|host| !host.is_empty() && !host.contains(char::is_whitespace))
+        })
+}
+
+/// Rebuilds the plays of one event stream. `name` is the stream's file name: mpv-sockets names
+/// sockets by launch time in nanoseconds, which dates the first play. `home` resolves relative
+/// paths when no working directory was recorded. Plays of one path are merged, the richer
+/// record winning, in order of first appearance.
+pub fn plays(events: &Map<String, Value>, name: &str, home: &str) -> Vec<Play> {
+    let mut launched: Option<f64> = Path::new(name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse::<i128>().ok())
+        .map(|ns| ns as f64 / 1e9);
+    let mut ordered: Vec<(f64, &str, &Value)> = events
+        .iter()
+        .filter_map(|(k, v)| {
+            let t = k.trim().parse::<f64>().ok().filter(|t| t.is_finite())?;
+            let (event, data) = v.as_object()?.iter().next()?;
+            Some((t, event.as_str(), data))
+        })
+        .collect();
+    ordered.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    let mut out: Vec<Play> = Vec::new();
+    let mut emit = |p: Option<Play>| {
+        if let Some(p) = p {
+            match out.iter_mut().find(|q| q.path == p.path) {
+                Some(q) if p.score() > q.score() => *q = p,
+                Some(_) => {}
+                None => out.push(p),
+            }
+        }
+    };
+    let mut working_dir = home.to_string();
+    let mut first_item = true;
+    let mut latest = 0.0_f64;
+    let mut playing = true;
+    let mut pause = 0.0_f64;
+    let mut paused_at: Option<f64> = None;
+    let mut actions: BTreeMap<u64, (f64, String, Option<f64>)> = BTreeMap::new();
+    let mut seen_pause_event = false;
+    let mut media = Building::default();
+
+    for (t, event, data) in ordered {
+        latest = t;
+        match event {
+            "playlist" | "playlist-count" => {}
+            "playlist-pos" => {
+                if media.playlist_pos.as_ref() == Some(data) {
+                    continue;
+                }
+                media.playlist_pos = Some(data.clone());
+                media.start_time = if first_item { launched } else { Some(t) };
+                first_item = false;
+            }
+            "socket-added" => {
+                if launched.is_none() {
+                    launched = data
+                        .as_f64()
+                        .or_else(|| data.as_str().and_then(|s| s.parse().ok()))
+                        .map(f64::trunc);
+                }
+            }
+            "working-directory" => {
+                if let Some(d) = data.as_str() {
+                    working_dir = d.to_string();
+                }
+            }
+            "is-paused" => {
+                seen_pause_event = true;
+                if data == &Value::Bool(true) {
+                    playing = false;
+                    paused_at = launched;
+                }
+            }
+            "path" => {
+                let Some(p) = data.as_str() else { continue };
+                media.is_stream = Some(false);
+                if let Some(rest) = p.strip_prefix("ytdl://") {
+                    media.path = Some(rest.to_string());
+                    media.is_stream = Some(true);
+                } else if is_urlish(p) {
+                    media.path = Some(p.to_string());
+                    media.is_stream = Some(true);
+                } else if p.starts_with('/') {
+                    media.path = Some(p.to_string());
+                } else {
+                    media.path = Some(Path::new(&working_dir).join(p).display().to_string());
+                }
+            }
+            "metadata" => media.metadata = data.as_object().cloned().or(Some(Map::new())),
+            "media-title" => media.media_title = data.as_str().map(str::to_string),
+            "duration" => media.duration = data.as_f64(),
+            "seek" | "paused" | "resumed" => {
+                if let Some(pos) = data.get("percent-pos") {
+                    let entry = (t, event.to_string(), pos.as_f64());
+                    let key = t.to_bits();
+                    if event != "resumed" {
+                        actions.insert(key, entry);
+                    } else if seen_pause_event {
+                        // The "resumed" sent when a socket connects to a playing mpv is no action.
+                        if !(playing && actions.is_empty()) {
+                            actions.insert(key, entry);
+                        }
+                    } else {
+                        // Files from before is-paused existed: a resume in the first 20 s while
+                        // playing is that same connection artefact.
+                        let early = launched.is_some_and(|l| t - l <= 20.0);
+                        if !(early && playing && actions.is_empty()) {
+                            actions.insert(key, entry);
+                        }
+                    }
+                }
+                if event == "paused" && playing {
+                    playing = false;
+                    paused_at = Some(t);
+                } else if event == "resumed" && !playing {
+                    playing = true;
+                    if let Some(at) = paused_at.take() {
+                        pause += t - at;
+                    }
+                }
+            }
+            "eof" => {
+                if !playing {
+                    if let Some(at) = paused_at {
+                        pause += t - at;
+                    }
+                }
+                emit(media.finish(t, pause, &actions));
+                pause = 0.0;
+                actions.clear();
+            }
+            "mpv-quit" | "final-write" => {
+                if media.complete() {
+                    if !playing {
+                        if let Some(at) = paused_at {
+                            pause += t - at;
+                        }
+                    }
+                    emit(media.finish(t, pause, &actions));
+                }
+                return out;
+            }
+            other => tracing::debug!(event = other, "unexpected mpv event"),
+        }
+    }
+    // No quit: a crash. Kept when it had been playing for over a minute.
+    if !media.is_empty()
+        && media.complete()
+        && latest - media.start_time.unwrap_or(latest).trunc() > 60.0
+    {
+        if !playing {
+            if let Some(at) = paused_at {
+                pause += latest - at;
+            }
+        }
+        emit(media.finish(latest, pause, &actions));
+    }
+    out
+}
+
+/// The plays of mpv-history-daemon files, in its JSON shape (times as whole Unix seconds);
+/// `all` keeps plays the default filter would drop.
+pub fn parse_files(
+    files: &[std::path::PathBuf],
+    all: bool,
+    rules: &Rules,
+) -> anyhow::Result<Value> {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+    let mut rows = Vec::new();
+    for file in files {
+        for (name, events) in read_file(file)? {
+            for p in plays(&events, &name, &home) {
+                if all || p.listened(rules) {
+                    let mut v = serde_json::to_value(&p)?;
+                    v["start_time"] = Value::from(p.start_time.trunc() as i64);
+                    v["end_time"] = Value::from(p.end_time.trunc() as i64);
+                    rows.push(v);
+                }
+            }
+        }
+    }
+    Ok(Value::Array(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn events(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn pauses_seeks_and_quit_make_plays() {
+        let e = events(json!({
+            "1614905901.2": {"working-directory": "/music"},
+            "1614905901.4": {"is-paused": false},
+            "1614905901.5": {"playlist-pos": 0},
+            "1614905901.6": {"path": "a.mp3"},
+            "1614905901.9": {"duration": 200.0},
+            "1614905901.95": {"resumed": {"percent-pos": 0.0}},
+            "1614905950.0": {"paused": {"percent-pos": 24.5}},
+            "1614905970.0": {"resumed": {"percent-pos": 24.5}},
+            "1614906100.0": {"eof": null},
+            "1614906100.2": {"playlist-pos": 1},
+            "1614906100.3": {"path": "https://radio.example/live.mp3"},
+            "1614906400.0": {"mpv-quit": 1614906400.0}
+        }));
+        let p = plays(&e, "1614905900000000000.json", "/home");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].path, "/music/a.mp3");
+        assert_eq!(
+            p[0].start_time, 1614905900.0,
+            "the first play starts at mpv's launch"
+        );
+        assert_eq!(p[0].pause_duration, 20.0);
+        assert_eq!(
+            p[0].actions.len(),
+            2,
+            "the connect-time resume is no action"
+        );
+        assert!(p[0].listened(&Rules::default()), "180 s of a 200 s file");
+        assert!(p[0].scrobbled(&Rules::default()));
+        assert!(p[1].is_stream);
+        assert_eq!(
+            (p[1].start_time, p[1].end_time),
+            (1614906100.2, 1614906400.0)
+        );
+        assert!(
+            p[1].listened(&Rules::default()),
+            "a stream heard for 5 minutes"
+        );
+        assert!(!p[1].scrobbled(&Rules::default()), "no length, no scrobble");
+    }
+
+    #[test]
+    fn a_crash_keeps_a_play_longer_than_a_minute_and_dev_paths_are_not_listening() {
+        let e = events(json!({
+            "100.0": {"socket-added": 100.5},
+            "101.0": {"playlist-pos": 0},
+            "101.1": {"path": "/dev/video0"},
+            "200.0": {"seek": {"percent-pos": 5.0}}
+        }));
+        let p = plays(&e, "not-a-timestamp.json", "/home");
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].start_time, p[0].end_time), (100.0, 200.0));
+        assert!(!p[0].listened(&Rules::default()));
+    }
+}

@@ -1,0 +1,3 @@
+//! mpv: plays rebuilt from mpv's events, and the files of mpv-history-daemon.
+
+pub mod history;

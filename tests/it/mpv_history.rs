@@ -1,0 +1,150 @@
+//! mpv-history-daemon files give the same plays through `airlog mpv parse` as through
+//! mpv-history-daemon's own parser (installed from PyPI by `make deps`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::helpers::private_temp_dir;
+
+fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
+    p
+}
+
+fn theirs(files: &[&Path], all: bool) -> Value {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "mpv_history_daemon", "parse"]);
+    if all {
+        cmd.arg("--all-events");
+    }
+    let out = cmd
+        .args(files)
+        .env("HOME", "/home/dj")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "mpv-history-daemon is installed (make deps): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn ours(files: &[&Path], all: bool) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlog"));
+    cmd.args(["mpv", "parse"]);
+    if all {
+        cmd.arg("--all-events");
+    }
+    let out = cmd.args(files).env("HOME", "/home/dj").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Floats compared to the microsecond: the two parsers sum pauses in different orders.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-6
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn hand_made_history_files_parse_as_mpv_history_daemon_parses_them() {
+    let dir = private_temp_dir("airlog-mpv-history");
+    // Play, pause/resume, seek, next file, a stream, quit while paused.
+    let one = write(
+        &dir,
+        "1614905900000000000.json",
+        &json!({
+            "1614905901.1": {"socket-added": 1614905901.0},
+            "1614905901.2": {"working-directory": "/home/dj/Music"},
+            "1614905901.3": {"playlist-count": 3},
+            "1614905901.4": {"is-paused": false},
+            "1614905901.45": {"resumed": {"percent-pos": 0.0}},
+            "1614905901.5": {"playlist-pos": 0},
+            "1614905901.6": {"path": "album/01 - One.mp3"},
+            "1614905901.7": {"media-title": "One"},
+            "1614905901.8": {"metadata": {"title": "One", "artist": "Band", "album": "A", "date": "1981"}},
+            "1614905901.9": {"duration": 200.5},
+            "1614905950.25": {"paused": {"percent-pos": 24.5}},
+            "1614905970.75": {"resumed": {"percent-pos": 24.5}},
+            "1614906080.0": {"seek": {"percent-pos": 90.0}},
+            "1614906100.0": {"eof": null},
+            "1614906100.2": {"playlist-pos": 1},
+            "1614906100.3": {"path": "album/02 - Two.mp3"},
+            "1614906100.4": {"duration": 30.0},
+            "1614906105.0": {"eof": null},
+            "1614906105.2": {"playlist-pos": 2},
+            "1614906105.3": {"path": "https://radio.example/live.mp3"},
+            "1614906105.4": {"media-title": "Live radio"},
+            "1614906300.0": {"paused": {"percent-pos": null}},
+            "1614906400.0": {"mpv-quit": 1614906400.0}
+        }),
+    );
+    // A merged file: an old-style stream (no is-paused), and one that crashed.
+    let merged = write(
+        &dir,
+        "merged.json",
+        &json!({"mapping": {
+            "1611383220380934268.json": {
+                "1611383221.0": {"playlist-pos": 0},
+                "1611383221.1": {"path": "/srv/podcast.ogg"},
+                "1611383221.2": {"duration": 3600.0},
+                "1611383225.0": {"resumed": {"percent-pos": 0.1}},
+                "1611383300.0": {"paused": {"percent-pos": 2.0}},
+                "1611383400.0": {"resumed": {"percent-pos": 2.0}},
+                "1611385000.0": {"eof": null}
+            },
+            "1611390000000000000.json": {
+                "1611390001.0": {"playlist-pos": 0},
+                "1611390001.1": {"path": "/srv/show.ogg"},
+                "1611390001.2": {"duration": 7200.0},
+                "1611390400.0": {"seek": {"percent-pos": 10.0}}
+            }
+        }}),
+    );
+    for all in [true, false] {
+        let files = [one.as_path(), merged.as_path()];
+        let (a, b) = (ours(&files, all), theirs(&files, all));
+        assert!(
+            same(&a, &b),
+            "all_events={all}\nairlog: {a:#}\nmpv-history-daemon: {b:#}"
+        );
+    }
+    let all = ours(&[one.as_path(), merged.as_path()], true);
+    assert_eq!(all.as_array().unwrap().len(), 5);
+    let listened = ours(&[one.as_path(), merged.as_path()], false);
+    let paths: Vec<&str> = listened
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/home/dj/Music/album/01 - One.mp3",
+            "https://radio.example/live.mp3",
+            "/srv/podcast.ogg",
+            "/srv/show.ogg"
+        ],
+        "the 5 s of a 30 s track are not listening"
+    );
+    assert_eq!(listened[1]["pause_duration"], 100.0, "quit while paused");
+}
