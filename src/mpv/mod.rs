@@ -1,3 +1,5 @@
 //! mpv: plays rebuilt from mpv's events, and the files of mpv-history-daemon.
 
+pub mod client;
 pub mod history;
+pub mod protocol;
