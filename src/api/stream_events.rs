@@ -161,12 +161,14 @@ async fn list(
     Ok(HttpResponse::Ok().json(pagination::build(&req, &page, fetched, key_of)))
 }
 
-/// Walks every event matching `filter`, a chunk at a time, formatting each chunk with `write`.
+/// Streams rows chunk by chunk: `fetch` reads the chunk after a key, `key_of` gives a row's
+/// key in that order, `write` formats a row. Stops early when the client has gone.
 fn walk(
     conn: &mut diesel::PgConnection,
     sink: &export::Sink,
-    filter: &Filter,
     header: &[u8],
+    fetch: impl Fn(&mut diesel::PgConnection, Option<Key>) -> diesel::QueryResult<Vec<StreamEventRow>>,
+    key_of: impl Fn(&StreamEventRow) -> Key,
     write: impl Fn(&mut Vec<u8>, &StreamEventRow),
 ) -> diesel::QueryResult<()> {
     if !header.is_empty() && !sink.send(header.to_vec()) {
@@ -174,7 +176,7 @@ fn walk(
     }
     let mut key = None;
     loop {
-        let rows = queries::keyset_page(conn, filter, key, Direction::After, EXPORT_CHUNK)?;
+        let rows = fetch(conn, key)?;
         let Some(last) = rows.last() else {
             return Ok(());
         };
@@ -187,6 +189,13 @@ fn walk(
             return Ok(());
         }
     }
+}
+
+/// The list's order: (time_start, id), filtered.
+fn by_start(
+    filter: Filter,
+) -> impl Fn(&mut diesel::PgConnection, Option<Key>) -> diesel::QueryResult<Vec<StreamEventRow>> {
+    move |conn, key| queries::keyset_page(conn, &filter, key, Direction::After, EXPORT_CHUNK)
 }
 
 fn export_filter(req: &HttpRequest) -> Result<Filter, ApiError> {
@@ -238,7 +247,7 @@ async fn export_csv(
 ) -> Result<HttpResponse, ApiError> {
     let filter = export_filter(&req)?;
     let body = export::stream(&state.pool, move |conn, sink| {
-        walk(conn, sink, &filter, CSV_HEADER, csv_row)
+        walk(conn, sink, CSV_HEADER, by_start(filter), key_of, csv_row)
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -258,7 +267,7 @@ async fn export_ndjson(
 ) -> Result<HttpResponse, ApiError> {
     let filter = export_filter(&req)?;
     let body = export::stream(&state.pool, move |conn, sink| {
-        walk(conn, sink, &filter, b"", |out, row| {
+        walk(conn, sink, b"", by_start(filter), key_of, |out, row| {
             serde_json::to_writer(&mut *out, row).expect("rows serialise");
             out.push(b'\n');
         })
@@ -322,24 +331,17 @@ async fn export_icecast(
     let from = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"));
     let until = from.checked_add_days(Days::new(1)).expect("date in range");
     let body = export::stream(&state.pool, move |conn, sink| {
-        let mut key = None;
-        loop {
-            let rows = queries::ended_between(conn, from, until, origin, key, EXPORT_CHUNK)?;
-            let Some(last) = rows.last() else {
-                return Ok(());
-            };
-            key = Some(Key {
-                time: last.time_end,
-                id: last.id,
-            });
-            let mut out = Vec::with_capacity(rows.len() * 200);
-            for row in &rows {
-                icecast_line(&mut out, row);
-            }
-            if !sink.send(out) || rows.len() < EXPORT_CHUNK as usize {
-                return Ok(());
-            }
-        }
+        walk(
+            conn,
+            sink,
+            b"",
+            |conn, key| queries::ended_between(conn, from, until, origin, key, EXPORT_CHUNK),
+            |row| Key {
+                time: row.time_end,
+                id: row.id,
+            },
+            icecast_line,
+        )
     })
     .await?;
     Ok(HttpResponse::Ok()
