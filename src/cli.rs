@@ -71,6 +71,13 @@ pub enum MpvCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Store the plays of mpv-history-daemon JSON files (plain or merged); importing twice adds
+    /// nothing
+    Import {
+        /// mpv-history-daemon JSON files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Where and how to send events.
@@ -315,6 +322,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Db(cmd) => db_command(&settings, cmd),
         Command::Ship(args) => ship_command(args),
+        Command::Mpv(MpvCommand::Import { files }) => with_database(&settings, |url| {
+            db::migrate(url)?;
+            let mut conn =
+                PgConnection::establish(url).context("cannot connect to the database")?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files")
+                    .expect("valid template"),
+            );
+            let (found, new) =
+                crate::mpv::history::import_files(&mut conn, &files, &Default::default(), &bar)?;
+            println!("{found} plays in {} files, {new} new", files.len());
+            Ok(())
+        }),
         Command::Mpv(MpvCommand::Parse { all_events, files }) => {
             let plays = crate::mpv::history::parse_files(&files, all_events, &Default::default())?;
             println!("{}", serde_json::to_string(&plays)?);

@@ -7,6 +7,7 @@ pub mod pagination;
 pub mod params;
 mod player_events;
 mod playout;
+mod plays;
 pub mod ratelimit;
 mod stream_events;
 mod tokens;
@@ -31,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .configure(stream_events::configure)
                 .configure(|c| player_events::configure(c, &settings.player))
                 .configure(jobs::configure)
-                .configure(playout::configure),
+                .configure(playout::configure)
+                .configure(plays::configure),
         )
         .default_service(web::to(not_found));
 }

@@ -2,6 +2,7 @@
 //! queries per table.
 
 pub mod cluster;
+pub mod mpv;
 pub mod player_events;
 pub mod playout;
 pub mod schema;

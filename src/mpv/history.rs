@@ -378,6 +378,70 @@ pub fn parse_files(
     Ok(Value::Array(rows))
 }
 
+/// A fingerprint of a file's content (size, first MiB, last 64 KiB), so a renamed or retagged
+/// file keeps its item; None when the file cannot be read (gone, or a stream).
+pub fn content_hash(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    let mut hasher = Sha256::new();
+    hasher.update(size.to_le_bytes());
+    let mut head = vec![0u8; 1 << 20];
+    let n = f.read(&mut head).ok()?;
+    hasher.update(&head[..n]);
+    if size > (1 << 20) {
+        f.seek(SeekFrom::End(-(64 * 1024))).ok()?;
+        let mut tail = vec![0u8; 64 * 1024];
+        let n = f.read(&mut tail).ok()?;
+        hasher.update(&tail[..n]);
+    }
+    Some(hex::encode(hasher.finalize()))
+}
+
+/// Stores the plays of mpv-history-daemon files; importing twice adds nothing. Returns
+/// (plays found, plays new).
+pub fn import_files(
+    conn: &mut diesel::PgConnection,
+    files: &[std::path::PathBuf],
+    rules: &Rules,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<(usize, usize)> {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+    progress.set_length(files.len() as u64);
+    let (mut found, mut new) = (0, 0);
+    for file in files {
+        for (name, events) in read_file(file)? {
+            let stream = Path::new(&name)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(name.clone());
+            for p in plays(&events, &name, &home) {
+                found += 1;
+                let hash = if p.is_stream {
+                    None
+                } else {
+                    content_hash(Path::new(&p.path))
+                };
+                let title = p.media_title.clone().unwrap_or_default();
+                let key = format!(
+                    "import:{stream}:{}:{}",
+                    (p.start_time * 1e6).round() as i64,
+                    p.path
+                );
+                let item =
+                    crate::db::mpv::item_for(conn, &p.path, p.is_stream, &title, hash.as_deref())?;
+                new += usize::from(crate::db::mpv::insert_play(
+                    conn, item, "import", &key, &stream, &p, None, rules,
+                )?);
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok((found, new))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,12 +64,11 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-#[test]
-fn hand_made_history_files_parse_as_mpv_history_daemon_parses_them() {
-    let dir = private_temp_dir("airlog-mpv-history");
+/// Hand-made mpv-history-daemon files: a plain one and a merged one.
+fn sample_files(dir: &Path) -> (PathBuf, PathBuf) {
     // Play, pause/resume, seek, next file, a stream, quit while paused.
     let one = write(
-        &dir,
+        dir,
         "1614905900000000000.json",
         &json!({
             "1614905901.1": {"socket-added": 1614905901.0},
@@ -99,7 +98,7 @@ fn hand_made_history_files_parse_as_mpv_history_daemon_parses_them() {
     );
     // A merged file: an old-style stream (no is-paused), and one that crashed.
     let merged = write(
-        &dir,
+        dir,
         "merged.json",
         &json!({"mapping": {
             "1611383220380934268.json": {
@@ -119,6 +118,13 @@ fn hand_made_history_files_parse_as_mpv_history_daemon_parses_them() {
             }
         }}),
     );
+    (one, merged)
+}
+
+#[test]
+fn hand_made_history_files_parse_as_mpv_history_daemon_parses_them() {
+    let dir = private_temp_dir("airlog-mpv-history");
+    let (one, merged) = sample_files(&dir);
     for all in [true, false] {
         let files = [one.as_path(), merged.as_path()];
         let (a, b) = (ours(&files, all), theirs(&files, all));
@@ -147,4 +153,103 @@ fn hand_made_history_files_parse_as_mpv_history_daemon_parses_them() {
         "the 5 s of a 30 s track are not listening"
     );
     assert_eq!(listened[1]["pause_duration"], 100.0, "quit while paused");
+}
+
+#[tokio::test]
+async fn imports_are_idempotent_items_survive_renames_and_plays_are_listed() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let read = app.token(&[airlog::auth::Scope::Read]);
+    let dir = private_temp_dir("airlog-mpv-import");
+    let (one, merged) = sample_files(&dir);
+    // A real file, played under one name, then renamed and played again.
+    let song = dir.join("song.ogg");
+    assert!(Command::new("sox")
+        .args(["-q", "-D", "-n"])
+        .arg(&song)
+        .args(["synth", "2", "sine", "300"])
+        .status()
+        .unwrap()
+        .success());
+    let first = write(
+        &dir,
+        "1700000000000000000.json",
+        &json!({
+            "1700000000.5": {"playlist-pos": 0}, "1700000000.6": {"path": song.display().to_string()},
+            "1700000000.7": {"duration": 120.0}, "1700000100.0": {"eof": null}, "1700000100.1": {"mpv-quit": 1.0}
+        }),
+    );
+    let renamed = dir.join("renamed.ogg");
+    std::fs::rename(&song, &renamed).unwrap();
+    let second = write(
+        &dir,
+        "1700001000000000000.json",
+        &json!({
+            "1700001000.5": {"playlist-pos": 0}, "1700001000.6": {"path": renamed.display().to_string()},
+            "1700001000.7": {"duration": 120.0}, "1700001010.0": {"eof": null}, "1700001010.1": {"mpv-quit": 1.0}
+        }),
+    );
+    // The first file's play must be recorded while it still exists under its first name.
+    let env = [("DATABASE_URL", app.db.url.as_str()), ("HOME", "/home/dj")];
+    std::fs::rename(&renamed, &song).unwrap();
+    let (code, out, err) =
+        crate::helpers::airlog_cmd(&["mpv", "import", first.to_str().unwrap()], &env, &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 plays in 1 files, 1 new"), "{out}");
+    std::fs::rename(&song, &renamed).unwrap();
+    let files: Vec<&str> = [&one, &merged, &second]
+        .iter()
+        .map(|p| p.to_str().unwrap())
+        .collect();
+    for round in 0..2 {
+        let mut args = vec!["mpv", "import"];
+        args.extend(&files);
+        let (code, out, err) = crate::helpers::airlog_cmd(&args, &env, &dir);
+        assert_eq!(code, 0, "{err}");
+        let new = if round == 0 { 6 } else { 0 };
+        assert!(
+            out.contains(&format!("6 plays in 3 files, {new} new")),
+            "{out}"
+        );
+    }
+
+    let get = |q: String| {
+        let req = app
+            .client
+            .get(app.url(&format!("/api/v1/plays/{q}")))
+            .header("Authorization", format!("Token {read}"));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let all = get(String::new()).await;
+    assert_eq!(all["count"], 7);
+    let song_plays: Vec<&Value> = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["path"].as_str().unwrap().ends_with(".ogg")
+                && p["path"].as_str().unwrap().contains("airlog-mpv-import")
+        })
+        .collect();
+    assert_eq!(song_plays.len(), 2);
+    assert_eq!(
+        song_plays[0]["itemId"], song_plays[1]["itemId"],
+        "the renamed file keeps its item"
+    );
+    assert_eq!(song_plays[1]["path"], renamed.display().to_string());
+    assert_eq!(
+        get("?listened=true".into()).await["count"],
+        5,
+        "4 from the samples and the 100 s play of the song"
+    );
+    assert_eq!(
+        get("?skipped=true".into()).await["count"].as_i64().unwrap(),
+        7 - get("?skipped=false".into()).await["count"]
+            .as_i64()
+            .unwrap()
+    );
+    let item = song_plays[0]["itemId"].as_i64().unwrap();
+    assert_eq!(get(format!("?item={item}")).await["count"], 2);
+    let paged = get("?limit=3".into()).await;
+    assert!(paged["next"].is_string());
+    app.stop().await;
 }

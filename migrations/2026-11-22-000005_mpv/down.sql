@@ -1,0 +1,2 @@
+DROP TABLE mpv_play;
+DROP TABLE media_item;

@@ -1,0 +1,200 @@
+//! Queries on media items and mpv plays.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Double, Jsonb, Nullable, Text, Timestamptz};
+use serde::Serialize;
+
+use crate::mpv::history::{Play, Rules};
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The item a play is of: by content hash when the file can be read, else by path. A known
+/// hash under a new path keeps its id and learns the path.
+pub fn item_for(
+    conn: &mut PgConnection,
+    path: &str,
+    is_stream: bool,
+    title: &str,
+    content_hash: Option<&str>,
+) -> QueryResult<i64> {
+    let found: Option<Id> = match content_hash {
+        Some(h) => diesel::sql_query(
+            "UPDATE media_item SET path = $2, updated_at = now() WHERE content_hash = $1 RETURNING id",
+        )
+        .bind::<Text, _>(h)
+        .bind::<Text, _>(path)
+        .get_result(conn)
+        .optional()?,
+        None => diesel::sql_query("SELECT id FROM media_item WHERE path = $1 AND content_hash IS NULL")
+            .bind::<Text, _>(path)
+            .get_result(conn)
+            .optional()?,
+    };
+    if let Some(f) = found {
+        return Ok(f.id);
+    }
+    let inserted: Option<Id> = diesel::sql_query(
+        "INSERT INTO media_item (path, content_hash, is_stream, title) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind::<Text, _>(path)
+    .bind::<Nullable<Text>, _>(content_hash)
+    .bind::<Bool, _>(is_stream)
+    .bind::<Text, _>(title)
+    .get_result(conn)
+    .optional()?;
+    match inserted {
+        Some(i) => Ok(i.id),
+        // Another writer created it meanwhile.
+        None => item_for(conn, path, is_stream, title, content_hash),
+    }
+}
+
+/// Stores a play unless one with the same `source_key` exists; true when new.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_play(
+    conn: &mut PgConnection,
+    item_id: i64,
+    source: &str,
+    source_key: &str,
+    instance: &str,
+    p: &Play,
+    end_reason: Option<&str>,
+    rules: &Rules,
+) -> QueryResult<bool> {
+    let at = |t: f64| {
+        DateTime::<Utc>::from_timestamp_micros((t * 1e6).round() as i64).unwrap_or_default()
+    };
+    let n = diesel::sql_query(
+        "INSERT INTO mpv_play (item_id, source, source_key, instance, path, is_stream, start_time, end_time, \
+         pause_duration_s, media_duration_s, media_title, metadata, actions, end_reason, listened, scrobbled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (source_key) DO NOTHING",
+    )
+    .bind::<BigInt, _>(item_id)
+    .bind::<Text, _>(source)
+    .bind::<Text, _>(source_key)
+    .bind::<Text, _>(instance)
+    .bind::<Text, _>(&p.path)
+    .bind::<Bool, _>(p.is_stream)
+    .bind::<Timestamptz, _>(at(p.start_time))
+    .bind::<Timestamptz, _>(at(p.end_time))
+    .bind::<Double, _>(p.pause_duration)
+    .bind::<Nullable<Double>, _>(p.media_duration)
+    .bind::<Nullable<Text>, _>(p.media_title.as_deref())
+    .bind::<Jsonb, _>(serde_json::Value::Object(p.metadata.clone()))
+    .bind::<Jsonb, _>(serde_json::to_value(&p.actions).unwrap_or_default())
+    .bind::<Nullable<Text>, _>(end_reason)
+    .bind::<Bool, _>(p.listened(rules))
+    .bind::<Bool, _>(p.scrobbled(rules))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// A stored play as the API lists it.
+#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlayRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub item_id: i64,
+    #[diesel(sql_type = Text)]
+    pub path: String,
+    #[diesel(sql_type = Bool)]
+    pub is_stream: bool,
+    #[diesel(sql_type = Timestamptz)]
+    pub start_time: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub end_time: DateTime<Utc>,
+    #[diesel(sql_type = Double)]
+    pub pause_duration_s: f64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub media_duration_s: Option<f64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub media_title: Option<String>,
+    #[diesel(sql_type = Jsonb)]
+    pub metadata: serde_json::Value,
+    #[diesel(sql_type = Jsonb)]
+    pub actions: serde_json::Value,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub end_reason: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub listened: bool,
+    #[diesel(sql_type = Bool)]
+    pub scrobbled: bool,
+    #[diesel(sql_type = Text)]
+    pub source: String,
+    #[diesel(sql_type = Text)]
+    pub instance: String,
+}
+
+/// Filters of the plays list.
+#[derive(Debug, Clone, Default)]
+pub struct PlayFilter {
+    pub item: Option<String>,
+    pub time_from: Option<DateTime<Utc>>,
+    pub time_until: Option<DateTime<Utc>>,
+    pub listened: Option<bool>,
+    pub skipped: Option<bool>,
+    pub instance: Option<String>,
+}
+
+const PLAY_WHERE: &str = "WHERE ($1::text IS NULL OR p.path = $1 OR p.item_id::text = $1) \
+     AND ($2::timestamptz IS NULL OR p.start_time >= $2) AND ($3::timestamptz IS NULL OR p.start_time < $3) \
+     AND ($4::bool IS NULL OR p.listened = $4) AND ($5::bool IS NULL OR p.scrobbled <> $5) \
+     AND ($6::text IS NULL OR p.instance = $6)";
+
+/// How many plays match.
+pub fn count_plays(conn: &mut PgConnection, f: &PlayFilter) -> QueryResult<i64> {
+    let n: Id = diesel::sql_query(format!(
+        "SELECT count(*) AS id FROM mpv_play p {PLAY_WHERE}"
+    ))
+    .bind::<Nullable<Text>, _>(f.item.as_deref())
+    .bind::<Nullable<Timestamptz>, _>(f.time_from)
+    .bind::<Nullable<Timestamptz>, _>(f.time_until)
+    .bind::<Nullable<Bool>, _>(f.listened)
+    .bind::<Nullable<Bool>, _>(f.skipped)
+    .bind::<Nullable<Text>, _>(f.instance.as_deref())
+    .get_result(conn)?;
+    Ok(n.id)
+}
+
+/// One keyset page of plays by (start_time, id).
+pub fn play_page(
+    conn: &mut PgConnection,
+    f: &PlayFilter,
+    key: Option<crate::db::stream_events::Key>,
+    direction: crate::db::stream_events::Direction,
+    limit: i64,
+) -> QueryResult<Vec<PlayRow>> {
+    use crate::db::stream_events::Direction;
+    let (op, order) = if direction == Direction::After {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    let mut rows: Vec<PlayRow> = diesel::sql_query(format!(
+        "SELECT p.id, p.item_id, p.path, p.is_stream, p.start_time, p.end_time, p.pause_duration_s, p.media_duration_s, \
+         p.media_title, p.metadata, p.actions, p.end_reason, p.listened, p.scrobbled, p.source, p.instance \
+         FROM mpv_play p {PLAY_WHERE} AND ($7::timestamptz IS NULL OR (p.start_time, p.id) {op} ($7, $8)) \
+         ORDER BY p.start_time {order}, p.id {order} LIMIT $9"
+    ))
+    .bind::<Nullable<Text>, _>(f.item.as_deref())
+    .bind::<Nullable<Timestamptz>, _>(f.time_from)
+    .bind::<Nullable<Timestamptz>, _>(f.time_until)
+    .bind::<Nullable<Bool>, _>(f.listened)
+    .bind::<Nullable<Bool>, _>(f.skipped)
+    .bind::<Nullable<Text>, _>(f.instance.as_deref())
+    .bind::<Nullable<Timestamptz>, _>(key.map(|k| k.time))
+    .bind::<BigInt, _>(key.map(|k| k.id).unwrap_or(0))
+    .bind::<BigInt, _>(limit)
+    .load(conn)?;
+    if direction == Direction::Before {
+        rows.reverse();
+    }
+    Ok(rows)
+}
