@@ -92,8 +92,22 @@ impl Application {
             self.state.pool.clone(),
             shutdown.clone(),
         ));
+        let mpv = &self.state.settings.mpv;
+        let capture = (!mpv.socket_dirs.is_empty()).then(|| {
+            tokio::spawn(crate::mpv::capture::watch(
+                self.state.pool.clone(),
+                mpv.socket_dirs.clone(),
+                std::time::Duration::from_secs(mpv.rescan_s.max(1)),
+                mpv.remove_dead,
+                Default::default(),
+                shutdown.clone(),
+            ))
+        });
         shutdown.requested().await;
         handle.stop(true).await;
+        if let Some(c) = capture {
+            c.await.context("the mpv capture task failed")?;
+        }
         monitors
             .await
             .context("the monitor supervisor task failed")?;

@@ -21,7 +21,31 @@ pub struct Settings {
     pub station: StationSettings,
     pub player: PlayerSettings,
     pub jobs: JobSettings,
+    pub mpv: MpvSettings,
     pub log: LogSettings,
+}
+
+/// Capturing what mpv plays.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MpvSettings {
+    /// Directories of mpv IPC sockets (the mpv-sockets convention: /tmp/mpvsockets); empty
+    /// disables capture. Directories that do not exist are watched for once they do.
+    pub socket_dirs: Vec<std::path::PathBuf>,
+    /// Seconds between rescans (inotify and SIGUSR1 trigger one at once too).
+    pub rescan_s: u64,
+    /// Delete sockets whose mpv is gone (connections refused).
+    pub remove_dead: bool,
+}
+
+impl Default for MpvSettings {
+    fn default() -> Self {
+        MpvSettings {
+            socket_dirs: vec!["/tmp/mpvsockets".into()],
+            rescan_s: 10,
+            remove_dead: false,
+        }
+    }
 }
 
 /// Web players and the browser endpoints.
@@ -189,6 +213,7 @@ impl Default for Settings {
             station: StationSettings::default(),
             player: PlayerSettings::default(),
             jobs: JobSettings::default(),
+            mpv: MpvSettings::default(),
             log: LogSettings::default(),
         }
     }

@@ -30,6 +30,9 @@ pub enum MpvError {
     Io(#[from] std::io::Error),
 }
 
+/// An event and when it arrived.
+pub type Timed = (chrono::DateTime<chrono::Utc>, Incoming);
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<(String, Option<Value>)>>>>;
 
 /// A connection to one mpv instance.
@@ -46,7 +49,7 @@ impl MpvClient {
     pub async fn connect(
         path: &Path,
         timeout: Duration,
-    ) -> Result<(MpvClient, mpsc::UnboundedReceiver<Incoming>), MpvError> {
+    ) -> Result<(MpvClient, mpsc::UnboundedReceiver<Timed>), MpvError> {
         let stream = tokio::time::timeout(timeout, UnixStream::connect(path))
             .await
             .map_err(|_| MpvError::Timeout("connect".into(), timeout))?
@@ -79,7 +82,7 @@ impl MpvClient {
                         }
                     }
                     Ok(other) => {
-                        if tx.send(other).is_err() {
+                        if tx.send((chrono::Utc::now(), other)).is_err() {
                             break;
                         }
                     }

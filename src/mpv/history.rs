@@ -200,6 +200,17 @@ fn is_urlish(s: &str) -> bool {
 /// paths when no working directory was recorded. Plays of one path are merged, the richer
 /// record winning, in order of first appearance.
 pub fn plays(events: &Map<String, Value>, name: &str, home: &str) -> Vec<Play> {
+    plays_with(events, name, home, true)
+}
+
+/// As `plays`; with `first_at_launch` false every play starts at its own `playlist-pos` event
+/// (live capture knows when each file started; imported files follow mpv-history-daemon).
+pub fn plays_with(
+    events: &Map<String, Value>,
+    name: &str,
+    home: &str,
+    first_at_launch: bool,
+) -> Vec<Play> {
     let mut launched: Option<f64> = Path::new(name)
         .file_stem()
         .and_then(|s| s.to_str())
@@ -244,7 +255,11 @@ pub fn plays(events: &Map<String, Value>, name: &str, home: &str) -> Vec<Play> {
                     continue;
                 }
                 media.playlist_pos = Some(data.clone());
-                media.start_time = if first_item { launched } else { Some(t) };
+                media.start_time = if first_item && first_at_launch {
+                    launched
+                } else {
+                    Some(t)
+                };
                 first_item = false;
             }
             "socket-added" => {

@@ -183,6 +183,8 @@ pub fn test_settings() -> Settings {
     settings.database.connect_timeout_s = 2;
     // Tests run jobs when they mean to; the scheduler has a test of its own.
     settings.jobs.enabled = false;
+    // Tests capture mpv sockets of their own, not the machine's.
+    settings.mpv.socket_dirs.clear();
     settings
 }
 

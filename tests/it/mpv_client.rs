@@ -37,12 +37,12 @@ fn start_mpv(socket: &Path) -> Child {
 }
 
 async fn next_matching(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Incoming>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<airlog::mpv::client::Timed>,
     what: impl Fn(&Incoming) -> bool,
 ) -> Incoming {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let got = tokio::time::timeout_at(deadline, rx.recv())
+        let (_, got) = tokio::time::timeout_at(deadline, rx.recv())
             .await
             .expect("event in time")
             .expect("channel open");

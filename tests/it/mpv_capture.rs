@@ -1,0 +1,252 @@
+//! Live capture from a real headless mpv: plays with their times, pauses and end reasons.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airlog::mpv::capture::capture;
+use airlog::mpv::client::MpvClient;
+use diesel::prelude::*;
+use diesel::sql_types::{Double, Nullable, Text};
+use serde_json::json;
+
+use crate::helpers::{private_temp_dir, TestDb};
+
+fn tone(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+    let p = dir.join(format!("{name}.ogg"));
+    assert!(Command::new("sox")
+        .args(["-q", "-D", "-n", "--comment", &format!("title={name}")])
+        .arg(&p)
+        .args(["synth", &seconds.to_string(), "sine", "440"])
+        .status()
+        .unwrap()
+        .success());
+    p
+}
+
+fn mpv(socket: &Path) -> Child {
+    let child = Command::new("mpv")
+        .args([
+            "--no-config",
+            "--idle=yes",
+            "--ao=null",
+            "--vo=null",
+            "--no-terminal",
+        ])
+        .arg(format!("--input-ipc-server={}", socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mpv is installed (make deps)");
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn now() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+}
+
+#[derive(QueryableByName, Debug)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    path: String,
+    #[diesel(sql_type = Double)]
+    start: f64,
+    #[diesel(sql_type = Double)]
+    end: f64,
+    #[diesel(sql_type = Double)]
+    pause_duration_s: f64,
+    #[diesel(sql_type = Nullable<Text>)]
+    end_reason: Option<String>,
+}
+
+fn plays(db: &TestDb) -> Vec<Row> {
+    diesel::sql_query(
+        "SELECT path, extract(epoch FROM start_time)::float8 AS start, extract(epoch FROM end_time)::float8 AS \"end\", \
+         pause_duration_s, end_reason FROM mpv_play ORDER BY start_time",
+    )
+    .load(&mut db.conn())
+    .unwrap()
+}
+
+/// Waits until the capture of `instances` instances observes their properties (the first
+/// `playlist-count` arrives at once on observing).
+async fn wait_ready(db: &TestDb, instances: i64) {
+    let started = Instant::now();
+    loop {
+        let n: i64 = diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(DISTINCT instance) FROM mpv_event WHERE event = 'playlist-count')",
+        ))
+        .get_result(&mut db.conn())
+        .unwrap();
+        if n >= instances {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "capture did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_plays(db: &TestDb, n: usize) -> Vec<Row> {
+    let started = Instant::now();
+    loop {
+        let p = plays(db);
+        if p.len() >= n || started.elapsed() > Duration::from_secs(15) {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plays_are_captured_with_pauses_and_end_reasons() {
+    let dir = private_temp_dir("airlog-mpv-capture");
+    let (a, b) = (tone(&dir, "a", 2), tone(&dir, "b", 3));
+    let db = TestDb::new();
+    let pool = airlog::db::pool(&db.url, 3, Duration::from_secs(5));
+    let socket = dir.join(format!(
+        "{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap()
+    ));
+    let mut child = mpv(&socket);
+    let (_trigger, stop) = airlog::shutdown::channel();
+    let task = tokio::spawn(capture(
+        pool.clone(),
+        socket.clone(),
+        Default::default(),
+        stop,
+    ));
+    wait_ready(&db, 1).await;
+    let (ctl, _events) = MpvClient::connect(&socket, Duration::from_secs(2))
+        .await
+        .unwrap();
+
+    // a: played to its end.
+    let a_start = now();
+    ctl.request(&[json!("loadfile"), json!(a.display().to_string())])
+        .await
+        .unwrap();
+    let first = wait_plays(&db, 1).await;
+    let a_end = now();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].path, a.display().to_string());
+    assert!(
+        (first[0].start - a_start).abs() < 0.5,
+        "start {} vs {a_start}",
+        first[0].start
+    );
+    assert!(
+        (first[0].end - a_end).abs() < 0.5,
+        "end {} vs {a_end}",
+        first[0].end
+    );
+    assert_eq!(first[0].end_reason.as_deref(), Some("eof"));
+
+    // b: paused for a second, then mpv is killed: a crash.
+    ctl.request(&[json!("loadfile"), json!(b.display().to_string())])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    ctl.request(&[json!("set_property"), json!("pause"), json!(true)])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    ctl.request(&[json!("set_property"), json!("pause"), json!(false)])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = now();
+    let all = wait_plays(&db, 2).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let b_play = &all[1];
+    assert_eq!(b_play.end_reason.as_deref(), Some("crash"));
+    assert!(
+        (b_play.pause_duration_s - 1.0).abs() < 0.5,
+        "pause {}",
+        b_play.pause_duration_s
+    );
+    assert!((b_play.end - killed).abs() < 0.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_instances_are_captured_even_with_one_frozen() {
+    let dir = private_temp_dir("airlog-mpv-five");
+    let sockets_dir = dir.join("sockets");
+    std::fs::create_dir_all(&sockets_dir).unwrap();
+    let song = tone(&dir, "song", 1);
+    let db = TestDb::new();
+    let pool = airlog::db::pool(&db.url, 6, Duration::from_secs(5));
+    let mut children = Vec::new();
+    let mut sockets = Vec::new();
+    for i in 0..5 {
+        let socket = sockets_dir.join(format!(
+            "{}{i}",
+            chrono::Utc::now().timestamp_nanos_opt().unwrap()
+        ));
+        children.push(mpv(&socket));
+        sockets.push(socket);
+    }
+    let frozen = children[4].id() as i32;
+    unsafe { libc::kill(frozen, libc::SIGSTOP) };
+    let (trigger, stop) = airlog::shutdown::channel();
+    let watcher = tokio::spawn(airlog::mpv::capture::watch(
+        pool.clone(),
+        vec![sockets_dir.clone()],
+        Duration::from_millis(300),
+        true,
+        Default::default(),
+        stop,
+    ));
+    wait_ready(&db, 4).await;
+    for socket in &sockets[..4] {
+        let (ctl, _e) = MpvClient::connect(socket, Duration::from_secs(2))
+            .await
+            .unwrap();
+        ctl.request(&[json!("loadfile"), json!(song.display().to_string())])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        wait_plays(&db, 4).await.len(),
+        4,
+        "the frozen instance blocks nobody"
+    );
+    unsafe { libc::kill(frozen, libc::SIGCONT) };
+    wait_ready(&db, 5).await;
+    let (ctl, _e) = MpvClient::connect(&sockets[4], Duration::from_secs(2))
+        .await
+        .unwrap();
+    ctl.request(&[json!("loadfile"), json!(song.display().to_string())])
+        .await
+        .unwrap();
+    assert_eq!(wait_plays(&db, 5).await.len(), 5, "captured once it thawed");
+    let instances: i64 = diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(DISTINCT instance) FROM mpv_play)",
+    ))
+    .get_result(&mut db.conn())
+    .unwrap();
+    assert_eq!(instances, 5);
+    // A quit instance leaves its socket; with remove_dead it is cleaned up.
+    let (ctl, _e) = MpvClient::connect(&sockets[0], Duration::from_secs(2))
+        .await
+        .unwrap();
+    let _ = ctl.request(&[json!("quit")]).await;
+    children[0].wait().unwrap();
+    for c in children.iter_mut().skip(1) {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    trigger.fire();
+    watcher.await.unwrap();
+}
