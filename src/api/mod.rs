@@ -2,6 +2,7 @@
 
 mod export;
 mod health;
+mod items;
 mod jobs;
 pub mod pagination;
 pub mod params;
@@ -33,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .configure(|c| player_events::configure(c, &settings.player))
                 .configure(jobs::configure)
                 .configure(playout::configure)
-                .configure(plays::configure),
+                .configure(plays::configure)
+                .configure(items::configure),
         )
         .default_service(web::to(not_found));
 }

@@ -253,3 +253,108 @@ async fn imports_are_idempotent_items_survive_renames_and_plays_are_listed() {
     assert!(paged["next"].is_string());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let ingest = app.token(&[airlog::auth::Scope::Ingest]);
+    let read = app.token(&[airlog::auth::Scope::Read]);
+    let dir = private_temp_dir("airlog-ratings");
+    let song = dir.join("song.ogg");
+    assert!(Command::new("sox")
+        .args(["-q", "-D", "-n"])
+        .arg(&song)
+        .args(["synth", "2", "sine", "300"])
+        .status()
+        .unwrap()
+        .success());
+    let played = write(
+        &dir,
+        "1700000000000000000.json",
+        &json!({
+            "1700000000.5": {"playlist-pos": 0}, "1700000000.6": {"path": song.display().to_string()},
+            "1700000000.7": {"duration": 120.0}, "1700000100.0": {"eof": null}, "1700000100.1": {"mpv-quit": 1.0}
+        }),
+    );
+    let env = [("DATABASE_URL", app.db.url.as_str())];
+    let (code, _, err) =
+        crate::helpers::airlog_cmd(&["mpv", "import", played.to_str().unwrap()], &env, &dir);
+    assert_eq!(code, 0, "{err}");
+    // mpv instance "studio" is playing the song right now.
+    use diesel::RunQueryDsl;
+    diesel::sql_query("INSERT INTO mpv_event (instance, time, event, data) VALUES ('studio', now() - interval '30 seconds', 'path', $1)")
+        .bind::<diesel::sql_types::Jsonb, _>(json!(song.display().to_string()))
+        .execute(&mut app.db.conn())
+        .unwrap();
+
+    let post = |token: &str, body: Value| {
+        let req = app
+            .client
+            .post(app.url("/api/v1/ratings/"))
+            .header("Authorization", format!("Token {token}"))
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (
+                res.status().as_u16(),
+                res.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(post(&read, json!({"rating": 4})).await.0, 403);
+    let (status, body) = post(&ingest, json!({"rating": 6})).await;
+    assert_eq!(
+        (status, body["details"][0]["field"].as_str()),
+        (400, Some("rating"))
+    );
+    let (status, rated) = post(&ingest, json!({"rating": 5, "instance": "studio"})).await;
+    assert_eq!(status, 201, "{rated}");
+    let position = rated["positionS"].as_f64().unwrap();
+    assert!(
+        (29.0..40.0).contains(&position),
+        "position in the play: {position}"
+    );
+    let item = rated["item"].as_i64().unwrap();
+    let (status, _) = post(&ingest, json!({"tag": "morning", "item": item})).await;
+    assert_eq!(status, 201);
+
+    let history = |q: &str| {
+        let req = app
+            .client
+            .get(app.url(&format!("/api/v1/items/{item}/history{q}")))
+            .header("Authorization", format!("Token {read}"));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let all = history("").await;
+    let kinds: Vec<&str> = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["tag", "rate", "play"], "newest first: {all:#}");
+    assert_eq!(
+        history("?type=rate").await["results"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let undo = app
+        .client
+        .delete(app.url("/api/v1/ratings/last"))
+        .header("Authorization", format!("Token {ingest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(undo.status(), 204);
+    let kinds: Vec<String> = history("").await["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["rate", "play"], "the last tag is undone");
+    app.stop().await;
+}

@@ -1,0 +1,212 @@
+//! Ratings and item history: `POST /api/v1/ratings/`, `DELETE /api/v1/ratings/last` (scope
+//! `ingest`), `GET /api/v1/items/{id}/history` (scope `read`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Nullable, SmallInt, Text};
+use serde::Deserialize;
+
+use super::params::Params;
+use crate::app::AppState;
+use crate::auth::{Caller, IngestScope, ReadScope};
+use crate::db::{self};
+use crate::error::{ApiError, FieldError};
+
+/// Registers the routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ratings/", web::post().to(rate))
+        .route("/ratings/last", web::delete().to(undo_last))
+        .route("/items/{id}/history", web::get().to(history));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingIn {
+    rating: Option<i16>,
+    tag: Option<String>,
+    /// The item; without it, what is on air now on `instance` (or `station`).
+    item: Option<i64>,
+    instance: Option<String>,
+    station: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct OnAir {
+    #[diesel(sql_type = Text)]
+    path: String,
+    #[diesel(sql_type = Text)]
+    instance: String,
+    #[diesel(sql_type = Double)]
+    position_s: f64,
+}
+
+/// `POST /api/v1/ratings/`: `{rating 1-5, tag?}` for `item`, or for what plays now.
+async fn rate(
+    caller: Caller<IngestScope>,
+    state: web::Data<AppState>,
+    body: web::Json<RatingIn>,
+) -> Result<HttpResponse, ApiError> {
+    let r = body.into_inner();
+    let mut errors = Vec::new();
+    if r.rating.is_some_and(|v| !(1..=5).contains(&v)) {
+        errors.push(FieldError::new("rating", "must be 1 to 5"));
+    }
+    let tag = r
+        .tag
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if tag.as_ref().is_some_and(|t| t.len() > 100) {
+        errors.push(FieldError::new("tag", "must be at most 100 characters"));
+    }
+    if r.rating.is_none() && tag.is_none() {
+        errors.push(FieldError::new("rating", "a rating or a tag is required"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation("invalid rating", errors));
+    }
+    let token = caller.token_id;
+    let row = db::run(&state.pool, move |c| -> Result<serde_json::Value, ApiError> {
+        let (item, position, instance) = match r.item {
+            Some(id) => (id, None, String::new()),
+            None => {
+                // What plays now: the latest path an mpv instance reported (or the station's
+                // latest on-air sound), and how far into it.
+                let now: Option<OnAir> = match &r.station {
+                    Some(station) => diesel::sql_query(
+                        "SELECT l.path, '' AS instance, extract(epoch FROM now() - l.date)::float8 AS position_s \
+                         FROM onair_log l JOIN station s ON s.id = l.station_id WHERE s.name = $1 AND l.type = 'on_air' \
+                         AND l.track_id IS NULL AND l.path IS NOT NULL ORDER BY l.date DESC LIMIT 1",
+                    )
+                    .bind::<Text, _>(station)
+                    .get_result(c)
+                    .optional()?,
+                    None => diesel::sql_query(
+                        "SELECT data #>> '{}' AS path, instance, extract(epoch FROM now() - time)::float8 AS position_s \
+                         FROM mpv_event WHERE event = 'path' AND ($1::text IS NULL OR instance = $1) ORDER BY time DESC, id DESC LIMIT 1",
+                    )
+                    .bind::<Nullable<Text>, _>(r.instance.as_deref())
+                    .get_result(c)
+                    .optional()?,
+                };
+                let now = now.ok_or_else(|| ApiError::NotFound("nothing is playing to rate; give `item`".into()))?;
+                let is_stream = now.path.contains("://");
+                let hash = if is_stream { None } else { crate::mpv::history::content_hash(std::path::Path::new(&now.path)) };
+                let id = crate::db::mpv::item_for(c, &now.path, is_stream, "", hash.as_deref())?;
+                (id, Some(now.position_s), now.instance)
+            }
+        };
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let id: Id = diesel::sql_query(
+            "INSERT INTO item_rating (item_id, rating, tag, position_s, instance, token_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind::<BigInt, _>(item)
+        .bind::<Nullable<SmallInt>, _>(r.rating)
+        .bind::<Nullable<Text>, _>(tag.as_deref())
+        .bind::<Nullable<Double>, _>(position)
+        .bind::<Text, _>(&instance)
+        .bind::<BigInt, _>(token)
+        .get_result(c)
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApiError::NotFound(format!("no item {item}"))
+            }
+            other => other.into(),
+        })?;
+        Ok(serde_json::json!({"id": id.id, "item": item, "rating": r.rating, "tag": tag, "positionS": position}))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(row))
+}
+
+/// `DELETE /api/v1/ratings/last`: removes the caller's latest rating or tag.
+async fn undo_last(
+    caller: Caller<IngestScope>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = caller.token_id;
+    let n = db::run(&state.pool, move |c| {
+        diesel::sql_query(
+            "DELETE FROM item_rating WHERE id = (SELECT id FROM item_rating WHERE token_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)",
+        )
+        .bind::<BigInt, _>(token)
+        .execute(c)
+        .map_err(ApiError::from)
+    })
+    .await?;
+    if n == 0 {
+        return Err(ApiError::NotFound(
+            "this token has no rating to undo".into(),
+        ));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(QueryableByName, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    #[diesel(sql_type = Text)]
+    r#type: String,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    detail: serde_json::Value,
+}
+
+/// `GET /api/v1/items/{id}/history?type=play|rate|tag|all&limit=N`: newest first.
+async fn history(
+    _c: Caller<ReadScope>,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(req.query_string())?;
+    let kind = params
+        .get("type", |s| match s {
+            "play" | "rate" | "tag" | "all" => Ok(s.to_string()),
+            _ => Err(format!("{s:?} is not one of play, rate, tag, all")),
+        })
+        .unwrap_or_else(|| "all".into());
+    let limit = params.int("limit", 1..=1000).unwrap_or(100);
+    params.finish()?;
+    let id = id.into_inner();
+    let body = db::run(&state.pool, move |c| -> Result<serde_json::Value, ApiError> {
+        #[derive(QueryableByName, serde::Serialize)]
+        struct Item {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+            #[diesel(sql_type = Text)]
+            path: String,
+            #[diesel(sql_type = Text)]
+            title: String,
+        }
+        let item: Item = diesel::sql_query("SELECT id, path, title FROM media_item WHERE id = $1")
+            .bind::<BigInt, _>(id)
+            .get_result(c)
+            .optional()?
+            .ok_or_else(|| ApiError::NotFound(format!("no item {id}")))?;
+        let entries: Vec<Entry> = diesel::sql_query(
+            "SELECT * FROM ( \
+               SELECT 'play' AS type, id, start_time AS at, jsonb_build_object('path', path, 'endTime', end_time, \
+                 'pauseDurationS', pause_duration_s, 'listened', listened, 'scrobbled', scrobbled, 'endReason', end_reason) AS detail \
+               FROM mpv_play WHERE item_id = $1 AND $2 IN ('play', 'all') \
+               UNION ALL \
+               SELECT CASE WHEN rating IS NOT NULL THEN 'rate' ELSE 'tag' END, id, created_at, \
+                 jsonb_build_object('rating', rating, 'tag', tag, 'positionS', position_s) \
+               FROM item_rating WHERE item_id = $1 AND ($2 = 'all' OR ($2 = 'rate' AND rating IS NOT NULL) OR ($2 = 'tag' AND tag IS NOT NULL)) \
+             ) h ORDER BY at DESC, id DESC LIMIT $3",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(&kind)
+        .bind::<BigInt, _>(limit)
+        .load(c)?;
+        Ok(serde_json::json!({"item": item, "results": entries}))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
