@@ -99,7 +99,10 @@ impl Application {
                 mpv.socket_dirs.clone(),
                 std::time::Duration::from_secs(mpv.rescan_s.max(1)),
                 mpv.remove_dead,
-                Default::default(),
+                crate::mpv::capture::CaptureOptions {
+                    rules: Default::default(),
+                    station: (!mpv.station.is_empty()).then(|| mpv.station.clone()),
+                },
                 shutdown.clone(),
             ))
         });

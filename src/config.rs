@@ -36,6 +36,9 @@ pub struct MpvSettings {
     pub rescan_s: u64,
     /// Delete sockets whose mpv is gone (connections refused).
     pub remove_dead: bool,
+    /// The station (by name) whose as-run log gets an ON_AIR entry for every file mpv plays;
+    /// empty: none.
+    pub station: String,
 }
 
 impl Default for MpvSettings {
@@ -44,6 +47,7 @@ impl Default for MpvSettings {
             socket_dirs: vec!["/tmp/mpvsockets".into()],
             rescan_s: 10,
             remove_dead: false,
+            station: String::new(),
         }
     }
 }

@@ -120,13 +120,62 @@ pub async fn rebuild(
     .await
 }
 
+/// How plays are judged and where they are logged.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureOptions {
+    pub rules: Rules,
+    /// The station whose as-run log gets an ON_AIR entry for each file played.
+    pub station: Option<String>,
+}
+
+/// Logs a file's start in the station's as-run log (deduplicated like every entry).
+async fn log_on_air(
+    pool: &DbPool,
+    station: &str,
+    instance: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    path: String,
+) -> anyhow::Result<()> {
+    let (station, source) = (station.to_string(), format!("mpv:{instance}"));
+    crate::db::run(pool, move |c| -> Result<(), anyhow::Error> {
+        let Some(s) = crate::db::playout::station(c, &station).map_err(DbError::from)? else {
+            tracing::warn!(
+                station = station.as_str(),
+                "mpv.station names no station; nothing logged on air"
+            );
+            return Ok(());
+        };
+        let sound = crate::db::playout::sound_by_path(c, &path).map_err(DbError::from)?;
+        crate::db::playout::insert_log(
+            c,
+            &crate::db::playout::NewLog {
+                station_id: s.id,
+                r#type: "on_air",
+                date: at,
+                source: &source,
+                comment: &path,
+                path: Some(&path),
+                sound_id: sound.map(|s| s.id),
+                tags: json!({}),
+                date_from: Some("mpv"),
+                ..Default::default()
+            },
+        )
+        .map_err(DbError::from)?;
+        Ok(())
+    })
+    .await
+}
+
 /// Captures one instance until its socket closes (or shutdown).
 pub async fn capture(
     pool: DbPool,
     socket: PathBuf,
-    rules: Rules,
+    opts: CaptureOptions,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let rules = opts.rules;
+    let mut working_dir = std::env::var("HOME").unwrap_or_else(|_| "/".into());
     let instance = socket
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -142,6 +191,9 @@ pub async fn capture(
     )
     .await?;
     if let Ok(Some(dir)) = client.get("working-directory").await {
+        if let Some(d) = dir.as_str() {
+            working_dir = d.to_string();
+        }
         record(&pool, &instance, started, "working-directory", dir).await?;
     }
     for (id, name) in OBSERVED {
@@ -172,6 +224,16 @@ pub async fn capture(
                     | "playlist-count",
                     Some(v),
                 ) if !v.is_null() => {
+                    if let (Some(station), "path", Some(p)) =
+                        (&opts.station, name.as_str(), v.as_str())
+                    {
+                        let full = if p.starts_with('/') || p.contains("://") {
+                            p.to_string()
+                        } else {
+                            Path::new(&working_dir).join(p).display().to_string()
+                        };
+                        log_on_air(&pool, station, &instance, at, full).await?;
+                    }
                     record(&pool, &instance, at, &name, v).await?;
                 }
                 _ => {}
@@ -226,7 +288,7 @@ pub async fn watch(
     dirs: Vec<PathBuf>,
     rescan: Duration,
     remove_dead: bool,
-    rules: Rules,
+    opts: CaptureOptions,
     mut shutdown: Shutdown,
 ) {
     use std::sync::{Arc, Mutex};
@@ -264,9 +326,10 @@ pub async fn watch(
                 {
                     continue;
                 }
-                let (pool, stop, seen) = (pool.clone(), shutdown.clone(), seen.clone());
+                let (pool, stop, seen, opts) =
+                    (pool.clone(), shutdown.clone(), seen.clone(), opts.clone());
                 tokio::spawn(async move {
-                    let Err(e) = capture(pool, socket.clone(), rules, stop).await else {
+                    let Err(e) = capture(pool, socket.clone(), opts, stop).await else {
                         return;
                     };
                     let refused = e.chain().any(|c| {

@@ -197,6 +197,9 @@ async fn five_instances_are_captured_even_with_one_frozen() {
         children.push(mpv(&socket));
         sockets.push(socket);
     }
+    // A socket left behind by an mpv that is gone.
+    let dead = sockets_dir.join("1600000000000000000");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
     let frozen = children[4].id() as i32;
     unsafe { libc::kill(frozen, libc::SIGSTOP) };
     let (trigger, stop) = airlog::shutdown::channel();
@@ -249,4 +252,127 @@ async fn five_instances_are_captured_even_with_one_frozen() {
     }
     trigger.fire();
     watcher.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
+    let dir = private_temp_dir("airlog-mpv-scenario");
+    let (c, d) = (tone(&dir, "c", 4), tone(&dir, "d", 1));
+    let missing = dir.join("missing.ogg");
+    let db = TestDb::new();
+    let row = airlog::db::playout::StationRow {
+        id: 0,
+        name: "studio".into(),
+        time_zone: "UTC".into(),
+        streamer: "none".into(),
+        endpoint: String::new(),
+        queue_id: "q".into(),
+        output_id: "o".into(),
+        playlist_dir: String::new(),
+        poll_ms: 1000,
+        cancel_timeout_s: 1200,
+    };
+    airlog::db::playout::upsert_station(&mut db.conn(), &row).unwrap();
+    let pool = airlog::db::pool(&db.url, 3, Duration::from_secs(5));
+    let socket = dir.join(format!(
+        "{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap()
+    ));
+    let mut child = mpv(&socket);
+    let (_trigger, stop) = airlog::shutdown::channel();
+    let opts = airlog::mpv::capture::CaptureOptions {
+        rules: Default::default(),
+        station: Some("studio".into()),
+    };
+    let task = tokio::spawn(capture(pool.clone(), socket.clone(), opts, stop));
+    wait_ready(&db, 1).await;
+    let (ctl, _events) = MpvClient::connect(&socket, Duration::from_secs(2))
+        .await
+        .unwrap();
+    ctl.request(&[json!("loadfile"), json!(c.display().to_string())])
+        .await
+        .unwrap();
+    ctl.request(&[
+        json!("loadfile"),
+        json!(missing.display().to_string()),
+        json!("append"),
+    ])
+    .await
+    .unwrap();
+    ctl.request(&[
+        json!("loadfile"),
+        json!(d.display().to_string()),
+        json!("append"),
+    ])
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ctl.request(&[json!("seek"), json!(1), json!("relative")])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ctl.request(&[json!("playlist-next")]).await.unwrap();
+    // missing.ogg fails at once; d plays to its end; then mpv is told to quit.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let _ = ctl.request(&[json!("quit")]).await;
+    child.wait().unwrap();
+    task.await.unwrap().unwrap();
+
+    let all = plays(&db);
+    let summary: Vec<(String, Option<String>)> = all
+        .iter()
+        .map(|p| {
+            (
+                Path::new(&p.path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                p.end_reason.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary[0],
+        ("c.ogg".to_string(), Some("stop".to_string())),
+        "{all:?}"
+    );
+    assert!(
+        summary
+            .iter()
+            .any(|(n, r)| n == "d.ogg" && r.as_deref() == Some("eof")),
+        "{all:?}"
+    );
+    #[derive(QueryableByName)]
+    struct Actions {
+        #[diesel(sql_type = diesel::sql_types::Jsonb)]
+        actions: serde_json::Value,
+    }
+    let a: Actions = diesel::sql_query("SELECT actions FROM mpv_play ORDER BY start_time LIMIT 1")
+        .get_result(&mut db.conn())
+        .unwrap();
+    assert!(
+        a.actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["action"] == "seek"),
+        "{:?}",
+        a.actions
+    );
+    let logged: Vec<String> =
+        diesel::sql_query("SELECT path FROM onair_log WHERE type = 'on_air' ORDER BY date")
+            .load::<PathRow>(&mut db.conn())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
+    assert_eq!(logged.first(), Some(&c.display().to_string()), "{logged:?}");
+    assert!(logged.contains(&d.display().to_string()), "{logged:?}");
+}
+
+#[derive(QueryableByName)]
+struct PathRow {
+    #[diesel(sql_type = Text)]
+    path: String,
 }
