@@ -93,14 +93,18 @@ impl Application {
             shutdown.clone(),
         ));
         let mpv = &self.state.settings.mpv;
-        let capture = (!mpv.socket_dirs.is_empty()).then(|| {
+        let capture = (!mpv.socket_dirs.is_empty() || !mpv.sockets.is_empty()).then(|| {
             tokio::spawn(crate::mpv::capture::watch(
                 self.state.pool.clone(),
-                mpv.socket_dirs.clone(),
+                mpv.socket_dirs
+                    .iter()
+                    .chain(&mpv.sockets)
+                    .cloned()
+                    .collect(),
                 std::time::Duration::from_secs(mpv.rescan_s.max(1)),
                 mpv.remove_dead,
                 crate::mpv::capture::CaptureOptions {
-                    rules: Default::default(),
+                    rules: mpv.rules(),
                     station: (!mpv.station.is_empty()).then(|| mpv.station.clone()),
                 },
                 shutdown.clone(),

@@ -39,6 +39,30 @@ pub struct MpvSettings {
     /// The station (by name) whose as-run log gets an ON_AIR entry for every file mpv plays;
     /// empty: none.
     pub station: String,
+    /// Single socket paths to capture besides the directories.
+    pub sockets: Vec<std::path::PathBuf>,
+    /// "Listened": media shorter than `short_media_s` need more than `listened_fraction` heard,
+    /// longer ones more than `long_min_s` seconds.
+    pub short_media_s: f64,
+    pub listened_fraction: f64,
+    pub long_min_s: f64,
+    /// "Scrobbled" (last.fm): longer than `scrobble_min_length_s`, heard for half its length or
+    /// `scrobble_cap_s`; otherwise skipped.
+    pub scrobble_min_length_s: f64,
+    pub scrobble_cap_s: f64,
+}
+
+impl MpvSettings {
+    /// The listening rules these settings describe.
+    pub fn rules(&self) -> crate::mpv::history::Rules {
+        crate::mpv::history::Rules {
+            short_media_s: self.short_media_s,
+            short_fraction: self.listened_fraction,
+            long_min_s: self.long_min_s,
+            scrobble_min_length_s: self.scrobble_min_length_s,
+            scrobble_cap_s: self.scrobble_cap_s,
+        }
+    }
 }
 
 impl Default for MpvSettings {
@@ -48,6 +72,12 @@ impl Default for MpvSettings {
             rescan_s: 10,
             remove_dead: false,
             station: String::new(),
+            sockets: Vec::new(),
+            short_media_s: 600.0,
+            listened_fraction: 0.75,
+            long_min_s: 60.0,
+            scrobble_min_length_s: 30.0,
+            scrobble_cap_s: 240.0,
         }
     }
 }

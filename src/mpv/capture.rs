@@ -25,6 +25,7 @@ const OBSERVED: &[(u64, &str)] = &[
     (5, "duration"),
     (6, "playlist-pos"),
     (7, "playlist-count"),
+    (8, "idle-active"),
 ];
 
 async fn record(
@@ -221,7 +222,7 @@ pub async fn capture(
                 }
                 (
                     "path" | "media-title" | "metadata" | "duration" | "playlist-pos"
-                    | "playlist-count",
+                    | "playlist-count" | "idle-active",
                     Some(v),
                 ) if !v.is_null() => {
                     if let (Some(station), "path", Some(p)) =
@@ -315,10 +316,13 @@ pub async fn watch(
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
     loop {
         for dir in &dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
+            // A configured path is a directory of sockets, or a socket itself.
+            let candidates: Vec<PathBuf> = match std::fs::read_dir(dir) {
+                Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
+                Err(_) if dir.exists() => vec![dir.clone()],
+                Err(_) => continue,
             };
-            for socket in entries.flatten().map(|e| e.path()) {
+            for socket in candidates {
                 if !seen
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

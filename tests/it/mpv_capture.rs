@@ -63,12 +63,16 @@ struct Row {
     pause_duration_s: f64,
     #[diesel(sql_type = Nullable<Text>)]
     end_reason: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    listened: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    scrobbled: bool,
 }
 
 fn plays(db: &TestDb) -> Vec<Row> {
     diesel::sql_query(
         "SELECT path, extract(epoch FROM start_time)::float8 AS start, extract(epoch FROM end_time)::float8 AS \"end\", \
-         pause_duration_s, end_reason FROM mpv_play ORDER BY start_time",
+         pause_duration_s, end_reason, listened, scrobbled FROM mpv_play ORDER BY start_time",
     )
     .load(&mut db.conn())
     .unwrap()
@@ -149,6 +153,8 @@ async fn plays_are_captured_with_pauses_and_end_reasons() {
         first[0].end
     );
     assert_eq!(first[0].end_reason.as_deref(), Some("eof"));
+    assert!(first[0].listened, "all of a 2 s file heard");
+    assert!(!first[0].scrobbled, "2 s is too short to scrobble");
 
     // b: paused for a second, then mpv is killed: a crash.
     ctl.request(&[json!("loadfile"), json!(b.display().to_string())])
