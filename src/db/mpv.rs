@@ -14,7 +14,8 @@ struct Id {
 }
 
 /// The item a play is of: by content hash when the file can be read, else by path. A known
-/// hash under a new path keeps its id and learns the path.
+/// hash under a new path keeps its id and learns the path (a rename); a new hash at a known
+/// path keeps the id and learns the hash (retagged in place, which changes the bytes).
 pub fn item_for(
     conn: &mut PgConnection,
     path: &str,
@@ -37,6 +38,19 @@ pub fn item_for(
     };
     if let Some(f) = found {
         return Ok(f.id);
+    }
+    if let Some(h) = content_hash {
+        let retagged: Option<Id> = diesel::sql_query(
+            "UPDATE media_item SET content_hash = $2, updated_at = now() \
+             WHERE id = (SELECT id FROM media_item WHERE path = $1 ORDER BY updated_at DESC LIMIT 1) RETURNING id",
+        )
+        .bind::<Text, _>(path)
+        .bind::<Text, _>(h)
+        .get_result(conn)
+        .optional()?;
+        if let Some(r) = retagged {
+            return Ok(r.id);
+        }
     }
     let inserted: Option<Id> = diesel::sql_query(
         "INSERT INTO media_item (path, content_hash, is_stream, title) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
