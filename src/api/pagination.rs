@@ -22,6 +22,18 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
+impl PageRequest {
+    /// Refuses `offset` for lists that page by cursor only.
+    pub fn cursor_only(&self, what: &str) -> Result<(), crate::error::ApiError> {
+        match self.start {
+            Start::Offset(_) => Err(crate::error::ApiError::BadRequest(format!(
+                "{what} pages by cursor only; follow `next`"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Where a requested page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
@@ -118,6 +130,47 @@ fn link(req: &HttpRequest, set: (&str, String)) -> String {
 pub struct Fetched<T> {
     pub rows: Vec<T>,
     pub count: i64,
+}
+
+/// Reads `limit` rows from an offset: `(conn, offset, limit)`.
+pub type OffsetPage<'a, T, E> =
+    dyn Fn(&mut diesel::PgConnection, i64, i64) -> Result<Vec<T>, E> + 'a;
+
+/// Reads the rows of the page `request` asks for: the count on a walk's first page (and on
+/// offset pages), carried by the cursor afterwards; keyset pages read one spare row so `build`
+/// knows whether more follow. `offset` is None for lists that page by cursor only.
+pub fn fetch<T, E>(
+    conn: &mut diesel::PgConnection,
+    request: &PageRequest,
+    count: impl FnOnce(&mut diesel::PgConnection) -> Result<i64, E>,
+    keyset: impl FnOnce(&mut diesel::PgConnection, Option<Key>, Direction, i64) -> Result<Vec<T>, E>,
+    offset: Option<&OffsetPage<'_, T, E>>,
+) -> Result<Fetched<T>, E> {
+    let spare = request.limit + 1;
+    match (&request.start, offset) {
+        (
+            Start::Cursor {
+                key,
+                direction,
+                count,
+            },
+            _,
+        ) => Ok(Fetched {
+            count: *count,
+            rows: keyset(conn, Some(*key), *direction, spare)?,
+        }),
+        (Start::Offset(skip), Some(page)) => Ok(Fetched {
+            count: count(conn)?,
+            rows: page(conn, *skip, request.limit)?,
+        }),
+        _ => {
+            let rows = keyset(conn, None, Direction::After, spare)?;
+            Ok(Fetched {
+                count: count(conn)?,
+                rows,
+            })
+        }
+    }
 }
 
 /// Builds the page and its links from what was fetched for `page` (with one row to spare).

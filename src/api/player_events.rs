@@ -8,12 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::Value;
 
-use super::pagination::{self, Fetched, PageRequest, Start};
+use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
 use crate::auth::{AdminScope, Caller, IngestScope, ReadScope};
 use crate::db::player_events::{self as queries, List, NewPlayerEvent, PlayerEventRow, SessionRow};
-use crate::db::stream_events::{Direction, Key};
+use crate::db::stream_events::Key;
 use crate::db::{self};
 use crate::error::{ApiError, FieldError};
 use crate::ingest::player::{check_batch, events_of, PlayerEvent, MAX_TRUSTED_BATCH};
@@ -369,26 +369,18 @@ where
     let page = PageRequest::parse(&mut params, DEFAULT_LIMIT, MAX_LIMIT);
     params.finish()?;
     let request = page.clone();
-    let fetched = db::run(&state.pool, move |conn| -> Result<Fetched<T>, ApiError> {
-        let spare = request.limit + 1;
-        Ok(match request.start {
-            Start::First => Fetched {
-                count: queries::count(conn, which, &filter)?,
-                rows: queries::keyset_page(conn, which, &filter, None, Direction::After, spare)?,
+    let fetched = db::run(&state.pool, move |conn| {
+        pagination::fetch(
+            conn,
+            &request,
+            |c| queries::count(c, which, &filter).map_err(ApiError::from),
+            |c, key, dir, n| {
+                queries::keyset_page(c, which, &filter, key, dir, n).map_err(ApiError::from)
             },
-            Start::Cursor {
-                key,
-                direction,
-                count,
-            } => Fetched {
-                count,
-                rows: queries::keyset_page(conn, which, &filter, Some(key), direction, spare)?,
-            },
-            Start::Offset(offset) => Fetched {
-                count: queries::count(conn, which, &filter)?,
-                rows: queries::offset_page(conn, which, &filter, offset, request.limit)?,
-            },
-        })
+            Some(&|c, skip, n| {
+                queries::offset_page(c, which, &filter, skip, n).map_err(ApiError::from)
+            }),
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(pagination::build(&req, &page, fetched, key_of)))

@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::pagination::{self, Fetched, PageRequest, Start};
+use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
 use crate::auth::{AdminScope, Caller, ReadScope};
@@ -601,32 +601,17 @@ async fn list_onair(
     };
     let page = PageRequest::parse(&mut params, 100, 5000);
     params.finish()?;
-    if matches!(page.start, Start::Offset(_)) {
-        return Err(ApiError::BadRequest(
-            "the as-run log pages by cursor only; follow `next`".into(),
-        ));
-    }
+    page.cursor_only("the as-run log")?;
     let request = page.clone();
     let settings = state.settings.clone();
-    let fetched = db::run(&state.pool, move |c| -> Result<Fetched<LogRow>, ApiError> {
-        let spare = request.limit + 1;
-        Ok(match request.start {
-            Start::Cursor {
-                key,
-                direction,
-                count,
-            } => Fetched {
-                count,
-                rows: log_page(c, &filter, Some(key), direction, spare, &settings)?,
-            },
-            _ => {
-                let rows = log_page(c, &filter, None, Direction::After, spare, &settings)?;
-                Fetched {
-                    count: log_count(c, &filter, &settings)?,
-                    rows,
-                }
-            }
-        })
+    let fetched = db::run(&state.pool, move |c| {
+        pagination::fetch(
+            c,
+            &request,
+            |c| log_count(c, &filter, &settings),
+            |c, key, dir, n| log_page(c, &filter, key, dir, n, &settings),
+            None,
+        )
     })
     .await?;
     Ok(

@@ -2,12 +2,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::pagination::{self, Fetched, PageRequest, Start};
+use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
 use crate::auth::{Caller, ReadScope};
 use crate::db::mpv::{self as queries, PlayFilter, PlayRow};
-use crate::db::stream_events::{Direction, Key};
+use crate::db::stream_events::Key;
 use crate::db::{self};
 use crate::error::ApiError;
 
@@ -42,32 +42,17 @@ async fn list(
     };
     let page = PageRequest::parse(&mut params, 100, 5000);
     params.finish()?;
-    if matches!(page.start, Start::Offset(_)) {
-        return Err(ApiError::BadRequest(
-            "plays page by cursor only; follow `next`".into(),
-        ));
-    }
+    page.cursor_only("the plays list")?;
     let request = page.clone();
-    let fetched = db::run(
-        &state.pool,
-        move |c| -> Result<Fetched<PlayRow>, ApiError> {
-            let spare = request.limit + 1;
-            Ok(match request.start {
-                Start::Cursor {
-                    key,
-                    direction,
-                    count,
-                } => Fetched {
-                    count,
-                    rows: queries::play_page(c, &filter, Some(key), direction, spare)?,
-                },
-                _ => Fetched {
-                    count: queries::count_plays(c, &filter)?,
-                    rows: queries::play_page(c, &filter, None, Direction::After, spare)?,
-                },
-            })
-        },
-    )
+    let fetched = db::run(&state.pool, move |c| {
+        pagination::fetch(
+            c,
+            &request,
+            |c| queries::count_plays(c, &filter).map_err(ApiError::from),
+            |c, key, dir, n| queries::play_page(c, &filter, key, dir, n).map_err(ApiError::from),
+            None,
+        )
+    })
     .await?;
     Ok(
         HttpResponse::Ok().json(pagination::build(&req, &page, fetched, |r: &PlayRow| Key {

@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate, TimeZone, Utc};
 use serde_json::Value;
 
 use super::export;
-use super::pagination::{self, Fetched, PageRequest, Start};
+use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
 use crate::auth::{Caller, IngestScope, ReadScope};
@@ -136,26 +136,14 @@ async fn list(
     let page = PageRequest::parse(&mut params, DEFAULT_LIMIT, MAX_LIMIT);
     params.finish()?;
     let request = page.clone();
-    let fetched = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let spare = request.limit + 1;
-        Ok(match request.start {
-            Start::First => Fetched {
-                count: queries::count(conn, &filter)?,
-                rows: queries::keyset_page(conn, &filter, None, Direction::After, spare)?,
-            },
-            Start::Cursor {
-                key,
-                direction,
-                count,
-            } => Fetched {
-                count,
-                rows: queries::keyset_page(conn, &filter, Some(key), direction, spare)?,
-            },
-            Start::Offset(offset) => Fetched {
-                count: queries::count(conn, &filter)?,
-                rows: queries::offset_page(conn, &filter, offset, request.limit)?,
-            },
-        })
+    let fetched = db::run(&state.pool, move |conn| {
+        pagination::fetch(
+            conn,
+            &request,
+            |c| queries::count(c, &filter).map_err(ApiError::from),
+            |c, key, dir, n| queries::keyset_page(c, &filter, key, dir, n).map_err(ApiError::from),
+            Some(&|c, skip, n| queries::offset_page(c, &filter, skip, n).map_err(ApiError::from)),
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(pagination::build(&req, &page, fetched, key_of)))

@@ -279,3 +279,51 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     f.write_all(text.as_bytes()).unwrap();
     path
 }
+
+/// `<dir>/<name>.ogg`: a sine tone of `seconds`, tagged with title `name` (sox, from make deps).
+pub fn tone(dir: &Path, name: &str, seconds: u32) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.ogg"));
+    let status = Command::new("sox")
+        .args([
+            "-q",
+            "-D",
+            "-n",
+            "--comment",
+            &format!("title={name}"),
+            "--comment",
+            "artist=Test Artist",
+        ])
+        .arg(&path)
+        .args(["synth", &seconds.to_string(), "sine", "440"])
+        .status()
+        .expect("sox is installed (make deps)");
+    assert!(status.success());
+    path
+}
+
+/// A headless, idle mpv serving its IPC on `socket` (mpv from make deps).
+pub fn start_mpv(socket: &Path) -> std::process::Child {
+    let child = Command::new("mpv")
+        .args([
+            "--no-config",
+            "--idle=yes",
+            "--ao=null",
+            "--vo=null",
+            "--no-terminal",
+        ])
+        .arg(format!("--input-ipc-server={}", socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mpv is installed (make deps)");
+    let started = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "mpv did not open its socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}

@@ -10,7 +10,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
 
-use crate::helpers::{private_temp_dir, TestApp, TestDb};
+use crate::helpers::{private_temp_dir, tone, TestApp, TestDb};
 
 /// A Liquidsoap process running `deploy/liquidsoap/station.liq`.
 struct Liquidsoap {
@@ -81,27 +81,6 @@ impl Drop for Liquidsoap {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A tone of `seconds` with a title tag.
-fn tone(dir: &Path, name: &str, seconds: u32) -> PathBuf {
-    let path = dir.join(format!("{name}.ogg"));
-    let status = Command::new("sox")
-        .args([
-            "-q",
-            "-D",
-            "-n",
-            "--comment",
-            &format!("title={name}"),
-            "--comment",
-            "artist=Test Artist",
-        ])
-        .arg(&path)
-        .args(["synth", &seconds.to_string(), "sine", "440"])
-        .status()
-        .expect("sox is installed (make deps)");
-    assert!(status.success());
-    path
 }
 
 fn station(db: &TestDb, ls: &Liquidsoap, cancel_timeout_s: i32) -> StationConfig {

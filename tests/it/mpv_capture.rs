@@ -1,7 +1,6 @@
 //! Live capture from a real headless mpv: plays with their times, pauses and end reasons.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use airlog::mpv::capture::capture;
@@ -10,42 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Double, Nullable, Text};
 use serde_json::json;
 
-use crate::helpers::{private_temp_dir, TestDb};
-
-fn tone(dir: &Path, name: &str, seconds: u32) -> PathBuf {
-    let p = dir.join(format!("{name}.ogg"));
-    assert!(Command::new("sox")
-        .args(["-q", "-D", "-n", "--comment", &format!("title={name}")])
-        .arg(&p)
-        .args(["synth", &seconds.to_string(), "sine", "440"])
-        .status()
-        .unwrap()
-        .success());
-    p
-}
-
-fn mpv(socket: &Path) -> Child {
-    let child = Command::new("mpv")
-        .args([
-            "--no-config",
-            "--idle=yes",
-            "--ao=null",
-            "--vo=null",
-            "--no-terminal",
-        ])
-        .arg(format!("--input-ipc-server={}", socket.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mpv is installed (make deps)");
-    let started = Instant::now();
-    while !socket.exists() {
-        assert!(started.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
+use crate::helpers::{private_temp_dir, start_mpv as mpv, tone, TestDb};
 
 fn now() -> f64 {
     chrono::Utc::now().timestamp_micros() as f64 / 1e6

@@ -1,40 +1,12 @@
 //! The mpv IPC client against a real headless mpv.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airlog::mpv::client::{MpvClient, MpvError};
 use airlog::mpv::protocol::Incoming;
 use serde_json::{json, Value};
 
-use crate::helpers::private_temp_dir;
-
-fn start_mpv(socket: &Path) -> Child {
-    let child = Command::new("mpv")
-        .args([
-            "--no-config",
-            "--idle=yes",
-            "--ao=null",
-            "--vo=null",
-            "--no-terminal",
-        ])
-        .arg(format!("--input-ipc-server={}", socket.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mpv is installed (make deps)");
-    let started = Instant::now();
-    while !socket.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "mpv did not open its socket"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
+use crate::helpers::{private_temp_dir, start_mpv, tone};
 
 async fn next_matching(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<airlog::mpv::client::Timed>,
@@ -55,14 +27,7 @@ async fn next_matching(
 #[tokio::test]
 async fn the_client_reads_properties_observes_changes_and_sees_mpv_go() {
     let dir = private_temp_dir("airlog-mpv-client");
-    let audio = dir.join("tone.ogg");
-    assert!(Command::new("sox")
-        .args(["-q", "-D", "-n", "--comment", "title=Tone"])
-        .arg(&audio)
-        .args(["synth", "3", "sine", "440"])
-        .status()
-        .unwrap()
-        .success());
+    let audio = tone(&dir, "Tone", 3);
     let socket = dir.join("mpv.sock");
     let mut mpv = start_mpv(&socket);
     let (client, mut events) = MpvClient::connect(&socket, Duration::from_secs(2))

@@ -162,14 +162,7 @@ async fn imports_are_idempotent_items_survive_renames_and_plays_are_listed() {
     let dir = private_temp_dir("airlog-mpv-import");
     let (one, merged) = sample_files(&dir);
     // A real file, played under one name, then renamed and played again.
-    let song = dir.join("song.ogg");
-    assert!(Command::new("sox")
-        .args(["-q", "-D", "-n"])
-        .arg(&song)
-        .args(["synth", "2", "sine", "300"])
-        .status()
-        .unwrap()
-        .success());
+    let song = crate::helpers::tone(&dir, "song", 2);
     let first = write(
         &dir,
         "1700000000000000000.json",
@@ -260,14 +253,7 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
     let ingest = app.token(&[airlog::auth::Scope::Ingest]);
     let read = app.token(&[airlog::auth::Scope::Read]);
     let dir = private_temp_dir("airlog-ratings");
-    let song = dir.join("song.ogg");
-    assert!(Command::new("sox")
-        .args(["-q", "-D", "-n"])
-        .arg(&song)
-        .args(["synth", "2", "sine", "300"])
-        .status()
-        .unwrap()
-        .success());
+    let song = crate::helpers::tone(&dir, "song", 2);
     let played = write(
         &dir,
         "1700000000000000000.json",
