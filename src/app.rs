@@ -51,6 +51,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(middleware::from_fn(crate::api::boundary::check))
                 .wrap(middleware::from_fn(crate::metrics::observe))
                 .configure(|cfg| crate::api::configure(cfg, &app_settings))
         })

@@ -158,6 +158,11 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Seconds in-flight requests get to finish at shutdown.
     pub shutdown_timeout_s: u64,
+    /// Seconds a client gets to send a whole request body (408 past that).
+    pub body_timeout_s: u64,
+    /// The URL clients reach airlog at (e.g. `https://stats.example.org`), used for `next` and
+    /// `previous` links; empty: from the request (forwarded headers only from trusted proxies).
+    pub public_url: String,
 }
 
 /// The PostgreSQL database.
@@ -260,6 +265,8 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024 * 1024,
             workers: 0,
             shutdown_timeout_s: 30,
+            body_timeout_s: 30,
+            public_url: String::new(),
         }
     }
 }
@@ -372,6 +379,10 @@ impl Settings {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
+        }
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("server.public_url must be an http:// or https:// URL, got {url:?}");
         }
         Ok(())
     }

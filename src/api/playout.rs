@@ -234,6 +234,11 @@ async fn list_sounds(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": rows })))
 }
 
+/// Longest sound path accepted: what the index that keeps paths unique holds (2704 bytes).
+const MAX_PATH: usize = 2000;
+/// Longest sound accepted: a week, far beyond any show.
+const MAX_SOUND_S: f64 = 7.0 * 86_400.0;
+
 /// `POST /api/v1/sounds/`: creates or updates the sound at `path`, replacing its tracks.
 async fn put_sound(
     _c: Caller<AdminScope>,
@@ -245,23 +250,41 @@ async fn put_sound(
     if s.path.trim().is_empty() {
         errors.push(FieldError::new("path", "is required"));
     }
+    // A file path (PATH_MAX); longer would not fit the index that keeps paths unique.
+    if s.path.len() > MAX_PATH {
+        errors.push(FieldError::new(
+            "path",
+            format!(
+                "is {} bytes long; at most {MAX_PATH} are accepted",
+                s.path.len()
+            ),
+        ));
+    }
     if !matches!(s.r#type.as_str(), "archive" | "excerpt" | "other") {
         errors.push(FieldError::new("type", "must be archive, excerpt or other"));
     }
-    if s.duration.is_some_and(|d| !d.is_finite() || d < 0.0) {
+    if s.duration
+        .is_some_and(|d| !d.is_finite() || !(0.0..MAX_SOUND_S).contains(&d))
+    {
         errors.push(FieldError::new(
             "duration",
-            "must be a number of seconds, 0 or more",
+            format!("must be a number of seconds, 0 to {MAX_SOUND_S}"),
         ));
     }
+    let mut at = std::collections::HashMap::new();
     for (i, t) in s.tracks.iter().enumerate() {
         if !t.timestamp.is_finite()
-            || t.timestamp < 0.0
+            || !(0.0..MAX_SOUND_S).contains(&t.timestamp)
             || s.duration.is_some_and(|d| t.timestamp > d)
         {
             errors.push(FieldError::new(
                 format!("tracks[{i}].timestamp"),
                 "must be seconds within the sound",
+            ));
+        } else if let Some(first) = at.insert(t.timestamp.to_bits(), i) {
+            errors.push(FieldError::new(
+                format!("tracks[{i}].timestamp"),
+                format!("{} s is also the start of tracks[{first}]", t.timestamp),
             ));
         }
     }
