@@ -160,6 +160,11 @@ pub struct ServerSettings {
     pub shutdown_timeout_s: u64,
     /// Seconds a client gets to send a whole request body (408 past that).
     pub body_timeout_s: u64,
+    /// Exports that may stream at once; each holds a database connection while its client
+    /// reads, so keep this well below `database.pool_size` (more get 429 with Retry-After).
+    pub max_exports: usize,
+    /// Seconds an export waits for a client that stopped reading before it gives up.
+    pub export_send_timeout_s: u64,
     /// The URL clients reach airlog at (e.g. `https://stats.example.org`), used for `next` and
     /// `previous` links; empty: from the request (forwarded headers only from trusted proxies).
     pub public_url: String,
@@ -267,6 +272,8 @@ impl Default for ServerSettings {
             shutdown_timeout_s: 30,
             body_timeout_s: 30,
             public_url: String::new(),
+            max_exports: 3,
+            export_send_timeout_s: 30,
         }
     }
 }
@@ -379,6 +386,14 @@ impl Settings {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.server.max_exports == 0
+            || self.server.max_exports as u64 >= u64::from(self.database.pool_size)
+        {
+            bail!(
+                "server.max_exports must be at least 1 and below database.pool_size ({}), so exports cannot take every connection",
+                self.database.pool_size
+            );
         }
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {

@@ -1,8 +1,8 @@
 //! The HTTP API: one `configure` registers every route.
 
 pub mod boundary;
-mod export;
-mod health;
+pub mod export;
+pub mod health;
 mod items;
 mod jobs;
 pub mod pagination;

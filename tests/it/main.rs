@@ -21,4 +21,5 @@ mod playout_api;
 mod reference_client;
 pub mod session_sql;
 mod ship;
+mod slow_readers;
 mod stream_events;
