@@ -9,6 +9,7 @@ mod config;
 mod fuzz;
 mod health;
 mod liquidsoap;
+mod liquidsoap_record;
 mod migrations;
 mod mpv_capture;
 mod mpv_client;
