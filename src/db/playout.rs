@@ -574,13 +574,11 @@ pub fn set_push(
     state: &str,
     rid: Option<i64>,
 ) -> QueryResult<usize> {
-    diesel::sql_query(
-        "UPDATE diffusion_push SET state = $2, rid = coalesce($3, rid) WHERE id = $1",
-    )
-    .bind::<BigInt, _>(push_id)
-    .bind::<Text, _>(state)
-    .bind::<Nullable<BigInt>, _>(rid)
-    .execute(conn)
+    diesel::sql_query("UPDATE diffusion_push SET state = $2, rid = coalesce($3, rid) WHERE id = $1")
+        .bind::<BigInt, _>(push_id)
+        .bind::<Text, _>(state)
+        .bind::<Nullable<BigInt>, _>(rid)
+        .execute(conn)
 }
 
 /// The push with this id: (diffusion id, position, sent at).

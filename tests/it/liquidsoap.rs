@@ -227,9 +227,10 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
             "air times follow the 3 s sounds: {gap}"
         );
     }
-    assert!(played.iter().all(
-        |l| l.date_from.as_deref() == Some("liquidsoap_report") && l.source == "airlog_rotation"
-    ));
+    assert!(played
+        .iter()
+        .all(|l| l.date_from.as_deref() == Some("liquidsoap_report")
+            && l.source == "airlog_rotation"));
 
     let tracks: Vec<Log> = logs(&db)
         .into_iter()

@@ -218,7 +218,8 @@ fn log_resume(
     // The play's start fell out of every window airlog saw: its own on-air time dates it.
     let (play, _) = log_start(c, station_id, air, air.air_time, air.air_time_from)?;
     if let Some(id) = playout::resume_logged(c, play.id, date)? {
-        let position = playout::play_position_at(c, play.id, date + chrono::Duration::milliseconds(1))?;
+        let position =
+            playout::play_position_at(c, play.id, date + chrono::Duration::milliseconds(1))?;
         let _ = id;
         return Ok((play, position, false));
     }
@@ -283,7 +284,10 @@ impl Monitor {
             self.last_poll = None;
         }
         if restarted {
-            tracing::info!(station = self.station.name.as_str(), "Liquidsoap restarted; reading what it played since");
+            tracing::info!(
+                station = self.station.name.as_str(),
+                "Liquidsoap restarted; reading what it played since"
+            );
         }
         self.booted_at = booted_at.or(self.booted_at);
 
@@ -336,7 +340,11 @@ impl Monitor {
             })
             .await?;
             if new {
-                let kind = if aired.kind == Kind::Start { "on air" } else { "resumed on air" };
+                let kind = if aired.kind == Kind::Start {
+                    "on air"
+                } else {
+                    "resumed on air"
+                };
                 match aired.kind {
                     Kind::Start => tick.logged_sounds += 1,
                     Kind::Resume => tick.logged_resumes += 1,
@@ -394,7 +402,11 @@ impl Monitor {
             Err(ClientError::Server { .. }) => {
                 let mut out = Vec::new();
                 for rid in parse_rids(&self.client.command("request.on_air").await?) {
-                    match self.client.command(&format!("request.metadata {rid}")).await {
+                    match self
+                        .client
+                        .command(&format!("request.metadata {rid}"))
+                        .await
+                    {
                         Ok(r) => out.extend(on_air(parse_metadata(&r), tz, now)),
                         // The request ended between the two commands.
                         Err(ClientError::Server { .. }) => continue,
@@ -583,13 +595,20 @@ impl Monitor {
                 continue;
             }
             if alive.is_none() {
-                alive = Some(parse_rids(&self.client.command("request.alive").await?).into_iter().collect());
+                alive = Some(
+                    parse_rids(&self.client.command("request.alive").await?)
+                        .into_iter()
+                        .collect(),
+                );
             }
             let unresolved = records
                 .iter()
                 .any(|r| matches!(r.state, PushState::Unknown | PushState::Sending));
             if unresolved && found.is_none() {
-                found = Some(self.find_pushes(alive.as_ref().expect("read above"), history).await?);
+                found = Some(
+                    self.find_pushes(alive.as_ref().expect("read above"), history)
+                        .await?,
+                );
             }
             let view = PushView {
                 now,
@@ -613,12 +632,21 @@ impl Monitor {
                 .await?;
             }
             for (id, rid) in &plan.found {
-                tracing::info!(station = self.station.name.as_str(), diffusion = d.id, push = id, rid,
-                    "an unanswered push was found in Liquidsoap; not pushed again");
+                tracing::info!(
+                    station = self.station.name.as_str(),
+                    diffusion = d.id,
+                    push = id,
+                    rid,
+                    "an unanswered push was found in Liquidsoap; not pushed again"
+                );
             }
             for id in &plan.lost {
-                tracing::warn!(station = self.station.name.as_str(), diffusion = d.id, push = id,
-                    "an unanswered push never reached Liquidsoap (or a restart lost it)");
+                tracing::warn!(
+                    station = self.station.name.as_str(),
+                    diffusion = d.id,
+                    push = id,
+                    "an unanswered push never reached Liquidsoap (or a restart lost it)"
+                );
             }
             if plan.push.is_empty() {
                 continue;
@@ -650,7 +678,11 @@ impl Monitor {
         let mut rids: Vec<u64> = alive.iter().copied().collect();
         rids.sort_unstable();
         for rid in rids {
-            match self.client.command(&format!("request.metadata {rid}")).await {
+            match self
+                .client
+                .command(&format!("request.metadata {rid}"))
+                .await
+            {
                 Ok(r) => {
                     let m = parse_metadata(&r);
                     if let Some(p) = m.non_empty("airlog_push").and_then(|p| p.parse().ok()) {
@@ -685,9 +717,11 @@ impl Monitor {
         let result = self.client.command(&command).await;
         let (state, rid) = match &result {
             Ok(reply) => ("answered", parse_rids(reply).first().map(|r| *r as i64)),
-            Err(ClientError::Connect { .. } | ClientError::ConnectTimeout(..) | ClientError::BadCommand(_)) => {
-                ("unsent", None)
-            }
+            Err(
+                ClientError::Connect { .. }
+                | ClientError::ConnectTimeout(..)
+                | ClientError::BadCommand(_),
+            ) => ("unsent", None),
             // Liquidsoap answered with an error: nothing was queued.
             Err(ClientError::Server { .. }) => ("lost", None),
             Err(_) => ("unknown", None),

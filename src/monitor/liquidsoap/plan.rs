@@ -450,7 +450,10 @@ on_air_timestamp=\"1795462576.00\"";
             position_s: 0.0,
         };
         // Interrupted at 1015: track 2 (due at 1020) was not heard in this segment.
-        assert_eq!(heard_tracks(&tracks, start, t(1015.0)), vec![(1, t(1010.0))]);
+        assert_eq!(
+            heard_tracks(&tracks, start, t(1015.0)),
+            vec![(1, t(1010.0))]
+        );
         // Resumed at 1100, 15 s in: track 2 is heard at 1105, track 3 at 1115.
         let resumed = Segment {
             date: t(1100.0),
