@@ -150,7 +150,7 @@ async fn get_station(
         .ok_or_else(|| ApiError::NotFound("no such station".into()))
 }
 
-/// `POST /api/v1/stations/`: creates a station (or updates the one with that name).
+/// `POST /api/v1/stations/`: creates a station (201), or updates the one with that name (200).
 async fn put_station(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -158,7 +158,12 @@ async fn put_station(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.clone().unwrap_or_default();
-    save_station(state, name, body).await
+    let (row, created) = save_station(state, name, body).await?;
+    Ok(if created {
+        HttpResponse::Created().json(row)
+    } else {
+        HttpResponse::Ok().json(row)
+    })
 }
 
 /// `PUT /api/v1/stations/{name}`: updates the given fields of a station (creating it if new).
@@ -170,21 +175,26 @@ async fn put_station_named(
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
     body.name = Some(name.clone());
-    save_station(state, name.into_inner(), body).await
+    let (row, _) = save_station(state, name.into_inner(), body).await?;
+    Ok(HttpResponse::Ok().json(row))
 }
 
+/// Saves a station; true when it was new.
 async fn save_station(
     state: web::Data<AppState>,
     name: String,
     body: StationIn,
-) -> Result<HttpResponse, ApiError> {
-    let row = db::run(&state.pool, move |c| -> Result<StationRow, ApiError> {
-        let base = playout::station(c, &name)?.unwrap_or_else(default_station);
-        let merged = merge_station(base, body)?;
-        Ok(playout::upsert_station(c, &merged)?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(row))
+) -> Result<(StationRow, bool), ApiError> {
+    db::run(
+        &state.pool,
+        move |c| -> Result<(StationRow, bool), ApiError> {
+            let existing = playout::station(c, &name)?;
+            let created = existing.is_none();
+            let merged = merge_station(existing.unwrap_or_else(default_station), body)?;
+            Ok((playout::upsert_station(c, &merged)?, created))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
