@@ -430,6 +430,8 @@ async fn a_push_whose_answer_is_held_is_found_in_liquidsoap_and_never_pushed_twi
     .await;
     run_for(&mut monitor, 4.0).await;
     let record = observer.finish();
+    // Airlog gets to see what the test saw last.
+    monitor.tick(Utc::now()).await.unwrap();
 
     assert!(
         proxy.held.load(Ordering::SeqCst) >= 1,
@@ -510,9 +512,11 @@ async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_w
     }
     // The rotation resumes and plays on after the show.
     tokio::time::sleep(Duration::from_secs(7)).await;
+    let record = observer.finish();
+    // Airlog gets to see what the test saw last.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     trigger.fire();
     task.await.unwrap();
-    let record = observer.finish();
 
     #[derive(QueryableByName)]
     struct Pushed {
@@ -628,6 +632,8 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
     // Run until the long sound has ended.
     run_for(&mut monitor, remaining + 2.0).await;
     let record = observer.finish();
+    // Airlog gets to see what the test saw last.
+    monitor.tick(Utc::now()).await.unwrap();
 
     let all = entries(db);
     let resume = all.iter().find(|e| e.resume_of.is_some()).unwrap().clone();
@@ -713,6 +719,8 @@ async fn measure(report: bool, poll: Duration) -> Vec<(f64, f64)> {
         tokio::time::sleep(poll).await;
     }
     let record = observer.finish();
+    // Airlog gets to see what the test saw last.
+    monitor.tick(Utc::now()).await.unwrap();
     let logged = sounds(&db);
     // Entries of the station are in true order: START before its sound.
     let all = entries(&db);
@@ -823,6 +831,8 @@ async fn an_hour_in_minutes_with_faults_matches_what_liquidsoap_played() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let record = observer.finish();
+    // Airlog gets to see what the test saw last.
+    monitor.tick(Utc::now()).await.unwrap();
 
     let all = entries(&db);
     for d in &diffusions {
