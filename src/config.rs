@@ -312,6 +312,39 @@ pub const DEFAULT_CONFIG_FILE: &str = "airlog.toml";
 /// Environment variables that look like settings but belong to the command line.
 const CLI_ONLY_VARS: &[&str] = &["config"];
 
+/// The top-level keys of `Settings` (sections and plain keys).
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir", "server", "database", "station", "player", "jobs", "mpv", "log",
+];
+
+/// Letters apart (Levenshtein distance), to tell a misspelt setting from another program's
+/// variable.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether `AIRLOG_<key>` is meant as an airlog setting. `SECTION__KEY` always is (a wrong
+/// key is then refused by name); a plain name is when it names a top-level key or nearly does
+/// (a misspelling, refused). Other plain names belong to other programs, such as the shipped
+/// Liquidsoap script's `AIRLOG_LIQ_SOCKET`, and are left alone.
+fn is_setting(key: &str) -> bool {
+    key.contains('.')
+        || TOP_LEVEL_KEYS
+            .iter()
+            .any(|k| distance(key, k) <= 2.min(k.len() / 3 + 1))
+}
+
 impl Settings {
     /// Reads settings from `path` (or `./airlog.toml` when it exists), then the environment.
     ///
@@ -352,6 +385,10 @@ impl Settings {
             };
             let key = key.to_ascii_lowercase().replace("__", ".");
             if key.is_empty() || CLI_ONLY_VARS.contains(&key.as_str()) {
+                continue;
+            }
+            if !is_setting(&key) {
+                tracing::debug!(variable = name.as_str(), "not an airlog setting; ignored");
                 continue;
             }
             // Values read like TOML scalars, so "3" is a number and "true" a boolean.
@@ -518,6 +555,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn other_programs_variables_are_left_alone_and_misspelt_settings_refused() {
+        let s = Settings::load(
+            Some(Path::new("/dev/null")),
+            env(&[
+                ("AIRLOG_LIQ_SOCKET", "/run/airlog/liquidsoap.sock"),
+                ("AIRLOG_PLAYLIST", "/var/lib/airlog/rotation.m3u"),
+                ("AIRLOG_OUTPUT", "icecast"),
+                ("AIRLOG_REPORT", "false"),
+                ("AIRLOG_DATA_DIR", "/tmp/x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.data_dir, Path::new("/tmp/x"));
+        for (name, named) in [
+            ("AIRLOG_DATADIR", "datadir"),
+            ("AIRLOG_SERVR__BIND", "servr"),
+            ("AIRLOG_DATABASE__URI", "uri"),
+        ] {
+            let err = Settings::load(Some(Path::new("/dev/null")), env(&[(name, "x")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{name}: {err}");
+        }
     }
 
     #[test]

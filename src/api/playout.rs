@@ -150,7 +150,7 @@ async fn get_station(
         .ok_or_else(|| ApiError::NotFound("no such station".into()))
 }
 
-/// `POST /api/v1/stations/`: creates a station (or updates the one with that name).
+/// `POST /api/v1/stations/`: creates a station (201), or updates the one with that name (200).
 async fn put_station(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -158,7 +158,12 @@ async fn put_station(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.clone().unwrap_or_default();
-    save_station(state, name, body).await
+    let (row, created) = save_station(state, name, body).await?;
+    Ok(if created {
+        HttpResponse::Created().json(row)
+    } else {
+        HttpResponse::Ok().json(row)
+    })
 }
 
 /// `PUT /api/v1/stations/{name}`: updates the given fields of a station (creating it if new).
@@ -170,21 +175,26 @@ async fn put_station_named(
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
     body.name = Some(name.clone());
-    save_station(state, name.into_inner(), body).await
+    let (row, _) = save_station(state, name.into_inner(), body).await?;
+    Ok(HttpResponse::Ok().json(row))
 }
 
+/// Saves a station; true when it was new.
 async fn save_station(
     state: web::Data<AppState>,
     name: String,
     body: StationIn,
-) -> Result<HttpResponse, ApiError> {
-    let row = db::run(&state.pool, move |c| -> Result<StationRow, ApiError> {
-        let base = playout::station(c, &name)?.unwrap_or_else(default_station);
-        let merged = merge_station(base, body)?;
-        Ok(playout::upsert_station(c, &merged)?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(row))
+) -> Result<(StationRow, bool), ApiError> {
+    db::run(
+        &state.pool,
+        move |c| -> Result<(StationRow, bool), ApiError> {
+            let existing = playout::station(c, &name)?;
+            let created = existing.is_none();
+            let merged = merge_station(existing.unwrap_or_else(default_station), body)?;
+            Ok((playout::upsert_station(c, &merged)?, created))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -662,6 +672,7 @@ async fn onair_now(
     let now = Utc::now();
     let body = db::run(&state.pool, move |c| -> Result<Value, ApiError> {
         let s = playout::station(c, &name)?.ok_or_else(|| ApiError::NotFound(format!("no station named {name:?}")))?;
+        // What the output plays: its latest sound entry, a start or a resume.
         let sound: Option<LogRow> = diesel::sql_query(format!(
             "{LOG_SELECT} WHERE l.station_id = $1 AND l.type = 'on_air' AND l.track_id IS NULL AND l.date <= $2 \
              ORDER BY l.date DESC, l.id DESC LIMIT 1"
@@ -670,11 +681,12 @@ async fn onair_now(
         .bind::<Timestamptz, _>(now)
         .get_result(c)
         .optional()?;
+        // Tracks hang on the play's first entry, whether this is it or a resume of it.
         let track: Option<LogRow> = match &sound {
             Some(p) => diesel::sql_query(format!(
                 "{LOG_SELECT} WHERE l.parent_id = $1 AND l.date <= $2 ORDER BY l.date DESC LIMIT 1"
             ))
-            .bind::<BigInt, _>(p.id)
+            .bind::<BigInt, _>(p.resume_of.unwrap_or(p.id))
             .bind::<Timestamptz, _>(now)
             .get_result(c)
             .optional()?,
@@ -691,11 +703,16 @@ async fn onair_now(
             }
             None => None,
         };
+        // A resumed sound has `position_s` behind it already.
         let remaining = match (&sound, duration) {
-            (Some(p), Some(d)) => Some((d - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0)),
+            (Some(p), Some(d)) => Some((d - p.position_s - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0)),
             _ => None,
         };
-        let running = playout::running_diffusions(c, s.id, now)?.into_iter().next();
+        // The current diffusion is the one whose sound plays, not one merely still scheduled.
+        let running = match sound.as_ref().and_then(|p| p.diffusion_id) {
+            Some(id) => Some(playout::diffusion(c, id)?),
+            None => None,
+        };
         let next = playout::next_diffusion(c, s.id, now)?;
         Ok(serde_json::json!({
             "station": s.name,
@@ -704,6 +721,7 @@ async fn onair_now(
                 "sound": sound,
                 "track": track,
                 "startedAt": sound.as_ref().map(|p| p.date),
+                "positionSeconds": sound.as_ref().map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
                 "remainingSeconds": remaining,
             },
             "scheduled": { "current": running, "next": next },

@@ -10,6 +10,7 @@ mod config;
 mod fuzz;
 mod health;
 mod liquidsoap;
+mod liquidsoap_record;
 mod listening_figures;
 mod migrations;
 mod mpv_capture;
