@@ -46,8 +46,12 @@ impl Application {
             rate_limiter: crate::api::ratelimit::RateLimiter::new(
                 settings.player.rate_limit_per_minute,
             ),
+            // One connection always stays out of the exports' reach.
             exports: crate::api::export::ExportLimits::new(
-                settings.server.max_exports,
+                settings
+                    .server
+                    .max_exports
+                    .min(settings.database.pool_size.saturating_sub(1) as usize),
                 Duration::from_secs(settings.server.export_send_timeout_s.max(1)),
             ),
             database_url: database_url.to_string(),

@@ -161,7 +161,7 @@ pub struct ServerSettings {
     /// Seconds a client gets to send a whole request body (408 past that).
     pub body_timeout_s: u64,
     /// Exports that may stream at once; each holds a database connection while its client
-    /// reads, so keep this well below `database.pool_size` (more get 429 with Retry-After).
+    /// reads, so at most `database.pool_size` - 1 are used (more get 429 with Retry-After).
     pub max_exports: usize,
     /// Seconds an export waits for a client that stopped reading before it gives up.
     pub export_send_timeout_s: u64,
@@ -424,13 +424,8 @@ impl Settings {
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
         }
-        if self.server.max_exports == 0
-            || self.server.max_exports as u64 >= u64::from(self.database.pool_size)
-        {
-            bail!(
-                "server.max_exports must be at least 1 and below database.pool_size ({}), so exports cannot take every connection",
-                self.database.pool_size
-            );
+        if self.server.max_exports == 0 {
+            bail!("server.max_exports must be at least 1");
         }
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
