@@ -424,7 +424,7 @@ async fn a_push_whose_answer_is_held_is_found_in_liquidsoap_and_never_pushed_twi
     )
     .unwrap();
     let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
-    tick_until(&mut monitor, 45.0, "the second sound of the show", || {
+    tick_until(&mut monitor, 90.0, "the second sound of the show", || {
         logged(&db, &show2)
     })
     .await;
@@ -493,7 +493,7 @@ async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_w
     let monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
     let (trigger, stop) = airlog::shutdown::channel();
     let task = tokio::spawn(monitor.run_until_stopped(stop));
-    let until = Instant::now() + Duration::from_secs(20);
+    let until = Instant::now() + Duration::from_secs(60);
     while !logged(&db, &part1) {
         assert!(Instant::now() < until, "part 1 never aired");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -502,7 +502,7 @@ async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_w
     ls.kill();
     ls.spawn();
     let back = Utc::now();
-    let until = Instant::now() + Duration::from_secs(20);
+    let until = Instant::now() + Duration::from_secs(90);
     while !logged(&db, &part2) {
         assert!(
             Instant::now() < until,
@@ -570,7 +570,7 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
         config.clone(),
         airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
     );
-    tick_until(&mut monitor, 15.0, "the long sound", || logged(db, &long)).await;
+    tick_until(&mut monitor, 60.0, "the long sound", || logged(db, &long)).await;
     // The show starts about 4 s into the long sound.
     let play = sounds(db)[0].clone();
     let show_start = play.date + chrono::Duration::seconds(4);
@@ -584,7 +584,7 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
         &ids,
     )
     .unwrap();
-    tick_until(&mut monitor, 20.0, "the show", || logged(db, &show)).await;
+    tick_until(&mut monitor, 60.0, "the show", || logged(db, &show)).await;
     // During the show: now is the show, and the current diffusion is the show.
     let token = app.token(&[airlog::auth::Scope::Read]);
     let now_url = app.url(&format!("/api/v1/onair/now?station={station_name}"));
@@ -604,7 +604,7 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
         "{body:#}"
     );
     assert_eq!(body["scheduled"]["current"]["id"], d.id, "{body:#}");
-    tick_until(&mut monitor, 20.0, "the resume", || {
+    tick_until(&mut monitor, 60.0, "the resume", || {
         sounds(db).iter().any(|s| s.resume_of.is_some())
     })
     .await;
