@@ -46,6 +46,65 @@ impl BenchDb {
     }
 }
 
+impl BenchDb {
+    /// The private cluster's postmaster, whose processes' CPU time a bench can count.
+    pub fn postmaster(&self) -> Option<u32> {
+        let (_, dir) = self.cluster.as_ref()?;
+        let text = walk_find(dir, "postmaster.pid")?;
+        text.lines().next()?.trim().parse().ok()
+    }
+}
+
+fn walk_find(dir: &std::path::Path, name: &str) -> Option<String> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == name) {
+            return std::fs::read_to_string(path).ok();
+        }
+        if path.is_dir() {
+            if let Some(found) = walk_find(&path, name) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// (own CPU, reaped children's CPU, parent pid) of a process, in seconds, from /proc.
+fn proc_cpu(pid: u32) -> Option<(f64, f64, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), numbered from 3 (state).
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let own = (field(14)? + field(15)?) as f64 / tick;
+    let children = (field(16)? + field(17)?) as f64 / tick;
+    Some((own, children, field(4)? as u32))
+}
+
+/// CPU seconds a process has used so far (all its threads).
+pub fn process_cpu_s(pid: u32) -> f64 {
+    proc_cpu(pid).map_or(0.0, |(own, _, _)| own)
+}
+
+/// CPU seconds the whole PostgreSQL cluster has used so far: the postmaster, its live
+/// processes (backends, checkpointer, WAL writer, autovacuum) and those already gone.
+pub fn cluster_cpu_s(postmaster: u32) -> f64 {
+    let Some((own, reaped, _)) = proc_cpu(postmaster) else {
+        return 0.0;
+    };
+    let live: f64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_cpu)
+        .filter(|(_, _, parent)| *parent == postmaster)
+        .map(|(own, _, _)| own)
+        .sum();
+    own + reaped + live
+}
+
 impl Drop for BenchDb {
     fn drop(&mut self) {
         if let Some((cluster, dir)) = self.cluster.take() {

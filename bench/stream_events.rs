@@ -177,8 +177,14 @@ async fn main() {
     let events = generate(n);
     let batches: Vec<Vec<u8>> = events.chunks(BATCH).map(json_batch).collect();
 
-    // Baseline 1: raw COPY FROM STDIN of the same rows into the same (indexed) table.
+    // Baseline 1: raw COPY FROM STDIN of the same rows into the same (indexed) table. CPU time
+    // is counted for PostgreSQL (every process of the cluster), and for HTTP ingest also for
+    // airlog: on a shared machine CPU seconds per row compare work, where wall time would not.
+    let postmaster = db.postmaster();
+    let cluster_cpu = || postmaster.map(common::cluster_cpu_s);
+    let cpu_before = cluster_cpu();
     let copy_time = copy_in(&db.url, &events);
+    let copy_cpu = cpu_before.zip(cluster_cpu()).map(|(a, b)| b - a);
     let copy_rate = n as f64 / copy_time.as_secs_f64();
     truncate(&db.url);
 
@@ -188,6 +194,8 @@ async fn main() {
     let rss_idle = server.rss_kib();
 
     // HTTP ingest, CLIENTS concurrent posters.
+    let server_cpu_before = common::process_cpu_s(server.child.id());
+    let cpu_before = cluster_cpu();
     let peak = common::PeakRss::watch(server.child.id());
     let started = Instant::now();
     let queue = std::sync::Arc::new(std::sync::Mutex::new(batches.into_iter()));
@@ -225,6 +233,9 @@ async fn main() {
         created += t.await.unwrap();
     }
     let http_time = started.elapsed();
+    let http_cpu = cpu_before
+        .zip(cluster_cpu())
+        .map(|(a, b)| b - a + common::process_cpu_s(server.child.id()) - server_cpu_before);
     let rss_ingest = peak.stop();
     assert_eq!(created as usize, n, "every event stored once");
     let http_rate = n as f64 / http_time.as_secs_f64();
@@ -297,6 +308,23 @@ async fn main() {
         "  ratio HTTP / COPY         {:>12.2}   (target >= 0.5)",
         http_rate / copy_rate
     );
+    match (copy_cpu, http_cpu) {
+        (Some(copy), Some(http)) => {
+            println!(
+                "  CPU per row, COPY         {:>12.1} us  (PostgreSQL)",
+                copy / n as f64 * 1e6
+            );
+            println!(
+                "  CPU per row, HTTP ingest  {:>12.1} us  (airlog + PostgreSQL)",
+                http / n as f64 * 1e6
+            );
+            println!(
+                "  ratio CPU HTTP / COPY     {:>12.2}   (target <= 1.3)",
+                http / copy
+            );
+        }
+        _ => println!("  CPU per row: not measured (DATABASE_URL given: the cluster is not ours)"),
+    }
     println!("paging ({} pages of 20000)", page_times.len());
     println!(
         "  first page                {:>12.1} ms (includes the walk's one count)",

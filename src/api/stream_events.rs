@@ -4,7 +4,6 @@ use std::io::Write;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Days, NaiveDate, TimeZone, Utc};
-use serde_json::Value;
 
 use super::export;
 use super::pagination::{self, PageRequest};
@@ -14,7 +13,7 @@ use crate::auth::{Caller, IngestScope, ReadScope};
 use crate::db::stream_events::{self as queries, Direction, Filter, Key, StreamEventRow};
 use crate::db::{self};
 use crate::error::{ApiError, FieldError};
-use crate::ingest::stream::{check_batch, Origin, MAX_BATCH};
+use crate::ingest::stream::{parse_batch, BatchError, Origin, MAX_BATCH};
 
 /// Largest `limit` of a list page.
 pub const MAX_LIMIT: i64 = 20_000;
@@ -45,26 +44,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn ingest(
     caller: Caller<IngestScope>,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let Value::Array(items) = body.into_inner() else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON array of stream events".into(),
-        ));
-    };
-    if items.len() > MAX_BATCH {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the batch has {} events; at most {MAX_BATCH} are accepted per request",
-            items.len()
-        )));
-    }
     let counter = &state.metrics.ingest_events;
-    let events = match check_batch(&items) {
+    let events = match parse_batch(&body) {
         Ok(events) => events,
-        Err(mut details) => {
+        Err(BatchError::Body(message)) => return Err(ApiError::BadRequest(message)),
+        Err(BatchError::TooMany(n)) => {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the batch has {n} events; at most {MAX_BATCH} are accepted per request"
+            )))
+        }
+        Err(BatchError::Items(mut details)) => {
+            let items = details
+                .iter()
+                .filter_map(|d| d.index)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
             counter
                 .with_label_values(&["stream", "rejected"])
-                .inc_by(items.len() as u64);
+                .inc_by(items as u64);
             let total = details.len();
             details.truncate(MAX_DETAILS);
             let shown = if total > MAX_DETAILS {

@@ -4,10 +4,13 @@ use std::net::IpAddr;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use sha1::{Digest, Sha1};
 
-use super::time::parse_event_time;
+use super::time::{parse_time_str, parse_unix_float, parse_unix_int, ACCEPTED};
 use crate::error::FieldError;
 
 /// Most events one request may carry.
@@ -72,14 +75,38 @@ fn tolerance(duration: f64) -> f64 {
     (duration * 0.01).max(2.0)
 }
 
-/// Checks every item of a batch. All problems of all items are returned together, so a shipper
-/// can fix its batch in one round.
-pub fn check_batch(items: &[Value]) -> Result<Vec<StreamEvent>, Vec<FieldError>> {
+/// Why a batch was refused.
+#[derive(Debug)]
+pub enum BatchError {
+    /// The body is not a JSON array of objects at all.
+    Body(String),
+    /// Items with problems: every problem of every item, so a shipper can fix its batch in one
+    /// round.
+    Items(Vec<FieldError>),
+    /// More items than one request may carry.
+    TooMany(usize),
+}
+
+/// Parses and checks a request body (a JSON array of events) straight from its bytes: fields
+/// are read into borrowed scalars, not a `serde_json::Value` tree, because this is the hottest
+/// path of airlog (a log shipper posts thousands of events a second).
+pub fn parse_batch(body: &[u8]) -> Result<Vec<StreamEvent>, BatchError> {
+    let items: Vec<Item<'_>> = serde_json::from_slice(body).map_err(|e| {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if e.is_data() && first != Some(&b'[') {
+            BatchError::Body("the body must be a JSON array of stream events".into())
+        } else {
+            BatchError::Body(format!("the request body is not valid: {e}"))
+        }
+    })?;
+    if items.len() > MAX_BATCH {
+        return Err(BatchError::TooMany(items.len()));
+    }
     let mut events = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
-    for (index, item) in items.iter().enumerate() {
+    for (index, item) in items.into_iter().enumerate() {
         match item {
-            Value::Object(obj) => match check_event(obj) {
+            Item::Event(raw) => match check_event(*raw) {
                 Ok(event) => events.push(event),
                 Err(problems) => errors.extend(
                     problems
@@ -87,61 +114,179 @@ pub fn check_batch(items: &[Value]) -> Result<Vec<StreamEvent>, Vec<FieldError>>
                         .map(|(field, message)| FieldError::at(index, field, message)),
                 ),
             },
-            _ => errors.push(FieldError::at(index, "", "must be a JSON object")),
+            Item::NotObject => errors.push(FieldError::at(index, "", "must be a JSON object")),
         }
     }
     if errors.is_empty() {
         Ok(events)
     } else {
-        Err(errors)
+        Err(BatchError::Items(errors))
     }
 }
 
-/// Finds a field by its snake_case name or its camelCase twin.
-fn field<'a>(obj: &'a Map<String, Value>, snake: &str) -> Option<&'a Value> {
-    if let Some(v) = obj.get(snake) {
-        return Some(v);
-    }
-    if !snake.contains('_') {
-        return None;
-    }
-    let mut camel = String::with_capacity(snake.len());
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            camel.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            camel.push(c);
+/// One scalar of an event as it came, borrowed from the body where it has no escapes.
+#[derive(Debug)]
+enum Raw<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// An object or an array, where a scalar was expected.
+    Nested,
+}
+
+impl std::fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::Str(s) => write!(f, "{s:?}"),
+            Raw::Int(n) => write!(f, "{n}"),
+            Raw::Float(x) => write!(f, "{x}"),
+            Raw::Bool(b) => write!(f, "{b}"),
+            Raw::Nested => f.write_str("an object or array"),
         }
     }
-    obj.get(&camel)
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw<'a>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Raw<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Raw<'de>, E> {
+                Ok(Raw::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Raw<'de>, E> {
+                Ok(Raw::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Raw<'de>, E> {
+                Ok(Raw::Str(Cow::Owned(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Raw<'de>, E> {
+                Ok(Raw::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Raw<'de>, E> {
+                Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Raw<'de>, E> {
+                Ok(Raw::Float(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Raw<'de>, E> {
+                Ok(Raw::Bool(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Raw::Nested)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Raw::Nested)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An event's fields by their snake_case names or camelCase twins; others are ignored, and
+/// `null` counts as absent.
+#[derive(Debug, Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    origin: Option<Raw<'a>>,
+    #[serde(borrow)]
+    ip: Option<Raw<'a>>,
+    #[serde(borrow)]
+    method: Option<Raw<'a>>,
+    #[serde(borrow)]
+    path: Option<Raw<'a>>,
+    #[serde(borrow)]
+    status: Option<Raw<'a>>,
+    #[serde(borrow, alias = "bytesSent")]
+    bytes_sent: Option<Raw<'a>>,
+    #[serde(borrow)]
+    referer: Option<Raw<'a>>,
+    #[serde(borrow, alias = "userAgent")]
+    user_agent: Option<Raw<'a>>,
+    #[serde(borrow, alias = "secondsConnected")]
+    seconds_connected: Option<Raw<'a>>,
+    #[serde(borrow, alias = "timeStart")]
+    time_start: Option<Raw<'a>>,
+    #[serde(borrow, alias = "timeEnd")]
+    time_end: Option<Raw<'a>>,
+}
+
+/// An item of the batch: an event, or something that is not an object.
+enum Item<'a> {
+    Event(Box<RawEvent<'a>>),
+    NotObject,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Item<'a>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Item<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a stream event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item<'de>, A::Error> {
+                let raw = RawEvent::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Item::Event(Box::new(raw)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Item::NotObject)
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject)
+            }
+            fn visit_unit<E>(self) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 type Problems = Vec<(&'static str, String)>;
 
-fn text(
-    obj: &Map<String, Value>,
+fn text<'a>(
+    value: Option<Raw<'a>>,
     name: &'static str,
     required: bool,
     problems: &mut Problems,
-) -> Option<String> {
-    match field(obj, name) {
-        None | Some(Value::Null) if required => {
+) -> Option<Cow<'a, str>> {
+    match value {
+        None if required => {
             problems.push((name, "is required".into()));
             None
         }
-        None | Some(Value::Null) => Some(String::new()),
-        Some(Value::String(s)) if s.len() > MAX_TEXT => {
+        None => Some(Cow::Borrowed("")),
+        Some(Raw::Str(s)) if s.len() > MAX_TEXT => {
             problems.push((
                 name,
                 format!("is {} bytes long; at most {MAX_TEXT} are accepted", s.len()),
             ));
             None
         }
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Raw::Str(s)) => Some(s),
         Some(_) => {
             problems.push((name, "must be a string".into()));
             None
@@ -149,18 +294,18 @@ fn text(
     }
 }
 
-fn integer(obj: &Map<String, Value>, name: &'static str, problems: &mut Problems) -> Option<i64> {
-    let value = match field(obj, name) {
-        None | Some(Value::Null) => {
+fn integer(value: Option<Raw<'_>>, name: &'static str, problems: &mut Problems) -> Option<i64> {
+    let value = match value {
+        None => {
             problems.push((name, "is required".into()));
             return None;
         }
         Some(v) => v,
     };
-    let parsed = match value {
-        Value::Number(n) => n.as_i64(),
+    let parsed = match &value {
+        Raw::Int(n) => Some(*n),
         // Shippers built on log lines sometimes keep numbers as text.
-        Value::String(s) => s.trim().parse::<i64>().ok(),
+        Raw::Str(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     };
     if parsed.is_none() {
@@ -169,18 +314,33 @@ fn integer(obj: &Map<String, Value>, name: &'static str, problems: &mut Problems
     parsed
 }
 
-fn check_event(obj: &Map<String, Value>) -> Result<StreamEvent, Problems> {
+fn time(
+    value: Option<Raw<'_>>,
+    name: &'static str,
+    problems: &mut Problems,
+) -> Option<DateTime<Utc>> {
+    let parsed = match value {
+        None => Err("is required".to_string()),
+        Some(Raw::Str(s)) => parse_time_str(&s),
+        Some(Raw::Int(n)) => parse_unix_int(n),
+        Some(Raw::Float(x)) => parse_unix_float(x),
+        Some(_) => Err(format!("must be a string or a number; {ACCEPTED}")),
+    };
+    parsed.map_err(|m| problems.push((name, m))).ok()
+}
+
+fn check_event(raw: RawEvent<'_>) -> Result<StreamEvent, Problems> {
     let mut problems: Problems = Vec::new();
 
-    let origin = match field(obj, "origin") {
-        Some(Value::String(s)) => Origin::parse(s).or_else(|| {
+    let origin = match raw.origin {
+        Some(Raw::Str(s)) => Origin::parse(&s).or_else(|| {
             problems.push((
                 "origin",
                 format!("{s:?} is not an origin (expected \"hls\" or \"icecast\")"),
             ));
             None
         }),
-        None | Some(Value::Null) => {
+        None => {
             problems.push(("origin", "is required (\"hls\" or \"icecast\")".into()));
             None
         }
@@ -189,30 +349,32 @@ fn check_event(obj: &Map<String, Value>) -> Result<StreamEvent, Problems> {
             None
         }
     };
-    let ip = text(obj, "ip", true, &mut problems).and_then(|s| {
+    let ip = text(raw.ip, "ip", true, &mut problems).and_then(|s| {
         s.trim().parse::<IpAddr>().ok().or_else(|| {
             problems.push(("ip", format!("{s:?} is not an IP address")));
             None
         })
     });
-    let method = match text(obj, "method", false, &mut problems) {
+    let method = match text(raw.method, "method", false, &mut problems) {
         Some(m) if m.is_empty() => Some("GET".to_string()),
-        Some(m) if m.len() <= 16 && m.bytes().all(|b| b.is_ascii_uppercase()) => Some(m),
+        Some(m) if m.len() <= 16 && m.bytes().all(|b| b.is_ascii_uppercase()) => {
+            Some(m.into_owned())
+        }
         Some(m) => {
             problems.push(("method", format!("{m:?} is not an HTTP method")));
             None
         }
         None => None,
     };
-    let path = text(obj, "path", true, &mut problems).and_then(|p| {
+    let path = text(raw.path, "path", true, &mut problems).and_then(|p| {
         if p.starts_with('/') {
-            Some(p)
+            Some(p.into_owned())
         } else {
             problems.push(("path", format!("{p:?} must start with /")));
             None
         }
     });
-    let status = integer(obj, "status", &mut problems).and_then(|s| {
+    let status = integer(raw.status, "status", &mut problems).and_then(|s| {
         if (100..=599).contains(&s) {
             Some(s as i32)
         } else {
@@ -220,7 +382,7 @@ fn check_event(obj: &Map<String, Value>) -> Result<StreamEvent, Problems> {
             None
         }
     });
-    let bytes_sent = integer(obj, "bytes_sent", &mut problems).and_then(|b| {
+    let bytes_sent = integer(raw.bytes_sent, "bytes_sent", &mut problems).and_then(|b| {
         if b >= 0 {
             Some(b)
         } else {
@@ -228,19 +390,10 @@ fn check_event(obj: &Map<String, Value>) -> Result<StreamEvent, Problems> {
             None
         }
     });
-    let referer = text(obj, "referer", false, &mut problems);
-    let user_agent = text(obj, "user_agent", false, &mut problems);
-    let mut time = |name: &'static str| match field(obj, name) {
-        None => {
-            problems.push((name, "is required".into()));
-            None
-        }
-        Some(v) => parse_event_time(v)
-            .map_err(|m| problems.push((name, m)))
-            .ok(),
-    };
-    let time_start = time("time_start");
-    let time_end = time("time_end");
+    let referer = text(raw.referer, "referer", false, &mut problems);
+    let user_agent = text(raw.user_agent, "user_agent", false, &mut problems);
+    let time_start = time(raw.time_start, "time_start", &mut problems);
+    let time_end = time(raw.time_end, "time_end", &mut problems);
 
     let mut seconds_connected = None;
     if let (Some(start), Some(end)) = (time_start, time_end) {
@@ -248,12 +401,14 @@ fn check_event(obj: &Map<String, Value>) -> Result<StreamEvent, Problems> {
             problems.push(("time_end", format!("{end} is before time_start {start}")));
         } else {
             let duration = (end - start).num_milliseconds() as f64 / 1000.0;
-            seconds_connected = match field(obj, "seconds_connected") {
-                None | Some(Value::Null) => Some(duration.round()),
-                Some(v) => match v
-                    .as_f64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                {
+            seconds_connected = match raw.seconds_connected {
+                None => Some(duration.round()),
+                Some(v) => match match &v {
+                    Raw::Int(n) => Some(*n as f64),
+                    Raw::Float(x) => Some(*x),
+                    Raw::Str(s) => s.trim().parse().ok(),
+                    _ => None,
+                } {
                     Some(s) if s < 0.0 || !s.is_finite() => {
                         problems.push(("seconds_connected", format!("{s} is negative")));
                         None
@@ -293,8 +448,8 @@ fn check_event(obj: &Map<String, Value>) -> Result<StreamEvent, Problems> {
         path: path.unwrap(),
         status: status.unwrap(),
         bytes_sent: bytes_sent.unwrap(),
-        referer: referer.unwrap(),
-        user_agent,
+        referer: referer.unwrap().into_owned(),
+        user_agent: user_agent.into_owned(),
         seconds_connected: seconds_connected.unwrap() as i32,
         time_start: time_start.unwrap(),
         time_end: time_end.unwrap(),
@@ -304,7 +459,15 @@ fn check_event(obj: &Map<String, Value>) -> Result<StreamEvent, Problems> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn check_batch(items: &[Value]) -> Result<Vec<StreamEvent>, Vec<FieldError>> {
+        match parse_batch(&serde_json::to_vec(items).unwrap()) {
+            Ok(events) => Ok(events),
+            Err(BatchError::Items(errors)) => Err(errors),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
 
     fn reference_event() -> Value {
         json!({
@@ -399,5 +562,24 @@ mod tests {
         let errors = check_batch(&[e]).unwrap_err();
         assert_eq!(errors[0].field, "time_start");
         assert!(errors[0].message.contains("no UTC offset"));
+    }
+
+    #[test]
+    fn bodies_that_are_not_arrays_of_objects_are_named() {
+        assert!(matches!(parse_batch(b"{}"), Err(BatchError::Body(m)) if m.contains("JSON array")));
+        assert!(
+            matches!(parse_batch(b"[1, "), Err(BatchError::Body(m)) if m.contains("not valid"))
+        );
+        let errors = check_batch(&[json!({"origin": {"x": [1]}, "ip": ["a"]})]).unwrap_err();
+        assert_eq!(errors[0].field, "origin");
+        assert_eq!(errors[1].field, "ip");
+        assert!(errors[1].message.contains("string"));
+        // Escaped text is read as well as borrowed text.
+        let mut e = reference_event();
+        e["user_agent"] = json!("Say \"hi\" \u{e9}");
+        assert_eq!(
+            check_batch(&[e]).unwrap()[0].user_agent,
+            "Say \"hi\" \u{e9}"
+        );
     }
 }

@@ -57,7 +57,7 @@ pub fn parse_event_time(value: &Value) -> Result<DateTime<Utc>, String> {
     match value {
         // An integer stays exact; a float is exact to the microsecond (see `unix_seconds`).
         Value::Number(n) => match n.as_i64() {
-            Some(secs) => unix_micros(i128::from(secs) * 1_000_000, &n.to_string()),
+            Some(secs) => parse_unix_int(secs),
             None => unix_seconds(n.as_f64().unwrap_or(f64::NAN)),
         },
         Value::String(s) => parse_time_str(s),
@@ -93,6 +93,16 @@ pub fn parse_time_str(s: &str) -> Result<DateTime<Utc>, String> {
         ));
     }
     Err(format!("{s:?} is not a time; {ACCEPTED}"))
+}
+
+/// Whole Unix seconds given as a JSON integer.
+pub fn parse_unix_int(secs: i64) -> Result<DateTime<Utc>, String> {
+    unix_micros(i128::from(secs) * 1_000_000, &secs.to_string())
+}
+
+/// Unix seconds given as a JSON float (exact to the microsecond, see `unix_seconds`).
+pub fn parse_unix_float(secs: f64) -> Result<DateTime<Utc>, String> {
+    unix_seconds(secs)
 }
 
 /// Unix seconds written as decimal text, read digit by digit: `1730000100.123` is exactly
