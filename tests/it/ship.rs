@@ -161,8 +161,34 @@ async fn listen(client: &reqwest::Client, port: u16, ua: &str, paths: &[&str], p
     }
 }
 
-fn shipper(log: &Path, state: &Path, token_file: &Path, to: &str, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_airlog"))
+/// A shipper process, killed if the test fails before stopping it (else it would outlive the
+/// test and hold its output open).
+struct Shipper(Child);
+
+impl std::ops::Deref for Shipper {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Shipper {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Shipper {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn shipper(log: &Path, state: &Path, token_file: &Path, to: &str, extra: &[&str]) -> Shipper {
+    let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
         .args([
             "ship",
             "--log",
@@ -186,7 +212,8 @@ fn shipper(log: &Path, state: &Path, token_file: &Path, to: &str, extra: &[&str]
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Shipper(child)
 }
 
 #[derive(QueryableByName, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -593,7 +620,12 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
         &dir.join("state.json"),
         &token_file,
         &to,
-        &["--batch-size", "20", "--metrics-file", metrics.to_str().unwrap()],
+        &[
+            "--batch-size",
+            "20",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
     );
 
     // Six listeners fetch the playlist and segments without pause longer than the gap.
@@ -650,7 +682,10 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
     for (r, at) in &created_at {
         // Rotation r's renamed file is hls.log.(4 - r) once all four rotations are done.
         let renamed = &all_lines[*r];
-        let at_ms = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let at_ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let after = renamed
             .iter()
             .filter(|l| {
@@ -769,8 +804,18 @@ fn import_log_with_a_nul_byte_invalid_utf8_and_an_invalid_event_stores_every_oth
     let mut file = Vec::new();
     file.extend(icecast_line("203.0.113.1", "GET", b"VLC/3.0.18", 60));
     file.extend(icecast_line("203.0.113.2", "GET", b"Win\0amp/5.9", 61));
-    file.extend(icecast_line("203.0.113.3", "GET", b"Caf\xe9 Player \xff", 62));
-    file.extend(icecast_line("203.0.113.4", "GET", br"M\xC3\xBCller\x00Radio", 63));
+    file.extend(icecast_line(
+        "203.0.113.3",
+        "GET",
+        b"Caf\xe9 Player \xff",
+        62,
+    ));
+    file.extend(icecast_line(
+        "203.0.113.4",
+        "GET",
+        br"M\xC3\xBCller\x00Radio",
+        63,
+    ));
     // Not an HTTP method to the server: refused, named by index.
     file.extend(icecast_line("203.0.113.5", "get", b"Sonos/57.21", 64));
     file.extend(icecast_line("203.0.113.6", "GET", b"Lavf/58", 65));
@@ -873,7 +918,12 @@ fn a_server_failing_on_one_event_gets_every_other_once_and_a_server_down_loses_n
     for (case, poisoned) in [("500", true), ("400", true), ("down", false)] {
         let mut file = Vec::new();
         for (i, ua) in good.iter().enumerate() {
-            file.extend(icecast_line(&format!("198.51.100.{i}"), "GET", ua.as_bytes(), 10));
+            file.extend(icecast_line(
+                &format!("198.51.100.{i}"),
+                "GET",
+                ua.as_bytes(),
+                10,
+            ));
             if i == 5 && poisoned {
                 file.extend(icecast_line("198.51.100.99", "GET", b"poison", 10));
             }
