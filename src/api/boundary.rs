@@ -25,7 +25,11 @@ pub async fn check(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    check_path_and_query(&req)?;
+    // Refusals are answered here as responses (not errors), so the metrics and the request
+    // log around this check see them like any other answer.
+    if let Err(e) = check_path_and_query(&req) {
+        return Ok(req.error_response(e).map_into_right_body());
+    }
     if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
         let (limit, timeout) = match req.app_data::<web::Data<AppState>>() {
             Some(state) => (
@@ -35,9 +39,12 @@ pub async fn check(
             None => (usize::MAX, Duration::from_secs(30)),
         };
         let payload = req.take_payload();
-        let body = read_body(payload, limit, timeout).await?;
+        let body = match read_body(payload, limit, timeout).await {
+            Ok(body) => body,
+            Err(e) => return Ok(req.error_response(e).map_into_right_body()),
+        };
         if let Some(field) = nul_in_body(&body) {
-            return Err(nul_error(field).into());
+            return Ok(req.error_response(nul_error(field)).map_into_right_body());
         }
         req.set_payload(Payload::from(body));
     }
