@@ -233,9 +233,10 @@ async fn main() {
         created += t.await.unwrap();
     }
     let http_time = started.elapsed();
+    let airlog_cpu = common::process_cpu_s(server.child.id()) - server_cpu_before;
     let http_cpu = cpu_before
         .zip(cluster_cpu())
-        .map(|(a, b)| b - a + common::process_cpu_s(server.child.id()) - server_cpu_before);
+        .map(|(a, b)| (b - a + airlog_cpu, b - a));
     let rss_ingest = peak.stop();
     assert_eq!(created as usize, n, "every event stored once");
     let http_rate = n as f64 / http_time.as_secs_f64();
@@ -309,14 +310,16 @@ async fn main() {
         http_rate / copy_rate
     );
     match (copy_cpu, http_cpu) {
-        (Some(copy), Some(http)) => {
+        (Some(copy), Some((http, pg))) => {
             println!(
                 "  CPU per row, COPY         {:>12.1} us  (PostgreSQL)",
                 copy / n as f64 * 1e6
             );
             println!(
-                "  CPU per row, HTTP ingest  {:>12.1} us  (airlog + PostgreSQL)",
-                http / n as f64 * 1e6
+                "  CPU per row, HTTP ingest  {:>12.1} us  (airlog {:.1} + PostgreSQL {:.1})",
+                http / n as f64 * 1e6,
+                airlog_cpu / n as f64 * 1e6,
+                pg / n as f64 * 1e6
             );
             println!(
                 "  ratio CPU HTTP / COPY     {:>12.2}   (target <= 1.3)",

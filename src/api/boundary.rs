@@ -217,7 +217,14 @@ async fn read_body(
 /// Where a JSON body holds a NUL character (as `events[2].objKey`), if anywhere. The raw bytes
 /// are searched first, so bodies without one (nearly all) are not parsed here.
 fn nul_in_body(body: &[u8]) -> Option<String> {
-    let maybe = body.contains(&0) || body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"));
+    // One pass over the bytes: a raw NUL, or a backslash starting `\u0000` (any case).
+    let maybe = body.iter().enumerate().any(|(i, b)| {
+        *b == 0
+            || (*b == b'\\'
+                && body
+                    .get(i + 1..i + 6)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"u0000")))
+    });
     if !maybe {
         return None;
     }
