@@ -101,28 +101,8 @@ pub fn insert_batch(conn: &mut PgConnection, events: &[StreamEvent]) -> QueryRes
     if events.is_empty() {
         return Ok(0);
     }
-    // Outside a transaction a failed statement leaves nothing behind, so the settling path can
-    // simply run after it.
-    match insert_with(
-        conn,
-        events,
-        include_str!("../../sql/stream_event_insert_new.sql"),
-    ) {
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => insert_with(
-            conn,
-            events,
-            include_str!("../../sql/stream_event_insert.sql"),
-        ),
-        other => other,
-    }
-}
-
-fn insert_with(conn: &mut PgConnection, events: &[StreamEvent], sql: &str) -> QueryResult<usize> {
     let col = |f: fn(&StreamEvent) -> String| events.iter().map(f).collect::<Vec<String>>();
-    diesel::sql_query(sql)
+    diesel::sql_query(include_str!("../../sql/stream_event_insert.sql"))
         .bind::<Array<Text>, _>(col(|e| e.origin.as_str().to_string()))
         .bind::<Array<Text>, _>(col(|e| e.ip.to_string()))
         .bind::<Array<Text>, _>(col(|e| e.method.clone()))
