@@ -215,6 +215,37 @@ async fn re_posting_a_batch_stores_nothing_twice() {
 }
 
 #[tokio::test]
+async fn the_same_batch_posted_by_eight_clients_at_once_is_stored_once() {
+    // Concurrent copies of one batch: each event is stored once, the rest count as duplicates.
+    let app = TestApp::spawn_with(|s| s.server.workers = 4).await;
+    let token = app.token(&[Scope::Ingest]);
+    let batch = json!((0..200).map(event).collect::<Vec<Value>>());
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let req = app
+                .client
+                .post(app.url("/api/v1/stats/ingest/stream-events/"))
+                .header("Authorization", format!("Token {token}"))
+                .json(&batch);
+            tokio::spawn(async move {
+                let res = req.send().await.unwrap();
+                (res.status().as_u16(), res.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let (mut created, mut duplicates) = (0, 0);
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        created += body["created"].as_i64().unwrap();
+        duplicates += body["duplicates"].as_i64().unwrap();
+    }
+    assert_eq!((created, duplicates), (200, 1400));
+    assert_eq!(stored(&app), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn oversized_batches_get_413_naming_the_cap() {
     let app = TestApp::spawn_with(|s| s.server.max_body_bytes = 64 * 1024).await;
     let token = app.token(&[Scope::Ingest]);
