@@ -268,7 +268,7 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
     assert_eq!(code, 0, "{err}");
     // mpv instance "studio" is playing the song right now.
     use diesel::RunQueryDsl;
-    diesel::sql_query("INSERT INTO mpv_event (instance, time, event, data) VALUES ('studio', now() - interval '30 seconds', 'path', $1)")
+    diesel::sql_query("INSERT INTO mpv_event (instance, seq, time, event, data) VALUES ('studio', 1, now() - interval '30 seconds', 'path', $1)")
         .bind::<diesel::sql_types::Jsonb, _>(json!(song.display().to_string()))
         .execute(&mut app.db.conn())
         .unwrap();
