@@ -10,6 +10,7 @@ mod fuzz;
 mod health;
 mod liquidsoap;
 mod migrations;
+mod mpv_boundaries;
 mod mpv_capture;
 mod mpv_client;
 mod mpv_history;
