@@ -188,7 +188,8 @@ impl Recorder {
         if new.is_empty() {
             return Ok(());
         }
-        self.record(at, "playlist-entries", Value::Object(new)).await
+        self.record(at, "playlist-entries", Value::Object(new))
+            .await
     }
 }
 
@@ -391,8 +392,7 @@ fn socket_held(path: &Path) -> bool {
         }
         let bound = rest.trim_end();
         !bound.is_empty()
-            && (bound == full
-                || (!bound.starts_with('/') && full.ends_with(&format!("/{bound}"))))
+            && (bound == full || (!bound.starts_with('/') && full.ends_with(&format!("/{bound}"))))
     })
 }
 

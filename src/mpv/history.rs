@@ -264,11 +264,7 @@ pub fn plays(events: &Map<String, Value>, name: &str, home: &str) -> Vec<Play> {
                     continue;
                 }
                 media.playlist_pos = Some(data.clone());
-                media.start_time = if first_item {
-                    launched
-                } else {
-                    Some(t)
-                };
+                media.start_time = if first_item { launched } else { Some(t) };
                 first_item = false;
             }
             "socket-added" => {

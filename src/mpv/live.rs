@@ -180,7 +180,9 @@ impl Rebuild {
                     if let Some(o) = self.open.as_mut() {
                         // Only when the entry's own name is unknown: mpv's `path` may already
                         // be the next file's.
-                        if o.path.is_none() && o.entry.is_none_or(|id| !self.entries.contains_key(&id)) {
+                        if o.path.is_none()
+                            && o.entry.is_none_or(|id| !self.entries.contains_key(&id))
+                        {
                             o.path = Some((path, is_stream));
                         }
                     }
@@ -462,7 +464,11 @@ mod tests {
             (0.293, "media-title", json!("a")),
             (0.293, "duration", json!(3.0)),
             (0.7775, "playlist-pos", json!(1)),
-            (0.7778, "end-file", json!({"reason": "stop", "playlist_entry_id": 1})),
+            (
+                0.7778,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 1}),
+            ),
             (0.7780, "start-file", json!({"playlist_entry_id": 2})),
             (0.7785, "path", json!("/tmp/b.ogg")),
             (0.7785, "media-title", json!("b.ogg")),
@@ -470,25 +476,45 @@ mod tests {
             (0.7938, "media-title", json!("b")),
             (0.7938, "duration", json!(3.0)),
             (0.7976, "playlist-pos", json!(2)),
-            (0.7981, "end-file", json!({"reason": "stop", "playlist_entry_id": 2})),
+            (
+                0.7981,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 2}),
+            ),
             (0.7981, "start-file", json!({"playlist_entry_id": 3})),
             (0.7981, "path", json!("/tmp/c.ogg")),
             (0.8183, "playlist-pos", json!(3)),
-            (0.8183, "end-file", json!({"reason": "stop", "playlist_entry_id": 3})),
+            (
+                0.8183,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 3}),
+            ),
             (0.8185, "start-file", json!({"playlist_entry_id": 4})),
             (0.8185, "path", json!("/tmp/d.ogg")),
             (0.8384, "playlist-pos", json!(2)),
-            (0.8388, "end-file", json!({"reason": "stop", "playlist_entry_id": 4})),
+            (
+                0.8388,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 4}),
+            ),
             (0.8389, "start-file", json!({"playlist_entry_id": 3})),
             (0.8394, "path", json!("/tmp/c.ogg")),
             // loadfile a.ogg replace: the position stays 0... of a new playlist.
             (1.1387, "playlist-pos", json!(0)),
             (1.1387, "playlist-count", json!(1)),
             (1.1387, "playlist-entries", json!({"6": "/tmp/a.ogg"})),
-            (1.1396, "end-file", json!({"reason": "stop", "playlist_entry_id": 3})),
+            (
+                1.1396,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 3}),
+            ),
             (1.1397, "start-file", json!({"playlist_entry_id": 6})),
             (1.1399, "path", json!("/tmp/a.ogg")),
-            (1.6395, "end-file", json!({"reason": "quit", "playlist_entry_id": 6})),
+            (
+                1.6395,
+                "end-file",
+                json!({"reason": "quit", "playlist_entry_id": 6}),
+            ),
             (1.64, "disconnected", json!({"reason": "quit"})),
         ]);
         let plays = rebuild(&e, "/home");
@@ -528,9 +554,17 @@ mod tests {
             (t, "start-file", json!({"playlist_entry_id": 1})),
             (t, "playlist-pos", json!(1)),
             (t, "playlist-count", json!(2)),
-            (t, "end-file", json!({"reason": "stop", "playlist_entry_id": 1})),
+            (
+                t,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 1}),
+            ),
             (t, "start-file", json!({"playlist_entry_id": 2})),
-            (t, "end-file", json!({"reason": "eof", "playlist_entry_id": 2})),
+            (
+                t,
+                "end-file",
+                json!({"reason": "eof", "playlist_entry_id": 2}),
+            ),
         ]);
         let plays = rebuild(&e, "/home");
         assert_eq!(
@@ -564,12 +598,24 @@ mod tests {
         );
         let e = events(&[
             connected(0.0, 1),
-            (0.05, "playlist-entries", json!({"1": "/tmp/a.ogg", "2": "/tmp/b.ogg"})),
+            (
+                0.05,
+                "playlist-entries",
+                json!({"1": "/tmp/a.ogg", "2": "/tmp/b.ogg"}),
+            ),
             (0.1, "start-file", json!({"playlist_entry_id": 1})),
             (0.7775, "playlist-pos", json!(1)),
-            (0.7778, "end-file", json!({"reason": "stop", "playlist_entry_id": 1})),
+            (
+                0.7778,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 1}),
+            ),
             (0.778, "start-file", json!({"playlist_entry_id": 2})),
-            (3.8, "end-file", json!({"reason": "eof", "playlist_entry_id": 2})),
+            (
+                3.8,
+                "end-file",
+                json!({"reason": "eof", "playlist_entry_id": 2}),
+            ),
         ]);
         assert_eq!(rebuild(&e, "/").len(), 2);
     }
@@ -585,7 +631,11 @@ mod tests {
             ),
             (101.0, "paused", json!({"percent-pos": 10.0})),
             (103.0, "resumed", json!({"percent-pos": 10.0})),
-            (110.0, "end-file", json!({"reason": "eof", "playlist_entry_id": 4})),
+            (
+                110.0,
+                "end-file",
+                json!({"reason": "eof", "playlist_entry_id": 4}),
+            ),
         ]);
         let p = rebuild(&e, "/");
         assert_eq!(summary(&p), [("x.ogg".into(), 87.5, 110.0, "eof".into())]);
@@ -604,7 +654,11 @@ mod tests {
                 json!({"pid": 7, "playing": {"id": 4, "filename": "/x.ogg"}}),
             ),
             (99.99, "start-file", json!({"playlist_entry_id": 4})),
-            (110.0, "end-file", json!({"reason": "eof", "playlist_entry_id": 4})),
+            (
+                110.0,
+                "end-file",
+                json!({"reason": "eof", "playlist_entry_id": 4}),
+            ),
         ]);
         assert_eq!(
             summary(&rebuild(&e, "/")),
@@ -616,7 +670,11 @@ mod tests {
     fn reconnections_continue_a_play_of_the_same_mpv_and_not_of_another() {
         let e = events(&[
             connected(0.0, 7),
-            (0.1, "playlist-entries", json!({"1": "/a.ogg", "2": "/b.ogg"})),
+            (
+                0.1,
+                "playlist-entries",
+                json!({"1": "/a.ogg", "2": "/b.ogg"}),
+            ),
             (0.2, "start-file", json!({"playlist_entry_id": 1})),
             // airlog restarted; the same mpv still plays entry 1.
             (
@@ -624,7 +682,11 @@ mod tests {
                 "connected",
                 json!({"pid": 7, "playing": {"id": 1, "filename": "/a.ogg"}, "time-pos": 4.8}),
             ),
-            (9.0, "end-file", json!({"reason": "eof", "playlist_entry_id": 1})),
+            (
+                9.0,
+                "end-file",
+                json!({"reason": "eof", "playlist_entry_id": 1}),
+            ),
             (9.1, "start-file", json!({"playlist_entry_id": 2})),
             (9.5, "seek", json!({"percent-pos": 50.0})),
             // A new mpv under the same socket name: entry 1 is another file now.
@@ -652,21 +714,39 @@ mod tests {
             connected(0.0, 1),
             (0.1, "playlist-entries", json!({"1": "/list.m3u"})),
             (0.2, "start-file", json!({"playlist_entry_id": 1})),
-            (0.3, "end-file", json!({"reason": "redirect", "playlist_entry_id": 1})),
-            (0.4, "playlist-entries", json!({"2": "/a.ogg", "3": "https://radio.example/live"})),
+            (
+                0.3,
+                "end-file",
+                json!({"reason": "redirect", "playlist_entry_id": 1}),
+            ),
+            (
+                0.4,
+                "playlist-entries",
+                json!({"2": "/a.ogg", "3": "https://radio.example/live"}),
+            ),
             (0.5, "start-file", json!({"playlist_entry_id": 2})),
             (1.0, "paused", json!({"percent-pos": 5.0})),
             (2.0, "start-file", json!({"playlist_entry_id": 3})),
             (4.0, "resumed", json!({"percent-pos": 0.0})),
-            (5.0, "end-file", json!({"reason": "error", "playlist_entry_id": 3})),
+            (
+                5.0,
+                "end-file",
+                json!({"reason": "error", "playlist_entry_id": 3}),
+            ),
         ]);
         let p = rebuild(&e, "/");
         let s = |n: &str, a: f64, b: f64, r: &str| (n.to_string(), a, b, r.to_string());
         assert_eq!(
             summary(&p),
-            [s("a.ogg", 0.5, 2.0, "unknown"), s("live", 2.0, 5.0, "error")]
+            [
+                s("a.ogg", 0.5, 2.0, "unknown"),
+                s("live", 2.0, 5.0, "error")
+            ]
         );
-        assert_eq!((p[0].play.pause_duration, p[1].play.pause_duration), (1.0, 2.0));
+        assert_eq!(
+            (p[0].play.pause_duration, p[1].play.pause_duration),
+            (1.0, 2.0)
+        );
         assert!(p[1].play.is_stream);
     }
 
@@ -674,7 +754,11 @@ mod tests {
     fn details_follow_the_path_they_were_reported_for() {
         let e = events(&[
             connected(0.0, 1),
-            (0.1, "playlist-entries", json!({"1": "/a.ogg", "2": "/b.ogg"})),
+            (
+                0.1,
+                "playlist-entries",
+                json!({"1": "/a.ogg", "2": "/b.ogg"}),
+            ),
             (0.2, "start-file", json!({"playlist_entry_id": 1})),
             (0.3, "path", json!("/a.ogg")),
             (0.4, "duration", json!(60.0)),
@@ -682,9 +766,17 @@ mod tests {
             (1.0, "path", json!("/b.ogg")),
             (1.0, "duration", json!(30.0)),
             (1.0, "media-title", json!("Bee")),
-            (1.1, "end-file", json!({"reason": "stop", "playlist_entry_id": 1})),
+            (
+                1.1,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 1}),
+            ),
             (1.2, "start-file", json!({"playlist_entry_id": 2})),
-            (2.0, "end-file", json!({"reason": "stop", "playlist_entry_id": 2})),
+            (
+                2.0,
+                "end-file",
+                json!({"reason": "stop", "playlist_entry_id": 2}),
+            ),
         ]);
         let p = rebuild(&e, "/");
         assert_eq!(

@@ -37,6 +37,8 @@ struct Witness {
     client: MpvClient,
     seen: Arc<Mutex<Vec<(f64, Incoming)>>>,
     paths: HashMap<i64, String>,
+    /// The entry mpv was already playing when the test connected, from then.
+    playing: Option<(i64, f64)>,
 }
 
 impl Witness {
@@ -64,6 +66,24 @@ impl Witness {
             client,
             seen,
             paths: HashMap::new(),
+            playing: None,
+        }
+    }
+
+    /// For an mpv started with files: their entry ids, and the one already playing.
+    async fn adopt_playlist(&mut self) {
+        let at = secs(chrono::Utc::now());
+        let list = self
+            .command(&[json!("get_property"), json!("playlist")])
+            .await
+            .unwrap();
+        for e in list.as_array().unwrap() {
+            let id = e["id"].as_i64().unwrap();
+            self.paths
+                .insert(id, e["filename"].as_str().unwrap().to_string());
+            if e.get("playing") == Some(&json!(true)) {
+                self.playing = Some((id, at));
+            }
         }
     }
 
@@ -77,7 +97,11 @@ impl Witness {
     /// `loadfile` with a mode; remembers the new entry's path.
     async fn load(&mut self, file: &Path, mode: &str) {
         let reply = self
-            .command(&[json!("loadfile"), json!(file.display().to_string()), json!(mode)])
+            .command(&[
+                json!("loadfile"),
+                json!(file.display().to_string()),
+                json!(mode),
+            ])
             .await;
         let id = reply
             .as_ref()
@@ -115,17 +139,25 @@ impl Witness {
             f.get("playlist_entry_id").and_then(Value::as_i64).unwrap()
         };
         let mut out = Vec::new();
-        let mut open: Option<(i64, f64)> = None;
+        let mut open: Option<(i64, f64)> = self.playing;
+        let mut adopted = self.playing.is_some();
         for (t, e) in self.seen.lock().unwrap().iter() {
             let Incoming::Event { name, fields } = e else {
                 continue;
             };
             match name.as_str() {
                 "start-file" => {
-                    assert!(open.is_none(), "mpv started a file before ending one");
+                    // The start of the playing entry raced the test's look at the playlist.
+                    let same = adopted && open.is_some_and(|(e, _)| e == id(fields));
+                    assert!(
+                        open.is_none() || same,
+                        "mpv started a file before ending one"
+                    );
+                    adopted = false;
                     open = Some((id(fields), *t));
                 }
                 "end-file" => {
+                    adopted = false;
                     let (entry, start) = open.take().expect("an end-file ends a started file");
                     assert_eq!(entry, id(fields));
                     out.push(Boundary {
@@ -243,7 +275,12 @@ fn assert_same(instance: &str, ours: &[Row], mpv: &[Boundary]) {
         assert_eq!(r.path, b.path, "{}", table());
         assert!((r.start - b.start).abs() < 0.5, "start\n{}", table());
         assert!((r.end - b.end).abs() < 0.5, "end\n{}", table());
-        assert_eq!(r.end_reason.as_deref(), Some(b.reason.as_str()), "{}", table());
+        assert_eq!(
+            r.end_reason.as_deref(),
+            Some(b.reason.as_str()),
+            "{}",
+            table()
+        );
     }
 }
 
@@ -254,7 +291,10 @@ async fn rapid_skips_replaces_repeats_and_a_kill_lose_no_play() {
     let jingle = tone(&dir, "jingle", 1);
     let db = TestDb::new();
     let pool = airlog::db::pool(&db.url, 3, Duration::from_secs(5));
-    let socket = dir.join(format!("{}", chrono::Utc::now().timestamp_nanos_opt().unwrap()));
+    let socket = dir.join(format!(
+        "{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap()
+    ));
     let instance = instance_of(&socket);
     let mut child = start_mpv(&socket);
     let (_trigger, stop) = airlog::shutdown::channel();
@@ -353,7 +393,13 @@ async fn twenty_five_instances_launched_back_to_back_are_all_captured() {
         ));
         children.push(
             std::process::Command::new("mpv")
-                .args(["--no-config", "--idle=yes", "--ao=null", "--vo=null", "--no-terminal"])
+                .args([
+                    "--no-config",
+                    "--idle=yes",
+                    "--ao=null",
+                    "--vo=null",
+                    "--no-terminal",
+                ])
                 .arg(format!("--input-ipc-server={}", socket.display()))
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
@@ -457,7 +503,10 @@ async fn refused_sockets_are_retried_and_only_dead_unheld_ones_removed() {
     drop(bound_not_listening(&dead));
     // A socket that accepts 300 ms after it appeared is captured by the retries.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(accepts(starting).await, "a refused socket was not tried again");
+    assert!(
+        accepts(starting).await,
+        "a refused socket was not tried again"
+    );
     // A socket left behind (the one accepted above, once it refuses, and one that was dead
     // from the start) is removed once it refused for the grace and nobody holds it.
     let started = Instant::now();
@@ -480,4 +529,149 @@ async fn refused_sockets_are_retried_and_only_dead_unheld_ones_removed() {
     assert!(accepted, "SIGUSR1 tries refusing sockets again");
     trigger.fire();
     watcher.await.unwrap();
+}
+
+/// A child process killed when the test ends, even by a panic.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// mpv-history-daemon itself captures the same mpv as airlog; importing its file afterwards
+/// adds nothing: the imported instance is the live one (same socket name), and each play is
+/// stored once, with mpv's boundaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
+    let dir = private_temp_dir("airlog-mpv-both");
+    let (sockets_dir, data_dir) = (dir.join("sockets"), dir.join("data"));
+    std::fs::create_dir_all(&sockets_dir).unwrap();
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let songs: Vec<PathBuf> = (0..4).map(|i| tone(&dir, &format!("t{i}"), 2)).collect();
+    let db = TestDb::new();
+    let pool = airlog::db::pool(&db.url, 3, Duration::from_secs(5));
+    let daemon = Reaped(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "mpv_history_daemon",
+                "daemon",
+                "--scan-time",
+                "1",
+                "--write-period",
+                "1",
+            ])
+            .arg(&sockets_dir)
+            .arg(&data_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mpv-history-daemon is installed (make deps)"),
+    );
+    let (trigger, stop) = airlog::shutdown::channel();
+    let watcher = tokio::spawn(airlog::mpv::capture::watch(
+        pool.clone(),
+        vec![sockets_dir.clone()],
+        Duration::from_secs(1),
+        false,
+        Default::default(),
+        stop,
+    ));
+    // As mpv-sockets starts it: with its files (the daemon reads the playlist's length once,
+    // when it connects, and follows only that many files), here paused at the start.
+    let socket = sockets_dir.join(format!(
+        "{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap()
+    ));
+    let instance = instance_of(&socket);
+    let mut child = Reaped(
+        std::process::Command::new("mpv")
+            .args([
+                "--no-config",
+                "--idle=yes",
+                "--ao=null",
+                "--vo=null",
+                "--no-terminal",
+                "--pause",
+            ])
+            .arg(format!("--input-ipc-server={}", socket.display()))
+            .args(&songs)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mpv is installed (make deps)"),
+    );
+    let mut mpv = Witness::connect(&socket).await;
+    mpv.adopt_playlist().await;
+    wait_connected(&db, &instance).await;
+    // The daemon writes its file every second once it is connected.
+    let file = data_dir.join(format!("{instance}.json"));
+    let started = Instant::now();
+    while !file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "mpv-history-daemon did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Skips (where the daemon goes wrong), a replace, a file to its end, then quit.
+    mpv.command(&[json!("set_property"), json!("pause"), json!(false)])
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..2 {
+        mpv.command(&[json!("playlist-next")]).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    mpv.load(&songs[1], "replace").await;
+    mpv.wait_events("end-file", 4).await;
+    let _ = mpv.client.request(&[json!("quit")]).await;
+    child.0.wait().unwrap();
+    let expected = mpv.boundaries(None);
+    let ours = wait_plays(&db, &instance, expected.len()).await;
+    assert_same(&instance, &ours, &expected);
+
+    // The daemon's final file says mpv quit.
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.contains("final-write") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "no final write: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(daemon);
+    trigger.fire();
+    watcher.await.unwrap();
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let (code, out, err) =
+        crate::helpers::airlog_cmd(&["mpv", "import", file.to_str().unwrap()], &env, &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("in 1 files, 0 new"), "{out}");
+    assert_same(&instance, &plays_of(&db, &instance), &expected);
+    let theirs: Value = serde_json::from_str(&airlog_parse(&file)).unwrap();
+    eprintln!(
+        "mpv {} plays, airlog live {}, mpv-history-daemon {} (all events)",
+        expected.len(),
+        ours.len(),
+        theirs.as_array().unwrap().len()
+    );
+}
+
+fn airlog_parse(file: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlog"))
+        .args(["mpv", "parse", "--all-events"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
