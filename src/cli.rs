@@ -99,6 +99,18 @@ pub struct SendArgs {
     /// (2 x segment length + slack)
     #[arg(long, default_value_t = 20.0)]
     pub session_gap: f64,
+    /// HLS: how many seconds out of time order log lines may come (nginx workers flush their
+    /// buffers at different times); a session is closed only after gap + this much log time
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub max_disorder: f64,
+    /// A user-agent substring that is a listener even if the known-robot list matches it
+    /// (repeatable; listening apps such as okhttp, ExoPlayer, AppleCoreMedia, VLC and Lavf are
+    /// allowed already)
+    #[arg(long, value_name = "TEXT")]
+    pub bot_allow: Vec<String>,
+    /// A user-agent substring that is never a listener (repeatable; wins over --bot-allow)
+    #[arg(long, value_name = "TEXT")]
+    pub bot_deny: Vec<String>,
     /// Write the shipper's counters here in Prometheus text format after each batch
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
@@ -142,6 +154,9 @@ fn ship_options(send: &SendArgs, max_delay: f64) -> anyhow::Result<crate::ship::
     if send.batch_size == 0 || send.batch_size > 10_000 {
         bail!("--batch-size must be 1 to 10000");
     }
+    if !(send.max_disorder.is_finite() && (0.0..=600.0).contains(&send.max_disorder)) {
+        bail!("--max-disorder must be 0 to 600 seconds");
+    }
     let gap_ok = send.session_gap.is_finite() && send.session_gap > 0.0;
     let delay_ok = max_delay.is_finite() && max_delay >= 0.0;
     if !gap_ok || !delay_ok {
@@ -154,6 +169,9 @@ fn ship_options(send: &SendArgs, max_delay: f64) -> anyhow::Result<crate::ship::
         batch_size: send.batch_size,
         max_delay: std::time::Duration::from_secs_f64(max_delay),
         session_gap: std::time::Duration::from_secs_f64(send.session_gap),
+        max_disorder: std::time::Duration::from_secs_f64(send.max_disorder),
+        bot_allow: send.bot_allow.clone(),
+        bot_deny: send.bot_deny.clone(),
         metrics_file: send.metrics_file.clone(),
     })
 }

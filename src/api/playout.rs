@@ -639,6 +639,7 @@ async fn onair_now(
     let now = Utc::now();
     let body = db::run(&state.pool, move |c| -> Result<Value, ApiError> {
         let s = playout::station(c, &name)?.ok_or_else(|| ApiError::NotFound(format!("no station named {name:?}")))?;
+        // What the output plays: its latest sound entry, a start or a resume.
         let sound: Option<LogRow> = diesel::sql_query(format!(
             "{LOG_SELECT} WHERE l.station_id = $1 AND l.type = 'on_air' AND l.track_id IS NULL AND l.date <= $2 \
              ORDER BY l.date DESC, l.id DESC LIMIT 1"
@@ -647,11 +648,12 @@ async fn onair_now(
         .bind::<Timestamptz, _>(now)
         .get_result(c)
         .optional()?;
+        // Tracks hang on the play's first entry, whether this is it or a resume of it.
         let track: Option<LogRow> = match &sound {
             Some(p) => diesel::sql_query(format!(
                 "{LOG_SELECT} WHERE l.parent_id = $1 AND l.date <= $2 ORDER BY l.date DESC LIMIT 1"
             ))
-            .bind::<BigInt, _>(p.id)
+            .bind::<BigInt, _>(p.resume_of.unwrap_or(p.id))
             .bind::<Timestamptz, _>(now)
             .get_result(c)
             .optional()?,
@@ -668,11 +670,16 @@ async fn onair_now(
             }
             None => None,
         };
+        // A resumed sound has `position_s` behind it already.
         let remaining = match (&sound, duration) {
-            (Some(p), Some(d)) => Some((d - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0)),
+            (Some(p), Some(d)) => Some((d - p.position_s - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0)),
             _ => None,
         };
-        let running = playout::running_diffusions(c, s.id, now)?.into_iter().next();
+        // The current diffusion is the one whose sound plays, not one merely still scheduled.
+        let running = match sound.as_ref().and_then(|p| p.diffusion_id) {
+            Some(id) => Some(playout::diffusion(c, id)?),
+            None => None,
+        };
         let next = playout::next_diffusion(c, s.id, now)?;
         Ok(serde_json::json!({
             "station": s.name,
@@ -681,6 +688,7 @@ async fn onair_now(
                 "sound": sound,
                 "track": track,
                 "startedAt": sound.as_ref().map(|p| p.date),
+                "positionSeconds": sound.as_ref().map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
                 "remainingSeconds": remaining,
             },
             "scheduled": { "current": running, "next": next },

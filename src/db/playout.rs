@@ -371,11 +371,18 @@ pub struct LogRow {
     pub tags: serde_json::Value,
     #[diesel(sql_type = Nullable<Text>)]
     pub date_from: Option<String>,
+    /// For a sound resumed after an interruption: the entry of the play it resumes.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub resume_of: Option<i64>,
+    /// Seconds into the sound at `date` (0 unless resumed).
+    #[diesel(sql_type = Double)]
+    pub position_s: f64,
 }
 
+/// The columns of a `LogRow`, from `onair_log l JOIN station st`.
 pub const LOG_SELECT: &str =
     "SELECT l.id, st.name AS station, l.type, l.date, l.source, l.comment, l.path, \
-     l.sound_id, l.track_id, l.diffusion_id, l.parent_id, l.tags, l.date_from \
+     l.sound_id, l.track_id, l.diffusion_id, l.parent_id, l.tags, l.date_from, l.resume_of, l.position_s \
      FROM onair_log l JOIN station st ON st.id = l.station_id";
 
 /// A log entry to write.
@@ -393,6 +400,10 @@ pub struct NewLog<'a> {
     pub parent_id: Option<i64>,
     pub tags: serde_json::Value,
     pub date_from: Option<&'a str>,
+    pub request_key: Option<&'a str>,
+    pub resume_of: Option<i64>,
+    pub position_s: f64,
+    pub push_id: Option<i64>,
 }
 
 /// Writes a log entry unless the same one exists (see the unique indexes); returns the new
@@ -405,7 +416,8 @@ pub fn insert_log(conn: &mut PgConnection, l: &NewLog<'_>) -> QueryResult<Option
     }
     Ok(diesel::sql_query(
         "INSERT INTO onair_log (station_id, type, date, source, comment, path, sound_id, track_id, diffusion_id, \
-         parent_id, tags, date_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         parent_id, tags, date_from, request_key, resume_of, position_s, push_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind::<BigInt, _>(l.station_id)
@@ -420,6 +432,10 @@ pub fn insert_log(conn: &mut PgConnection, l: &NewLog<'_>) -> QueryResult<Option
     .bind::<Nullable<BigInt>, _>(l.parent_id)
     .bind::<Jsonb, _>(&l.tags)
     .bind::<Nullable<Text>, _>(l.date_from)
+    .bind::<Nullable<Text>, _>(l.request_key)
+    .bind::<Nullable<BigInt>, _>(l.resume_of)
+    .bind::<Double, _>(l.position_s)
+    .bind::<Nullable<BigInt>, _>(l.push_id)
     .get_result::<Id>(conn)
     .optional()?
     .map(|i| i.id))
@@ -499,68 +515,178 @@ pub fn diffusion_playing(
     .map(|i| i.id))
 }
 
-/// Records the rids one push attempt got.
-pub fn record_push(
-    conn: &mut PgConnection,
-    diffusion_id: i64,
-    attempt: i32,
-    rids: &[(i32, Option<i64>)],
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO diffusion_push (diffusion_id, attempt, position, rid) \
-         SELECT $1, $2, p, r FROM unnest($3::int[], $4::bigint[]) AS x(p, r) ON CONFLICT DO NOTHING",
-    )
-    .bind::<BigInt, _>(diffusion_id)
-    .bind::<Integer, _>(attempt)
-    .bind::<Array<Integer>, _>(rids.iter().map(|r| r.0).collect::<Vec<_>>())
-    .bind::<Array<Nullable<BigInt>>, _>(rids.iter().map(|r| r.1).collect::<Vec<_>>())
-    .execute(conn)
-}
-
-/// The latest push attempt of a diffusion.
+/// A push as stored (its id is the `airlog_push` annotation).
 #[derive(Debug, Clone, QueryableByName)]
-pub struct LastPush {
-    /// 0 when nothing was pushed yet.
+pub struct PushRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Integer)]
+    pub position: i32,
     #[diesel(sql_type = Integer)]
     pub attempt: i32,
-    /// The request ids Liquidsoap answered.
-    #[diesel(sql_type = Array<BigInt>)]
-    pub rids: Vec<i64>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    pub pushed_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub rid: Option<i64>,
+    #[diesel(sql_type = Timestamptz)]
+    pub pushed_at: DateTime<Utc>,
 }
 
-/// The latest push attempt of a diffusion.
-pub fn last_push(conn: &mut PgConnection, diffusion_id: i64) -> QueryResult<LastPush> {
+/// Every push of a diffusion, oldest first.
+pub fn pushes(conn: &mut PgConnection, diffusion_id: i64) -> QueryResult<Vec<PushRow>> {
     diesel::sql_query(
-        "WITH last AS (SELECT max(attempt) AS attempt FROM diffusion_push WHERE diffusion_id = $1) \
-         SELECT coalesce(last.attempt, 0) AS attempt, \
-                coalesce(array_agg(p.rid) FILTER (WHERE p.rid IS NOT NULL), '{}') AS rids, \
-                min(p.pushed_at) AS pushed_at \
-         FROM last LEFT JOIN diffusion_push p ON p.diffusion_id = $1 AND p.attempt = last.attempt \
-         GROUP BY last.attempt",
+        "SELECT id, position, attempt, state, rid, pushed_at FROM diffusion_push WHERE diffusion_id = $1 ORDER BY id",
     )
     .bind::<BigInt, _>(diffusion_id)
-    .get_result(conn)
+    .load(conn)
 }
 
-/// Paths of a diffusion's sounds already logged on air since it started.
-pub fn played_paths(conn: &mut PgConnection, diffusion_id: i64) -> QueryResult<Vec<String>> {
+/// Writes a push before it is sent (state `sending`) and returns its id.
+pub fn new_push(
+    conn: &mut PgConnection,
+    diffusion_id: i64,
+    position: i32,
+    path: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<i64> {
     #[derive(QueryableByName)]
-    struct P {
-        #[diesel(sql_type = Text)]
-        path: String,
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
     }
     Ok(diesel::sql_query(
-        "SELECT DISTINCT l.path FROM onair_log l JOIN onair_log s ON s.diffusion_id = l.diffusion_id AND s.type = 'start' \
-         WHERE l.diffusion_id = $1 AND l.type = 'on_air' AND l.track_id IS NULL AND l.date >= s.date - interval '5 seconds' \
-         AND l.path IS NOT NULL",
+        "INSERT INTO diffusion_push (diffusion_id, attempt, position, path, state, pushed_at) \
+         SELECT $1, coalesce(max(attempt), 0) + 1, $2, $3, 'sending', $4 FROM diffusion_push \
+         WHERE diffusion_id = $1 AND position = $2 RETURNING id",
+    )
+    .bind::<BigInt, _>(diffusion_id)
+    .bind::<Integer, _>(position)
+    .bind::<Text, _>(path)
+    .bind::<Timestamptz, _>(at)
+    .get_result::<Id>(conn)?
+    .id)
+}
+
+/// Records what became of a push.
+pub fn set_push(
+    conn: &mut PgConnection,
+    push_id: i64,
+    state: &str,
+    rid: Option<i64>,
+) -> QueryResult<usize> {
+    diesel::sql_query("UPDATE diffusion_push SET state = $2, rid = coalesce($3, rid) WHERE id = $1")
+        .bind::<BigInt, _>(push_id)
+        .bind::<Text, _>(state)
+        .bind::<Nullable<BigInt>, _>(rid)
+        .execute(conn)
+}
+
+/// The push with this id: (diffusion id, position, sent at).
+pub fn push_by_id(
+    conn: &mut PgConnection,
+    push_id: i64,
+) -> QueryResult<Option<(i64, i32, DateTime<Utc>)>> {
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = BigInt)]
+        diffusion_id: i64,
+        #[diesel(sql_type = Integer)]
+        position: i32,
+        #[diesel(sql_type = Timestamptz)]
+        pushed_at: DateTime<Utc>,
+    }
+    Ok(diesel::sql_query(
+        "SELECT diffusion_id, position, pushed_at FROM diffusion_push WHERE id = $1",
+    )
+    .bind::<BigInt, _>(push_id)
+    .get_result::<P>(conn)
+    .optional()?
+    .map(|p| (p.diffusion_id, p.position, p.pushed_at)))
+}
+
+/// Push ids of a diffusion already heard (logged on air), with the rid Liquidsoap gave them.
+pub fn played_pushes(conn: &mut PgConnection, diffusion_id: i64) -> QueryResult<Vec<(i64, i32)>> {
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Integer)]
+        position: i32,
+    }
+    Ok(diesel::sql_query(
+        "SELECT p.id, p.position FROM diffusion_push p WHERE p.diffusion_id = $1 \
+         AND EXISTS (SELECT 1 FROM onair_log l WHERE l.push_id = p.id AND l.type = 'on_air' AND l.track_id IS NULL)",
     )
     .bind::<BigInt, _>(diffusion_id)
     .load::<P>(conn)?
     .into_iter()
-    .map(|p| p.path)
+    .map(|p| (p.id, p.position))
     .collect())
+}
+
+/// The entry starting the play of a Liquidsoap request, by its request key.
+pub fn play_by_request(
+    conn: &mut PgConnection,
+    station_id: i64,
+    request_key: &str,
+) -> QueryResult<Option<LogRow>> {
+    diesel::sql_query(format!(
+        "{LOG_SELECT} WHERE l.station_id = $1 AND l.request_key = $2 AND l.type = 'on_air' \
+         AND l.track_id IS NULL AND l.resume_of IS NULL"
+    ))
+    .bind::<BigInt, _>(station_id)
+    .bind::<Text, _>(request_key)
+    .get_result(conn)
+    .optional()
+}
+
+/// How far into its sound a play had got at `at`: the position of its last stretch (start or
+/// resume) before `at`, plus the time until the next sound went on air (or `at`).
+pub fn play_position_at(
+    conn: &mut PgConnection,
+    play_id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<f64> {
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = Double)]
+        position_s: f64,
+    }
+    Ok(diesel::sql_query(
+        "WITH seg AS (SELECT station_id, date, position_s FROM onair_log \
+                      WHERE (id = $1 OR resume_of = $1) AND date < $2 ORDER BY date DESC LIMIT 1), \
+              stop AS (SELECT min(o.date) AS date FROM onair_log o, seg \
+                       WHERE o.station_id = seg.station_id AND o.type = 'on_air' AND o.track_id IS NULL \
+                       AND o.date > seg.date AND o.date <= $2 AND o.id <> $1 AND o.resume_of IS DISTINCT FROM $1) \
+         SELECT (seg.position_s + extract(epoch FROM coalesce(stop.date, $2) - seg.date))::float8 AS position_s \
+         FROM seg, stop",
+    )
+    .bind::<BigInt, _>(play_id)
+    .bind::<Timestamptz, _>(at)
+    .get_result::<P>(conn)
+    .optional()?
+    .map_or(0.0, |p| p.position_s))
+}
+
+/// Whether a resume of `play_id` is already logged near `date` (the same resume seen again).
+pub fn resume_logged(
+    conn: &mut PgConnection,
+    play_id: i64,
+    date: DateTime<Utc>,
+) -> QueryResult<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    Ok(diesel::sql_query(
+        "SELECT id FROM onair_log WHERE resume_of = $1 AND date BETWEEN $2 - interval '3 seconds' AND $2 + interval '3 seconds' LIMIT 1",
+    )
+    .bind::<BigInt, _>(play_id)
+    .bind::<Timestamptz, _>(date)
+    .get_result::<Id>(conn)
+    .optional()?
+    .map(|i| i.id))
 }
 
 /// Marks a diffusion cancelled and logs it, unless it was started (or cancelled) already.
@@ -612,4 +738,11 @@ pub fn programme_playlists(conn: &mut PgConnection) -> QueryResult<Vec<(String, 
     .into_iter()
     .map(|p| (p.program, p.paths))
     .collect())
+}
+
+/// One log entry by id.
+pub fn log_entry(conn: &mut PgConnection, id: i64) -> QueryResult<LogRow> {
+    diesel::sql_query(format!("{LOG_SELECT} WHERE l.id = $1"))
+        .bind::<BigInt, _>(id)
+        .get_result(conn)
 }

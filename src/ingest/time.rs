@@ -3,7 +3,7 @@
 //! A time without a UTC offset is refused rather than guessed: the system airlog replaces read
 //! such times in the server's zone and shifted listening hours by one or two.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, SubsecRound, Utc};
 use serde_json::Value;
 
 /// Formats with an offset, tried in order after RFC 3339.
@@ -34,7 +34,11 @@ const PLAUSIBLE: std::ops::RangeInclusive<f64> = 946_684_800.0..=4_102_444_800.0
 /// Parses a JSON value (string or number) into a UTC time.
 pub fn parse_event_time(value: &Value) -> Result<DateTime<Utc>, String> {
     match value {
-        Value::Number(n) => unix_seconds(n.as_f64().unwrap_or(f64::NAN)),
+        // An integer stays exact; a float is exact to the microsecond (see `unix_seconds`).
+        Value::Number(n) => match n.as_i64() {
+            Some(secs) => unix_micros(i128::from(secs) * 1_000_000, &n.to_string()),
+            None => unix_seconds(n.as_f64().unwrap_or(f64::NAN)),
+        },
         Value::String(s) => parse_time_str(s),
         Value::Null => Err("is required".into()),
         _ => Err(format!("must be a string or a number; {ACCEPTED}")),
@@ -48,17 +52,15 @@ pub fn parse_time_str(s: &str) -> Result<DateTime<Utc>, String> {
         return Err("is empty".into());
     }
     if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs: f64 = s
-            .parse()
-            .map_err(|_| format!("{s:?} is not a time; {ACCEPTED}"))?;
-        return unix_seconds(secs);
+        return unix_decimal(s).ok_or_else(|| format!("{s:?} is not a time; {ACCEPTED}"))?;
     }
+    // PostgreSQL keeps microseconds: finer digits are rounded here, not cut off on the way.
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
+        return Ok(t.with_timezone(&Utc).round_subsecs(6));
     }
     for format in WITH_OFFSET {
         if let Ok(t) = DateTime::<FixedOffset>::parse_from_str(s, format) {
-            return Ok(t.with_timezone(&Utc));
+            return Ok(t.with_timezone(&Utc).round_subsecs(6));
         }
     }
     if WITHOUT_OFFSET
@@ -72,17 +74,46 @@ pub fn parse_time_str(s: &str) -> Result<DateTime<Utc>, String> {
     Err(format!("{s:?} is not a time; {ACCEPTED}"))
 }
 
+/// Unix seconds written as decimal text, read digit by digit: `1730000100.123` is exactly
+/// .123000 (through a float it was .122999, and a 300.000 s gap became 300.000001 s). Digits
+/// past the microsecond are rounded. None when the text is not a decimal number.
+fn unix_decimal(s: &str) -> Option<Result<DateTime<Utc>, String>> {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() || whole.len() > 12 || fraction.contains('.') {
+        return None;
+    }
+    let mut micros = whole.parse::<i128>().ok()? * 1_000_000;
+    let digits = fraction.as_bytes();
+    for (i, scale) in [100_000, 10_000, 1_000, 100, 10, 1].into_iter().enumerate() {
+        micros += i128::from(digits.get(i).map_or(0, |d| d - b'0')) * scale;
+    }
+    if digits.get(6).is_some_and(|d| *d >= b'5') {
+        micros += 1;
+    }
+    Some(unix_micros(micros, s))
+}
+
+/// Unix seconds from a JSON float. A float has about 16 significant digits, so for times in
+/// the accepted years it is within a quarter of a microsecond of the decimal that was written;
+/// rounding to the nearest microsecond gives that decimal back exactly.
 fn unix_seconds(secs: f64) -> Result<DateTime<Utc>, String> {
     if !secs.is_finite() || !PLAUSIBLE.contains(&secs) {
-        return Err(format!(
-            "{secs} is not a plausible Unix time (seconds since 1970, years 2000 to 2100)"
-        ));
+        return Err(implausible(&secs.to_string()));
     }
-    let whole = secs.floor();
-    let nanos = ((secs - whole) * 1e9).round().min(999_999_999.0) as u32;
-    Utc.timestamp_opt(whole as i64, nanos)
-        .single()
-        .ok_or_else(|| format!("{secs} is not a valid Unix time"))
+    unix_micros((secs * 1e6).round() as i128, &secs.to_string())
+}
+
+fn unix_micros(micros: i128, written: &str) -> Result<DateTime<Utc>, String> {
+    let secs = micros.div_euclid(1_000_000);
+    if !PLAUSIBLE.contains(&(secs as f64)) {
+        return Err(implausible(written));
+    }
+    DateTime::<Utc>::from_timestamp_micros(micros as i64)
+        .ok_or_else(|| format!("{written} is not a valid Unix time"))
+}
+
+fn implausible(written: &str) -> String {
+    format!("{written} is not a plausible Unix time (seconds since 1970, years 2000 to 2100)")
 }
 
 #[cfg(test)]
@@ -119,6 +150,27 @@ mod tests {
             want
         );
         assert_eq!(parse_event_time(&json!(1730805332.25)).unwrap(), want);
+    }
+
+    #[test]
+    fn unix_seconds_are_exact_to_the_microsecond() {
+        let want = utc("2024-10-27T03:35:00.123Z");
+        assert_eq!(parse_event_time(&json!(1730000100.123)).unwrap(), want);
+        assert_eq!(parse_time_str("1730000100.123").unwrap(), want);
+        assert_eq!(parse_time_str("1730000100.1230004").unwrap(), want);
+        // A 300.000 s gap stays 300.000 s, whichever form the two times came in.
+        let a = parse_event_time(&json!(1730000100.123)).unwrap();
+        let b = parse_time_str("1730000400.123").unwrap();
+        assert_eq!((b - a).num_microseconds(), Some(300_000_000));
+        let us = utc("2024-10-27T03:35:00.999999Z");
+        assert_eq!(parse_event_time(&json!(1730000100.999999)).unwrap(), us);
+        assert_eq!(parse_time_str("1730000100.999999").unwrap(), us);
+        assert_eq!(
+            parse_time_str("1730000100.9999996").unwrap(),
+            utc("2024-10-27T03:35:01Z")
+        );
+        assert!(parse_time_str("1730000100.1.2").is_err());
+        assert!(parse_time_str(".5").is_err());
     }
 
     #[test]

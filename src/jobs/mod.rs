@@ -19,11 +19,13 @@ use crate::config::JobSettings;
 /// The jobs, in the order a cleanup pass runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Job {
-    /// Open events end where the listener's next event begins.
+    /// Open events end where the listener's next event begins (at most max duration or the
+    /// cap after their start).
     CloseByNextEvent,
-    /// Open events with no successor end at their max duration (or the cap).
+    /// Open events with no successor end at their max duration (or the cap), once past.
     CloseByMaxDuration,
-    /// Ends past the next event are pulled back; calculated durations are refreshed.
+    /// Ends past the next event, the max duration or the cap are pulled back; calculated
+    /// durations are refreshed.
     FixDurations,
     /// Listening sessions are recomputed for listeners whose events changed.
     Sessions,
@@ -87,6 +89,12 @@ impl Window {
             start: now - chrono::Duration::seconds(seconds as i64),
             end: now + chrono::Duration::seconds(1),
         }
+    }
+
+    /// Where repairs of this window start: one open-event cap before it, because an event that
+    /// a new one in the window can cut starts at most one cap earlier (no event lasts longer).
+    pub fn repair_start(&self, jobs: &JobSettings) -> DateTime<Utc> {
+        self.start - chrono::Duration::seconds(jobs.open_event_cap_s as i64)
     }
 }
 
@@ -221,24 +229,25 @@ fn execute(
     now: DateTime<Utc>,
     s: &JobSettings,
 ) -> anyhow::Result<i64> {
+    let cap_s = s.open_event_cap_s as f64;
     let rows = match job {
         Job::CloseByNextEvent => {
             diesel::sql_query(include_str!("../../sql/job_close_by_next_event.sql"))
-                .bind::<Timestamptz, _>(w.start)
                 .bind::<Timestamptz, _>(w.end)
+                .bind::<Double, _>(cap_s)
                 .execute(conn)?
         }
         Job::CloseByMaxDuration => {
             diesel::sql_query(include_str!("../../sql/job_close_by_max_duration.sql"))
-                .bind::<Timestamptz, _>(w.start)
                 .bind::<Timestamptz, _>(w.end)
                 .bind::<Timestamptz, _>(now)
-                .bind::<Double, _>(s.open_event_cap_s as f64)
+                .bind::<Double, _>(cap_s)
                 .execute(conn)?
         }
         Job::FixDurations => diesel::sql_query(include_str!("../../sql/job_fix_durations.sql"))
-            .bind::<Timestamptz, _>(w.start)
+            .bind::<Timestamptz, _>(w.repair_start(s))
             .bind::<Timestamptz, _>(w.end)
+            .bind::<Double, _>(cap_s)
             .execute(conn)?,
         Job::Sessions => refresh_sessions(conn, s.session_gap_s, s.session_min_s, false)?,
     };

@@ -7,6 +7,7 @@
 
 pub mod follow;
 pub mod parse;
+pub mod robots;
 pub mod session;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,11 @@ pub struct ShipOptions {
     pub batch_size: usize,
     pub max_delay: Duration,
     pub session_gap: Duration,
+    /// How far out of time order log lines may come.
+    pub max_disorder: Duration,
+    /// User-agent substrings that are listeners / robots, beyond the built-in rules.
+    pub bot_allow: Vec<String>,
+    pub bot_deny: Vec<String>,
     pub metrics_file: Option<PathBuf>,
 }
 
@@ -107,19 +113,27 @@ impl Counters {
 /// Turns lines into events.
 pub struct Converter {
     format: Format,
-    bots: isbot::Bots,
+    robots: robots::Robots,
     pub sessions: Sessionizer,
     pub counters: Counters,
 }
 
 impl Converter {
+    /// A converter with the built-in robot rules and the default disorder allowance.
     pub fn new(format: Format, gap: Duration, carried: Vec<OpenSession>) -> Converter {
         Converter {
             format,
-            bots: isbot::Bots::default(),
+            robots: robots::Robots::default(),
             sessions: Sessionizer::new(gap, carried),
             counters: Counters::default(),
         }
+    }
+
+    /// Takes the robot lists and the disorder allowance of these options.
+    pub fn with_rules(mut self, opts: &ShipOptions) -> Converter {
+        self.robots = robots::Robots::new(&opts.bot_allow, &opts.bot_deny);
+        self.sessions = self.sessions.with_disorder(opts.max_disorder);
+        self
     }
 
     /// The events one line completes (usually none for HLS, one for Icecast).
@@ -133,7 +147,7 @@ impl Converter {
                 return Vec::new();
             }
         };
-        if let Some(reason) = skip_reason(&hit, &self.bots) {
+        if let Some(reason) = skip_reason(&hit, &self.robots) {
             *self.counters.skipped.entry(reason.as_str()).or_default() += 1;
             return Vec::new();
         }
@@ -258,7 +272,7 @@ pub async fn ship(
     let state = State::load(state_path)?;
     let mut follower = Follower::open(log, state.file, state.offset)
         .with_context(|| format!("cannot open {}", log.display()))?;
-    let mut conv = Converter::new(opts.format, opts.session_gap, state.sessions);
+    let mut conv = Converter::new(opts.format, opts.session_gap, state.sessions).with_rules(opts);
     let sender = Sender::new(&opts.to, &opts.token)?;
     let mut batch: Vec<Value> = Vec::new();
     let mut batch_started = Instant::now();
@@ -314,9 +328,12 @@ pub async fn ship(
         if idle {
             // Nothing new: close sessions idle for longer than the gap (plus a margin, as log
             // lines can arrive a little late), by the wall clock.
-            let margin =
-                chrono::Duration::from_std((opts.session_gap / 2).min(Duration::from_secs(5)))
-                    .unwrap_or_default();
+            let margin = chrono::Duration::from_std(
+                (opts.session_gap / 2)
+                    .min(Duration::from_secs(5))
+                    .max(opts.max_disorder),
+            )
+            .unwrap_or_default();
             let ended = conv.sessions.close_idle(chrono::Utc::now() - margin);
             if batch.is_empty() && !ended.is_empty() {
                 batch_started = Instant::now();
@@ -401,7 +418,7 @@ pub async fn import(
 ) -> anyhow::Result<Counters> {
     use std::io::BufRead;
     let sender = Sender::new(&opts.to, &opts.token)?;
-    let mut conv = Converter::new(opts.format, opts.session_gap, Vec::new());
+    let mut conv = Converter::new(opts.format, opts.session_gap, Vec::new()).with_rules(opts);
     let total: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())

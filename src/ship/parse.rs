@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::robots::{Robots, Verdict};
+
 /// The log formats `airlog ship` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -226,7 +228,10 @@ pub enum Skip {
     Head,
     NotModified,
     RangeProbe,
+    /// On the list of known robots and spiders.
     Bot,
+    /// On the station's deny list.
+    BotDenied,
     Error,
 }
 
@@ -237,14 +242,15 @@ impl Skip {
             Skip::NotModified => "not_modified",
             Skip::RangeProbe => "range_probe",
             Skip::Bot => "bot",
+            Skip::BotDenied => "bot_denied",
             Skip::Error => "error",
         }
     }
 }
 
-/// The rules: HEAD requests, 304s, 2-byte range probes, failed requests and self-declared bots
-/// are not listening.
-pub fn skip_reason(hit: &Hit, bots: &isbot::Bots) -> Option<Skip> {
+/// The rules: HEAD requests, 304s, 2-byte range probes, failed requests and robots (see
+/// `robots`) are not listening.
+pub fn skip_reason(hit: &Hit, robots: &Robots) -> Option<Skip> {
     if hit.method.eq_ignore_ascii_case("HEAD") {
         return Some(Skip::Head);
     }
@@ -261,10 +267,11 @@ pub fn skip_reason(hit: &Hit, bots: &isbot::Bots) -> Option<Skip> {
     if hit.status >= 400 {
         return Some(Skip::Error);
     }
-    if !hit.user_agent.is_empty() && bots.is_bot(&hit.user_agent) {
-        return Some(Skip::Bot);
+    match robots.verdict(&hit.user_agent) {
+        Verdict::Listener => None,
+        Verdict::KnownRobot => Some(Skip::Bot),
+        Verdict::Denied => Some(Skip::BotDenied),
     }
-    None
 }
 
 #[cfg(test)]
@@ -302,7 +309,7 @@ mod tests {
 
     #[test]
     fn audience_rules_skip_what_is_not_listening() {
-        let bots = isbot::Bots::default();
+        let bots = Robots::default();
         let base = parse_line(Format::NginxCombined, r#"1.2.3.4 - - [05/Nov/2024:11:16:32 +0000] "GET /live.mp3 HTTP/1.1" 200 99999 "-" "VLC/3.0.18 LibVLC/3.0.18""#).unwrap();
         assert_eq!(skip_reason(&base, &bots), None);
         assert_eq!(

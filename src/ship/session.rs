@@ -56,11 +56,20 @@ impl OpenSession {
     }
 }
 
-/// Groups HLS hits into sessions; a session ends when no request came for `gap`.
+/// How far out of time order log lines may come by default (nginx workers write their own
+/// buffers, so one log is not strictly ordered).
+pub const DEFAULT_DISORDER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Groups HLS hits into sessions; a session ends when no request came for `gap`. Lines may come
+/// up to `disorder` out of time order: a session is closed only once the newest time seen is
+/// more than gap + disorder past its last request, and an earlier line moves its start back.
 #[derive(Debug, Clone)]
 pub struct Sessionizer {
     gap: Duration,
+    disorder: Duration,
     open: BTreeMap<(String, String, String), OpenSession>,
+    /// The newest log time seen.
+    newest: Option<DateTime<Utc>>,
     swept: Option<DateTime<Utc>>,
 }
 
@@ -72,9 +81,17 @@ impl Sessionizer {
             .collect();
         Sessionizer {
             gap: Duration::from_std(gap).unwrap_or(Duration::seconds(20)),
+            disorder: Duration::from_std(DEFAULT_DISORDER).unwrap_or_default(),
             open,
+            newest: None,
             swept: None,
         }
+    }
+
+    /// Tolerates lines up to `disorder` out of time order.
+    pub fn with_disorder(mut self, disorder: std::time::Duration) -> Sessionizer {
+        self.disorder = Duration::from_std(disorder).unwrap_or_default();
+        self
     }
 
     /// The sessions still open, for the state file.
@@ -85,19 +102,24 @@ impl Sessionizer {
     /// Adds a hit; returns the events of sessions that ended before it (in log time).
     pub fn hit(&mut self, hit: &Hit) -> Vec<Value> {
         let mut ended = Vec::new();
+        let newest = self.newest.map_or(hit.time, |n| n.max(hit.time));
+        self.newest = Some(newest);
+        // Only what is older than the disorder allowance is settled.
+        let settled = newest - self.disorder;
         // Sweeping every open session on every line would be quadratic; once a second of
         // log time is enough, as a session's end is its last request, not the sweep time.
         if self
             .swept
-            .is_none_or(|s| hit.time - s >= Duration::seconds(1))
+            .is_none_or(|s| settled - s >= Duration::seconds(1))
         {
-            ended = self.close_idle(hit.time);
-            self.swept = Some(hit.time);
+            ended = self.close_idle(settled);
+            self.swept = Some(settled);
         }
         let stream = stream_of(&hit.path);
         let key = (hit.ip.to_string(), hit.user_agent.clone(), stream.clone());
         match self.open.get_mut(&key) {
-            Some(s) if hit.time - s.last <= self.gap => {
+            Some(s) if hit.time - s.last <= self.gap && s.first - hit.time <= self.gap => {
+                s.first = s.first.min(hit.time);
                 s.last = s.last.max(hit.time);
                 s.bytes += hit.bytes;
                 s.requests += 1;
@@ -218,5 +240,65 @@ mod tests {
             "no playlist seen: the stream directory"
         );
         assert_eq!(stream_of("/a.ts"), "/");
+    }
+
+    /// Sessions as (ip, time_start, time_end, bytes), sorted.
+    fn summary(events: &[Value]) -> Vec<(String, String, String, u64)> {
+        let mut out: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e["ip"].as_str().unwrap().to_string(),
+                    e["time_start"].as_str().unwrap().to_string(),
+                    e["time_end"].as_str().unwrap().to_string(),
+                    e["bytes_sent"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn lines_a_few_seconds_out_of_order_give_the_sessions_of_the_ordered_log() {
+        // Three listeners fetching a segment every 2 s, one pausing 60 s in the middle; nginx
+        // workers flush their buffers late, so lines come up to 4 s out of order.
+        let mut hits = Vec::new();
+        for (ip, skip) in [
+            ("10.0.0.1", None),
+            ("10.0.0.2", Some(60..120)),
+            ("10.0.0.3", None),
+        ] {
+            for t in (0..300).step_by(2) {
+                if skip.as_ref().is_some_and(|r| r.contains(&t)) {
+                    continue;
+                }
+                hits.push((t, hit(t, ip, "AppleCoreMedia/1.0", "/hls/live/1.ts", 10)));
+            }
+        }
+        hits.sort_by_key(|(t, h)| (*t, h.ip));
+        let run = |hits: &[(i64, Hit)]| {
+            let mut s = Sessionizer::new(std::time::Duration::from_secs(15), Vec::new());
+            let mut events: Vec<Value> = hits.iter().flat_map(|(_, h)| s.hit(h)).collect();
+            events.extend(s.close_all());
+            summary(&events)
+        };
+        let ordered = run(&hits);
+        // What the test expects of the ordered log: one session each, two for the pause.
+        assert_eq!(ordered.len(), 4, "{ordered:#?}");
+        assert!(ordered.contains(&(
+            "10.0.0.1".into(),
+            "2024-11-05T11:10:00.000000Z".into(),
+            "2024-11-05T11:14:58.000000Z".into(),
+            1500
+        )));
+        // Every other line written 3 s late, the first line of each session among them.
+        let mut disordered = hits.clone();
+        disordered.sort_by_key(|(t, h)| (*t + if t % 4 == 0 { 3 } else { 0 }, h.ip));
+        assert_ne!(
+            disordered.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            hits.iter().map(|(t, _)| *t).collect::<Vec<_>>()
+        );
+        assert_eq!(run(&disordered), ordered);
     }
 }

@@ -13,7 +13,7 @@ use diesel::sql_types::{Nullable, Text, Timestamptz};
 
 use crate::helpers::TestDb;
 
-fn reference_sql() -> Option<String> {
+pub fn reference_sql() -> Option<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/reference/openbroadcast-stats-notes.md");
     let notes = std::fs::read_to_string(path).ok()?;
@@ -23,7 +23,7 @@ fn reference_sql() -> Option<String> {
     Some(section[start..start + end].to_string())
 }
 
-fn psql(url: &str, sql: &str) -> String {
+pub fn psql(url: &str, sql: &str) -> String {
     let psql = PgBinaries::discover().unwrap().bindir.join("psql");
     let out = Command::new(psql)
         .args([

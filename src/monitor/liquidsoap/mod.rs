@@ -2,4 +2,5 @@
 
 pub mod client;
 pub mod monitor;
+pub mod plan;
 pub mod protocol;

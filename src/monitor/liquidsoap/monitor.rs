@@ -1,12 +1,14 @@
-//! The Liquidsoap monitor of one station: each tick it logs what is on air (ON_AIR), the
-//! tracks reached inside it, starts the scheduled diffusion when the queue is free (START),
-//! cancels one that could not start in time (CANCEL), pushes again a started diffusion that a
-//! Liquidsoap restart lost, and keeps the programme playlists in sync.
+//! The Liquidsoap monitor of one station: each tick it reads the output's metadata history and
+//! logs every sound it played (ON_AIR) and every sound resumed after an interruption, the
+//! tracks heard inside them, starts the scheduled diffusion when the queue is free (START),
+//! cancels one that could not start in time (CANCEL), accounts for every push (marked with
+//! its id, found in Liquidsoap when its answer was lost), pushes again what a Liquidsoap restart
+//! lost, and keeps the programme playlists in sync. The rules live in `plan`, without I/O.
 //!
 //! Everything it writes is deduplicated by unique indexes, so restarts, reconnects or a
 //! second airlog on the same database cannot log anything twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,14 +17,21 @@ use chrono_tz::Tz;
 use diesel::PgConnection;
 
 use super::client::{Client, ClientError, Endpoint, Timeouts};
-use super::protocol::{on_air, parse_float, parse_metadata, parse_rids, parse_uptime, OnAir};
-use crate::db::playout::{self, DiffusionRow, NewLog, StationRow};
+use super::plan::{
+    emission_id, heard_tracks, plan_emissions, plan_pushes, seen_count, EmissionId, Kind,
+    PollContext, PushRecord, PushState, PushView, Segment,
+};
+use super::protocol::{
+    on_air, parse_float, parse_metadata, parse_metadata_blocks, parse_rids, parse_uptime, OnAir,
+};
+use crate::db::playout::{self, DiffusionRow, LogRow, NewLog, StationRow};
 use crate::db::{DbError, DbPool};
 
 /// How often programme playlists are rewritten (when changed).
 const PLAYLIST_SYNC: Duration = Duration::from_secs(300);
-/// Push attempts of one diffusion when its requests die without a Liquidsoap restart.
-const MAX_ATTEMPTS: i32 = 3;
+/// The first retry after a failed tick, and the longest wait between retries.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const RECONNECT_CAP: Duration = Duration::from_secs(1);
 /// Margin added to the poll interval when judging "nearly done" (the aircox rule).
 const MARGIN: Duration = Duration::from_secs(5);
 
@@ -66,23 +75,25 @@ impl TryFrom<&StationRow> for StationConfig {
 /// What one tick saw and did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Tick {
+    /// The file the output plays (its latest emission).
     pub on_air: Option<String>,
     pub logged_sounds: usize,
+    pub logged_resumes: usize,
     pub logged_tracks: usize,
     pub started: Option<i64>,
     pub cancelled: Option<i64>,
+    /// A diffusion some of whose sounds were pushed again (lost by a restart, or dead).
     pub repushed: Option<i64>,
     pub playlists_written: usize,
 }
 
-/// The last sound logged per source, so a sound is looked up in the database only once.
+/// The play the output is in: its entry, and the stretch heard since it last went on air.
 #[derive(Debug, Clone)]
-struct Logged {
-    log_id: i64,
-    path: String,
-    date: DateTime<Utc>,
+struct Current {
+    play_id: i64,
     sound_id: Option<i64>,
     is_show: bool,
+    seg: Segment,
 }
 
 /// One station's monitor.
@@ -90,7 +101,11 @@ pub struct Monitor {
     station: StationConfig,
     client: Client,
     pool: DbPool,
-    last: HashMap<String, Logged>,
+    /// The output's history at the last poll of this Liquidsoap run, oldest first.
+    seen: Vec<EmissionId>,
+    last_poll: Option<DateTime<Utc>>,
+    booted_at: Option<DateTime<Utc>>,
+    current: Option<Current>,
     next_sync: Instant,
     playlists: HashMap<PathBuf, String>,
 }
@@ -104,6 +119,134 @@ async fn db<T: Send + 'static>(
         .map_err(anyhow::Error::from)
 }
 
+/// Tags kept from what Liquidsoap says about a request (the rest is bookkeeping).
+fn tags_of(air: &OnAir) -> serde_json::Value {
+    let tags: serde_json::Map<String, serde_json::Value> = air
+        .metadata
+        .0
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "rid"
+                    | "on_air"
+                    | "on_air_timestamp"
+                    | "status"
+                    | "temporary"
+                    | "kind"
+                    | "decoder"
+                    | "airlog_on_air_ms"
+                    | "airlog_push"
+                    | "initial_uri"
+            )
+        })
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(tags)
+}
+
+fn comment_of(air: &OnAir) -> String {
+    match (&air.artist, &air.title) {
+        (Some(a), Some(t)) => format!("{a} - {t}"),
+        (None, Some(t)) => t.clone(),
+        _ => air.uri.clone(),
+    }
+}
+
+/// Writes the entry of a play starting (or finds the one written before); returns it and
+/// whether it is new.
+fn log_start(
+    c: &mut PgConnection,
+    station_id: i64,
+    air: &OnAir,
+    date: DateTime<Utc>,
+    date_from: &str,
+) -> diesel::QueryResult<(LogRow, bool)> {
+    let key = air.request_key();
+    if let Some(k) = &key {
+        if let Some(row) = playout::play_by_request(c, station_id, k)? {
+            return Ok((row, false));
+        }
+    }
+    let sound = playout::sound_by_path(c, &air.uri)?;
+    // A request airlog pushed names its diffusion; other sounds of a started diffusion are
+    // recognised by path (pushed by hand, or by an older airlog).
+    let diffusion_id = match air.push_id {
+        Some(p) => playout::push_by_id(c, p)?.map(|(d, _, _)| d),
+        None => None,
+    };
+    let diffusion_id = match diffusion_id {
+        Some(d) => Some(d),
+        None if air.source.is_empty() || air.push_id.is_some() => None,
+        None => playout::diffusion_playing(c, station_id, &air.uri, date)?,
+    };
+    let new = playout::insert_log(
+        c,
+        &NewLog {
+            station_id,
+            r#type: "on_air",
+            date,
+            source: &air.source,
+            comment: &comment_of(air),
+            path: Some(&air.uri),
+            sound_id: sound.as_ref().map(|s| s.id),
+            diffusion_id,
+            tags: tags_of(air),
+            date_from: Some(date_from),
+            request_key: key.as_deref(),
+            push_id: air.push_id,
+            ..NewLog::default()
+        },
+    )?;
+    let row = match &key {
+        Some(k) => playout::play_by_request(c, station_id, k)?,
+        None => playout::sound_log(c, station_id, &air.source, &air.uri, date)?,
+    }
+    .ok_or(diesel::result::Error::NotFound)?;
+    Ok((row, new.is_some()))
+}
+
+/// Writes the entry of a play resumed at `date` (once), starting where it was interrupted.
+/// Returns the play, the resume entry's position, and whether it is new.
+fn log_resume(
+    c: &mut PgConnection,
+    station_id: i64,
+    air: &OnAir,
+    date: DateTime<Utc>,
+    date_from: &str,
+) -> diesel::QueryResult<(LogRow, f64, bool)> {
+    // The play's start fell out of every window airlog saw: its own on-air time dates it.
+    let (play, _) = log_start(c, station_id, air, air.air_time, air.air_time_from)?;
+    if let Some(id) = playout::resume_logged(c, play.id, date)? {
+        let position =
+            playout::play_position_at(c, play.id, date + chrono::Duration::milliseconds(1))?;
+        let _ = id;
+        return Ok((play, position, false));
+    }
+    let position = playout::play_position_at(c, play.id, date)?;
+    let new = playout::insert_log(
+        c,
+        &NewLog {
+            station_id,
+            r#type: "on_air",
+            date,
+            source: &air.source,
+            comment: &comment_of(air),
+            path: Some(&air.uri),
+            sound_id: play.sound_id,
+            diffusion_id: play.diffusion_id,
+            tags: tags_of(air),
+            date_from: Some(date_from),
+            request_key: air.request_key().as_deref(),
+            resume_of: Some(play.id),
+            position_s: position,
+            push_id: air.push_id,
+            ..NewLog::default()
+        },
+    )?;
+    Ok((play, position, new.is_some()))
+}
+
 impl Monitor {
     pub fn new(station: StationConfig, pool: DbPool) -> Monitor {
         let client = Client::new(station.endpoint.clone(), Timeouts::default());
@@ -111,7 +254,10 @@ impl Monitor {
             station,
             client,
             pool,
-            last: HashMap::new(),
+            seen: Vec::new(),
+            last_poll: None,
+            booted_at: None,
+            current: None,
             next_sync: Instant::now(),
             playlists: HashMap::new(),
         }
@@ -122,34 +268,112 @@ impl Monitor {
         &self.station
     }
 
-    /// One pass: what is on air, its tracks, the schedule, the playlists.
+    /// One pass: observe Liquidsoap (its run, the output's history, what is on air), plan what
+    /// is new (pure rules in `plan`), log it, then the schedule and the playlists.
     pub async fn tick(&mut self, now: DateTime<Utc>) -> anyhow::Result<Tick> {
         let mut tick = Tick::default();
-        let rids = parse_rids(&self.client.command("request.on_air").await?);
-        let mut queue_on_air = None;
-        for rid in rids {
-            let reply = match self
-                .client
-                .command(&format!("request.metadata {rid}"))
-                .await
-            {
-                Ok(r) => r,
-                // The request ended between the two commands.
-                Err(ClientError::Server { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let Some(air) = on_air(parse_metadata(&reply), self.station.tz, now) else {
-                continue;
-            };
-            if air.source == self.station.queue_id {
-                queue_on_air = Some(air.rid);
-            }
-            tick.on_air = Some(air.uri.clone());
-            let (log, new) = self.log_sound(&air).await?;
-            tick.logged_sounds += usize::from(new);
-            tick.logged_tracks += self.log_tracks(&air, &log, now).await?;
+        let uptime = parse_uptime(&self.client.command("uptime").await?);
+        let booted_at = uptime.map(|u| now - chrono::Duration::seconds(u as i64));
+        let restarted = match (self.booted_at, booted_at) {
+            (Some(a), Some(b)) => (a - b).num_seconds().abs() > 2,
+            _ => false,
+        };
+        if restarted || booted_at.is_none() {
+            // A new Liquidsoap: its history is new, and nothing bounds what it played.
+            self.seen.clear();
+            self.last_poll = None;
         }
-        self.handle_diffusions(now, queue_on_air.is_some(), &mut tick)
+        if restarted {
+            tracing::info!(
+                station = self.station.name.as_str(),
+                "Liquidsoap restarted; reading what it played since"
+            );
+        }
+        self.booted_at = booted_at.or(self.booted_at);
+
+        let history = self.history(now).await?;
+        let ids: Vec<EmissionId> = history.iter().map(emission_id).collect();
+        let fresh_from = seen_count(&self.seen, &ids);
+        let fresh = &history[fresh_from..];
+        let mut ctx = PollContext {
+            polled_at: now,
+            last_poll: self.last_poll,
+            ..Default::default()
+        };
+        if !fresh.is_empty() {
+            let paths: Vec<String> = history[fresh_from.saturating_sub(1)..]
+                .iter()
+                .map(|e| e.uri.clone())
+                .collect();
+            let pushes: Vec<i64> = fresh.iter().filter_map(|e| e.push_id).collect();
+            let (durations, sent_at) = db(&self.pool, move |c| {
+                let mut durations = HashMap::new();
+                for p in paths {
+                    if let Some(d) = playout::sound_by_path(c, &p)?.and_then(|s| s.duration_s) {
+                        durations.insert(p, d);
+                    }
+                }
+                let mut sent = HashMap::new();
+                for id in pushes {
+                    if let Some((_, _, at)) = playout::push_by_id(c, id)? {
+                        sent.insert(id, at);
+                    }
+                }
+                Ok((durations, sent))
+            })
+            .await?;
+            ctx.durations = durations;
+            ctx.sent_at = sent_at;
+        }
+        for aired in plan_emissions(&history, fresh_from, &ctx) {
+            let air = history[aired.index].clone();
+            // What played before was heard until this went on air.
+            if let Some(cur) = self.current.take() {
+                tick.logged_tracks += self.log_tracks(&cur, aired.date).await?;
+            }
+            let station_id = self.station.id;
+            let moved = air.clone();
+            let (play, position, new) = db(&self.pool, move |c| match aired.kind {
+                Kind::Start => log_start(c, station_id, &moved, aired.date, aired.date_from)
+                    .map(|(p, n)| (p, 0.0, n)),
+                Kind::Resume => log_resume(c, station_id, &moved, aired.date, aired.date_from),
+            })
+            .await?;
+            if new {
+                let kind = if aired.kind == Kind::Start {
+                    "on air"
+                } else {
+                    "resumed on air"
+                };
+                match aired.kind {
+                    Kind::Start => tick.logged_sounds += 1,
+                    Kind::Resume => tick.logged_resumes += 1,
+                }
+                tracing::info!(station = self.station.name.as_str(), path = air.uri.as_str(), source = air.source.as_str(),
+                    date = %aired.date, date_from = aired.date_from, position_s = position, "{kind}");
+            }
+            self.current = Some(Current {
+                play_id: play.id,
+                sound_id: play.sound_id,
+                is_show: play.diffusion_id.is_some(),
+                seg: Segment {
+                    date: aired.date,
+                    position_s: position,
+                },
+            });
+        }
+        if let Some(cur) = self.current.clone() {
+            tick.logged_tracks += self.log_tracks(&cur, now).await?;
+        }
+        self.seen = ids;
+        self.last_poll = Some(now);
+        let on_air_rids = parse_rids(&self.client.command("request.on_air").await?);
+        let newest = history.last();
+        tick.on_air = newest.map(|e| e.uri.clone());
+        let queue_on_air = newest.is_some_and(|e| {
+            e.source == self.station.queue_id && e.rid.is_some_and(|r| on_air_rids.contains(&r))
+        });
+        self.handle_diffusions(now, queue_on_air, &history, &mut tick)
             .await?;
         if Instant::now() >= self.next_sync {
             tick.playlists_written = self.sync_playlists().await?;
@@ -158,103 +382,60 @@ impl Monitor {
         Ok(tick)
     }
 
-    async fn log_sound(&mut self, air: &OnAir) -> anyhow::Result<(Logged, bool)> {
-        if let Some(last) = self.last.get(&air.source) {
-            if last.path == air.uri && last.date == air.air_time {
-                return Ok((last.clone(), false));
+    /// The output's metadata history, oldest first: every sound it played, and every resume,
+    /// in order. A script whose output has no such command gets what is on air instead.
+    async fn history(&mut self, now: DateTime<Utc>) -> anyhow::Result<Vec<OnAir>> {
+        let tz = self.station.tz;
+        match self
+            .client
+            .command(&format!("{}.metadata", self.station.output_id))
+            .await
+        {
+            Ok(reply) => {
+                let mut blocks = parse_metadata_blocks(&reply);
+                blocks.reverse();
+                Ok(blocks
+                    .into_iter()
+                    .filter_map(|(_, m)| on_air(m, tz, now))
+                    .collect())
             }
+            Err(ClientError::Server { .. }) => {
+                let mut out = Vec::new();
+                for rid in parse_rids(&self.client.command("request.on_air").await?) {
+                    match self
+                        .client
+                        .command(&format!("request.metadata {rid}"))
+                        .await
+                    {
+                        Ok(r) => out.extend(on_air(parse_metadata(&r), tz, now)),
+                        // The request ended between the two commands.
+                        Err(ClientError::Server { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                out.sort_by_key(|e| e.air_time);
+                Ok(out)
+            }
+            Err(e) => Err(e.into()),
         }
-        let station_id = self.station.id;
-        let air = air.clone();
-        let moved = air.clone();
-        let (logged, new) = db(&self.pool, move |c| {
-            let air = moved;
-            let sound = playout::sound_by_path(c, &air.uri)?;
-            let diffusion_id = playout::diffusion_playing(c, station_id, &air.uri, air.air_time)?;
-            let tags: serde_json::Map<String, serde_json::Value> = air
-                .metadata
-                .0
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        k.as_str(),
-                        "rid"
-                            | "on_air"
-                            | "on_air_timestamp"
-                            | "status"
-                            | "temporary"
-                            | "kind"
-                            | "decoder"
-                    )
-                })
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
-            let comment = match (&air.artist, &air.title) {
-                (Some(a), Some(t)) => format!("{a} - {t}"),
-                (None, Some(t)) => t.clone(),
-                _ => air.uri.clone(),
-            };
-            let new = playout::insert_log(
-                c,
-                &NewLog {
-                    station_id,
-                    r#type: "on_air",
-                    date: air.air_time,
-                    source: &air.source,
-                    comment: &comment,
-                    path: Some(&air.uri),
-                    sound_id: sound.as_ref().map(|s| s.id),
-                    diffusion_id,
-                    tags: serde_json::Value::Object(tags),
-                    date_from: Some(air.air_time_from),
-                    ..NewLog::default()
-                },
-            )?;
-            let row = playout::sound_log(c, station_id, &air.source, &air.uri, air.air_time)?
-                .ok_or(diesel::result::Error::NotFound)?;
-            Ok((
-                Logged {
-                    log_id: row.id,
-                    path: air.uri.clone(),
-                    date: air.air_time,
-                    sound_id: row.sound_id,
-                    is_show: row.diffusion_id.is_some(),
-                },
-                new.is_some(),
-            ))
-        })
-        .await?;
-        if new {
-            tracing::info!(station = self.station.name.as_str(), path = air.uri.as_str(), source = air.source.as_str(),
-                date = %air.air_time, date_from = air.air_time_from, "on air");
-        }
-        self.last.insert(air.source.clone(), logged.clone());
-        Ok((logged, new))
     }
 
-    /// Logs the tracks of a sound already reached, at sound start + timestamp, never ahead of
-    /// now; after a restart the ones missed are filled in. Shows (diffusions) get none.
-    async fn log_tracks(
-        &mut self,
-        air: &OnAir,
-        log: &Logged,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<usize> {
-        let Some(sound_id) = log.sound_id else {
+    /// Logs the tracks of the current play heard by `until` (shows get none).
+    async fn log_tracks(&mut self, cur: &Current, until: DateTime<Utc>) -> anyhow::Result<usize> {
+        let Some(sound_id) = cur.sound_id else {
             return Ok(0);
         };
-        if log.is_show {
+        if cur.is_show {
             return Ok(0);
         }
-        let (station_id, parent, start, source) =
-            (self.station.id, log.log_id, log.date, air.source.clone());
+        let (station_id, cur) = (self.station.id, cur.clone());
         db(&self.pool, move |c| {
+            let due = playout::unlogged_tracks(c, sound_id, cur.play_id)?;
+            let times: Vec<(i64, f64)> = due.iter().map(|t| (t.id, t.timestamp_s)).collect();
+            let play = playout::log_entry(c, cur.play_id)?;
             let mut n = 0;
-            for t in playout::unlogged_tracks(c, sound_id, parent)? {
-                let at = start + chrono::Duration::milliseconds((t.timestamp_s * 1000.0) as i64);
-                if at > now {
-                    break;
-                }
+            for (id, at) in heard_tracks(&times, cur.seg, until) {
+                let t = due.iter().find(|t| t.id == id).expect("planned from these");
                 let comment = if t.artist.is_empty() {
                     t.title.clone()
                 } else {
@@ -266,11 +447,11 @@ impl Monitor {
                         station_id,
                         r#type: "on_air",
                         date: at,
-                        source: &source,
+                        source: &play.source,
                         comment: &comment,
                         sound_id: Some(sound_id),
                         track_id: Some(t.id),
-                        parent_id: Some(parent),
+                        parent_id: Some(cur.play_id),
                         tags: serde_json::json!({}),
                         date_from: Some("track_timestamp"),
                         ..NewLog::default()
@@ -287,10 +468,11 @@ impl Monitor {
         &mut self,
         now: DateTime<Utc>,
         queue_on_air: bool,
+        history: &[OnAir],
         tick: &mut Tick,
     ) -> anyhow::Result<()> {
         let station_id = self.station.id;
-        tick.repushed = self.repush_lost(now).await?;
+        tick.repushed = self.drive_pushes(now, history).await?;
         let Some(d) = db(&self.pool, move |c| {
             playout::pending_diffusion(c, station_id, now)
         })
@@ -319,8 +501,10 @@ impl Monitor {
         let late = now - d.start
             > chrono::Duration::from_std(self.station.cancel_timeout).unwrap_or_default();
         if queued.is_empty() && nearly_done {
-            self.start(&d, now).await?;
-            tick.started = Some(d.id);
+            if self.start(&d, now).await? {
+                tick.started = Some(d.id);
+                self.drive_pushes(now, history).await?;
+            }
         } else if late {
             // The unique index on start/cancel decisions makes this exclusive with a start.
             let d2 = d.clone();
@@ -341,8 +525,8 @@ impl Monitor {
         Ok(())
     }
 
-    /// Claims the start in the database (START log, unique per diffusion), then pushes.
-    async fn start(&mut self, d: &DiffusionRow, now: DateTime<Utc>) -> anyhow::Result<()> {
+    /// Claims the start in the database (START log, unique per diffusion); true if claimed.
+    async fn start(&mut self, d: &DiffusionRow, now: DateTime<Utc>) -> anyhow::Result<bool> {
         let (station_id, id, title) = (self.station.id, d.id, d.title.clone());
         let claimed = db(&self.pool, move |c| {
             playout::insert_log(
@@ -359,106 +543,200 @@ impl Monitor {
             )
         })
         .await?;
-        if claimed.is_none() {
-            return Ok(());
+        if claimed.is_some() {
+            tracing::info!(
+                station = self.station.name.as_str(),
+                diffusion = d.id,
+                title = d.title.as_str(),
+                sounds = d.sounds.len(),
+                "diffusion started"
+            );
         }
-        tracing::info!(
-            station = self.station.name.as_str(),
-            diffusion = d.id,
-            title = d.title.as_str(),
-            sounds = d.sounds.len(),
-            "diffusion started"
-        );
-        self.push(d.id, 1, &d.sounds).await
+        Ok(claimed.is_some())
     }
 
-    /// Pushes sounds once each, recording every rid answered. A push that failed is not
-    /// retried here: whether Liquidsoap queued it is unknown, and `repush_lost` decides later
-    /// from what Liquidsoap reports.
-    async fn push(
+    /// For each started, running diffusion: accounts for unanswered pushes (found in
+    /// Liquidsoap, or lost), then pushes the sounds `plan_pushes` says are needed.
+    async fn drive_pushes(
         &mut self,
-        diffusion_id: i64,
-        attempt: i32,
-        paths: &[String],
-    ) -> anyhow::Result<()> {
-        let mut rids = Vec::new();
-        let mut failure = None;
-        for (i, path) in paths.iter().enumerate() {
-            match self
-                .client
-                .command(&format!("{}.push {path}", self.station.queue_id))
-                .await
-            {
-                Ok(reply) => {
-                    rids.push((i as i32 + 1, parse_rids(&reply).first().map(|r| *r as i64)))
-                }
-                Err(e) => {
-                    rids.push((i as i32 + 1, None));
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        db(&self.pool, move |c| {
-            playout::record_push(c, diffusion_id, attempt, &rids)
-        })
-        .await?;
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
-    }
-
-    /// A started, still running diffusion none of whose pushed requests Liquidsoap knows any
-    /// more (it restarted) and with sounds not yet played gets those pushed again. A restart
-    /// is recognised by an uptime shorter than the time since the push, since a new
-    /// Liquidsoap numbers its requests from 1 again and an old rid may look alive.
-    async fn repush_lost(&mut self, now: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
+        now: DateTime<Utc>,
+        history: &[OnAir],
+    ) -> anyhow::Result<Option<i64>> {
         let station_id = self.station.id;
         let running = db(&self.pool, move |c| {
-            playout::running_diffusions(c, station_id, now)
+            let mut out = Vec::new();
+            for d in playout::running_diffusions(c, station_id, now)? {
+                let pushes = playout::pushes(c, d.id)?;
+                let played = playout::played_pushes(c, d.id)?;
+                out.push((d, pushes, played));
+            }
+            Ok(out)
         })
         .await?;
         if running.is_empty() {
             return Ok(None);
         }
-        let alive = parse_rids(&self.client.command("request.alive").await?);
-        let uptime = parse_uptime(&self.client.command("uptime").await?);
-        for d in running {
-            let id = d.id;
-            let (push, played) = db(&self.pool, move |c| {
-                Ok((playout::last_push(c, id)?, playout::played_paths(c, id)?))
-            })
-            .await?;
-            let restarted = match (uptime, push.pushed_at) {
-                (Some(up), Some(at)) => (now - at).num_seconds() > up as i64 + 1,
-                _ => false,
-            };
-            let attempt = push.attempt;
-            if !restarted && push.rids.iter().any(|r| alive.contains(&(*r as u64))) {
-                continue;
-            }
-            let missing: Vec<String> = d
-                .sounds
+        let mut repushed = None;
+        let mut alive: Option<HashSet<u64>> = None;
+        let mut found: Option<HashMap<i64, u64>> = None;
+        for (d, rows, played) in running {
+            let records: Vec<PushRecord> = rows
                 .iter()
-                .filter(|p| !played.contains(p))
-                .cloned()
+                .map(|r| PushRecord {
+                    id: r.id,
+                    position: r.position,
+                    state: PushState::parse(&r.state).unwrap_or(PushState::Unknown),
+                    rid: r.rid.map(|r| r as u64),
+                    sent_at: r.pushed_at,
+                })
                 .collect();
-            if missing.is_empty() {
+            let played_positions: HashSet<i32> = played.iter().map(|(_, p)| *p).collect();
+            if (1..=d.sounds.len() as i32).all(|p| played_positions.contains(&p)) {
                 continue;
             }
-            // Requests that died without a restart (a missing file, say) are tried a few
-            // times, not forever.
-            if !restarted && attempt >= MAX_ATTEMPTS {
+            if alive.is_none() {
+                alive = Some(
+                    parse_rids(&self.client.command("request.alive").await?)
+                        .into_iter()
+                        .collect(),
+                );
+            }
+            let unresolved = records
+                .iter()
+                .any(|r| matches!(r.state, PushState::Unknown | PushState::Sending));
+            if unresolved && found.is_none() {
+                found = Some(
+                    self.find_pushes(alive.as_ref().expect("read above"), history)
+                        .await?,
+                );
+            }
+            let view = PushView {
+                now,
+                booted_at: self.booted_at,
+                alive: alive.clone().unwrap_or_default(),
+                found: found.clone().unwrap_or_default(),
+                played: played_positions,
+            };
+            let plan = plan_pushes(d.sounds.len() as i32, &records, &view);
+            let (f, l) = (plan.found.clone(), plan.lost.clone());
+            if !f.is_empty() || !l.is_empty() {
+                db(&self.pool, move |c| {
+                    for (id, rid) in f {
+                        playout::set_push(c, id, "found", Some(rid as i64))?;
+                    }
+                    for id in l {
+                        playout::set_push(c, id, "lost", None)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            }
+            for (id, rid) in &plan.found {
+                tracing::info!(
+                    station = self.station.name.as_str(),
+                    diffusion = d.id,
+                    push = id,
+                    rid,
+                    "an unanswered push was found in Liquidsoap; not pushed again"
+                );
+            }
+            for id in &plan.lost {
+                tracing::warn!(
+                    station = self.station.name.as_str(),
+                    diffusion = d.id,
+                    push = id,
+                    "an unanswered push never reached Liquidsoap (or a restart lost it)"
+                );
+            }
+            if plan.push.is_empty() {
                 continue;
             }
-            // Nothing of the last attempt is alive and sounds were never heard: lost.
-            tracing::warn!(station = self.station.name.as_str(), diffusion = id, attempt = attempt + 1, sounds = missing.len(),
-                "Liquidsoap lost a started diffusion (restart?); pushing its remaining sounds again");
-            self.push(id, attempt + 1, &missing).await?;
-            return Ok(Some(id));
+            let first_push = records.is_empty();
+            if !first_push {
+                tracing::warn!(station = self.station.name.as_str(), diffusion = d.id, sounds = plan.push.len(),
+                    "sounds of a started diffusion are not in Liquidsoap any more (restart?); pushing them again");
+                repushed = Some(d.id);
+            }
+            for p in plan.push {
+                let path = d.sounds[(p - 1) as usize].clone();
+                self.push_one(d.id, p, &path, now).await?;
+            }
         }
-        Ok(None)
+        Ok(repushed)
+    }
+
+    /// Push ids on the requests Liquidsoap holds or played (`airlog_push`), with their rids.
+    async fn find_pushes(
+        &mut self,
+        alive: &HashSet<u64>,
+        history: &[OnAir],
+    ) -> anyhow::Result<HashMap<i64, u64>> {
+        let mut found: HashMap<i64, u64> = history
+            .iter()
+            .filter_map(|e| Some((e.push_id?, e.rid?)))
+            .collect();
+        let mut rids: Vec<u64> = alive.iter().copied().collect();
+        rids.sort_unstable();
+        for rid in rids {
+            match self
+                .client
+                .command(&format!("request.metadata {rid}"))
+                .await
+            {
+                Ok(r) => {
+                    let m = parse_metadata(&r);
+                    if let Some(p) = m.non_empty("airlog_push").and_then(|p| p.parse().ok()) {
+                        found.insert(p, rid);
+                    }
+                }
+                Err(ClientError::Server { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Pushes one sound, marked with the id of its push written beforehand. Without an answer
+    /// the push is `unknown` until found in Liquidsoap (or known lost): never sent again blindly.
+    async fn push_one(
+        &mut self,
+        diffusion_id: i64,
+        position: i32,
+        path: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let owned = path.to_string();
+        let id = db(&self.pool, move |c| {
+            playout::new_push(c, diffusion_id, position, &owned, now)
+        })
+        .await?;
+        let command = format!(
+            "{}.push annotate:airlog_push=\"{id}\":{path}",
+            self.station.queue_id
+        );
+        let result = self.client.command(&command).await;
+        let (state, rid) = match &result {
+            Ok(reply) => ("answered", parse_rids(reply).first().map(|r| *r as i64)),
+            Err(
+                ClientError::Connect { .. }
+                | ClientError::ConnectTimeout(..)
+                | ClientError::BadCommand(_),
+            ) => ("unsent", None),
+            // Liquidsoap answered with an error: nothing was queued.
+            Err(ClientError::Server { .. }) => ("lost", None),
+            Err(_) => ("unknown", None),
+        };
+        db(&self.pool, move |c| playout::set_push(c, id, state, rid)).await?;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if state == "unknown" {
+                    tracing::warn!(station = self.station.name.as_str(), diffusion = diffusion_id, push = id,
+                        error = %e, "no answer to a push; looking for it in Liquidsoap before anything else");
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// Writes `<playlist_dir>/<programme>.m3u` for each programme whose list changed, atomically.
@@ -498,7 +776,7 @@ impl Monitor {
     /// Ticks every poll interval until shutdown; errors are logged and retried with backoff,
     /// and never touch Liquidsoap beyond reconnecting.
     pub async fn run_until_stopped(mut self, mut shutdown: crate::shutdown::Shutdown) {
-        let mut backoff = self.station.poll;
+        let mut backoff = FIRST_RETRY;
         let mut failing = false;
         loop {
             let wait = match self.tick(Utc::now()).await {
@@ -507,7 +785,7 @@ impl Monitor {
                         tracing::info!(station = self.station.name.as_str(), "monitor recovered");
                         failing = false;
                     }
-                    backoff = self.station.poll;
+                    backoff = FIRST_RETRY;
                     self.station.poll
                 }
                 Err(e) => {
@@ -519,7 +797,9 @@ impl Monitor {
                         );
                     }
                     failing = true;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    // Connection attempts are cheap: try again soon, so a Liquidsoap that
+                    // comes back is seen within a second.
+                    backoff = (backoff * 2).min(RECONNECT_CAP);
                     backoff
                 }
             };

@@ -181,7 +181,22 @@ pub struct OnAir {
     pub air_time_from: &'static str,
     pub title: Option<String>,
     pub artist: Option<String>,
+    /// When this emission reached the output, as the shipped script reports it
+    /// (`airlog_on_air_ms`, Liquidsoap's `time()` in milliseconds); absent with other scripts.
+    pub reported_at: Option<DateTime<Utc>>,
+    /// The push that queued this request (the `airlog_push` annotation airlog adds).
+    pub push_id: Option<i64>,
     pub metadata: Metadata,
+}
+
+impl OnAir {
+    /// Names the Liquidsoap request (`rid@on-air time`): rids restart from 1 with Liquidsoap,
+    /// the on-air time of a request never changes, so together they name one play.
+    pub fn request_key(&self) -> Option<String> {
+        let rid = self.rid?;
+        (self.air_time_from != "poll")
+            .then(|| format!("{rid}@{}", self.air_time.timestamp_millis()))
+    }
 }
 
 /// Reads the on-air facts from request metadata. The air time is `on_air_timestamp` when
@@ -217,6 +232,13 @@ pub fn on_air(metadata: Metadata, tz: Tz, polled_at: DateTime<Utc>) -> Option<On
         air_time_from,
         title: metadata.non_empty("title").map(str::to_string),
         artist: metadata.non_empty("artist").map(str::to_string),
+        reported_at: metadata
+            .non_empty("airlog_on_air_ms")
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .and_then(DateTime::<Utc>::from_timestamp_millis),
+        push_id: metadata
+            .non_empty("airlog_push")
+            .and_then(|p| p.trim().parse().ok()),
         metadata,
     })
 }
