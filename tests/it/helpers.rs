@@ -29,6 +29,14 @@ struct TestServer {
 static SERVER: OnceLock<TestServer> = OnceLock::new();
 static CREATE_LOCK: Mutex<()> = Mutex::new(());
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Tests that load the machine hard (dozens of mpv processes) and tests that measure times to a
+/// fraction of a second take turns: on two cores the first starve the second. Hold the guard
+/// for the whole test.
+pub async fn take_turns() -> tokio::sync::MutexGuard<'static, ()> {
+    TURNS.lock().await
+}
 
 /// Replaces the database name in a libpq URL (`postgres://u@h:5432/name?x=y`).
 pub fn with_database(url: &str, database: &str) -> String {

@@ -736,6 +736,7 @@ async fn measure(report: bool, poll: Duration) -> Vec<(f64, f64)> {
 
 #[tokio::test]
 async fn air_times_are_within_a_fifth_of_a_second_with_the_report_and_a_second_polling_only() {
+    let _turn = crate::helpers::take_turns().await;
     // Stations poll every second by default.
     let with = measure(true, Duration::from_secs(1)).await;
     let without = measure(false, Duration::from_secs(1)).await;
