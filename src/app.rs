@@ -17,6 +17,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub rate_limiter: crate::api::ratelimit::RateLimiter,
+    /// The share of the pool exports may hold.
+    pub exports: crate::api::export::ExportLimits,
+    /// Where the database is, for the health check's own probe when the pool is busy.
+    pub database_url: String,
 }
 
 /// A bound, not yet running, airlog service.
@@ -42,6 +46,15 @@ impl Application {
             rate_limiter: crate::api::ratelimit::RateLimiter::new(
                 settings.player.rate_limit_per_minute,
             ),
+            // One connection always stays out of the exports' reach.
+            exports: crate::api::export::ExportLimits::new(
+                settings
+                    .server
+                    .max_exports
+                    .min(settings.database.pool_size.saturating_sub(1) as usize),
+                Duration::from_secs(settings.server.export_send_timeout_s.max(1)),
+            ),
+            database_url: database_url.to_string(),
         });
         let listener = std::net::TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
@@ -51,6 +64,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(middleware::from_fn(crate::api::boundary::check))
                 .wrap(middleware::from_fn(crate::metrics::observe))
                 .configure(|cfg| crate::api::configure(cfg, &app_settings))
         })

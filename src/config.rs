@@ -158,6 +158,16 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Seconds in-flight requests get to finish at shutdown.
     pub shutdown_timeout_s: u64,
+    /// Seconds a client gets to send a whole request body (408 past that).
+    pub body_timeout_s: u64,
+    /// Exports that may stream at once; each holds a database connection while its client
+    /// reads, so at most `database.pool_size` - 1 are used (more get 429 with Retry-After).
+    pub max_exports: usize,
+    /// Seconds an export waits for a client that stopped reading before it gives up.
+    pub export_send_timeout_s: u64,
+    /// The URL clients reach airlog at (e.g. `https://stats.example.org`), used for `next` and
+    /// `previous` links; empty: from the request (forwarded headers only from trusted proxies).
+    pub public_url: String,
 }
 
 /// The PostgreSQL database.
@@ -260,6 +270,10 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024 * 1024,
             workers: 0,
             shutdown_timeout_s: 30,
+            body_timeout_s: 30,
+            public_url: String::new(),
+            max_exports: 3,
+            export_send_timeout_s: 30,
         }
     }
 }
@@ -297,6 +311,39 @@ pub const DEFAULT_CONFIG_FILE: &str = "airlog.toml";
 
 /// Environment variables that look like settings but belong to the command line.
 const CLI_ONLY_VARS: &[&str] = &["config"];
+
+/// The top-level keys of `Settings` (sections and plain keys).
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir", "server", "database", "station", "player", "jobs", "mpv", "log",
+];
+
+/// Letters apart (Levenshtein distance), to tell a misspelt setting from another program's
+/// variable.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether `AIRLOG_<key>` is meant as an airlog setting. `SECTION__KEY` always is (a wrong
+/// key is then refused by name); a plain name is when it names a top-level key or nearly does
+/// (a misspelling, refused). Other plain names belong to other programs, such as the shipped
+/// Liquidsoap script's `AIRLOG_LIQ_SOCKET`, and are left alone.
+fn is_setting(key: &str) -> bool {
+    key.contains('.')
+        || TOP_LEVEL_KEYS
+            .iter()
+            .any(|k| distance(key, k) <= 2.min(k.len() / 3 + 1))
+}
 
 impl Settings {
     /// Reads settings from `path` (or `./airlog.toml` when it exists), then the environment.
@@ -340,6 +387,10 @@ impl Settings {
             if key.is_empty() || CLI_ONLY_VARS.contains(&key.as_str()) {
                 continue;
             }
+            if !is_setting(&key) {
+                tracing::debug!(variable = name.as_str(), "not an airlog setting; ignored");
+                continue;
+            }
             // Values read like TOML scalars, so "3" is a number and "true" a boolean.
             let value: Value = value
                 .parse()
@@ -372,6 +423,13 @@ impl Settings {
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.server.max_exports == 0 {
+            bail!("server.max_exports must be at least 1");
+        }
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("server.public_url must be an http:// or https:// URL, got {url:?}");
         }
         Ok(())
     }
@@ -492,6 +550,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn other_programs_variables_are_left_alone_and_misspelt_settings_refused() {
+        let s = Settings::load(
+            Some(Path::new("/dev/null")),
+            env(&[
+                ("AIRLOG_LIQ_SOCKET", "/run/airlog/liquidsoap.sock"),
+                ("AIRLOG_PLAYLIST", "/var/lib/airlog/rotation.m3u"),
+                ("AIRLOG_OUTPUT", "icecast"),
+                ("AIRLOG_REPORT", "false"),
+                ("AIRLOG_DATA_DIR", "/tmp/x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.data_dir, Path::new("/tmp/x"));
+        for (name, named) in [
+            ("AIRLOG_DATADIR", "datadir"),
+            ("AIRLOG_SERVR__BIND", "servr"),
+            ("AIRLOG_DATABASE__URI", "uri"),
+        ] {
+            let err = Settings::load(Some(Path::new("/dev/null")), env(&[(name, "x")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{name}: {err}");
+        }
     }
 
     #[test]

@@ -57,7 +57,12 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
-    TooManyRequests(String),
+    RequestTimeout(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Too many requests; the client may retry after this many seconds.
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     #[error("{0}")]
     Unavailable(String),
     /// Anything unexpected; logged once with its cause, answered without it.
@@ -83,7 +88,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::TooManyRequests(_) => "too_many_requests",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::TooManyRequests(..) => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -106,7 +113,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -127,6 +136,9 @@ impl ResponseError for ApiError {
         let mut builder = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
             builder.insert_header(("WWW-Authenticate", "Token"));
+        }
+        if let ApiError::TooManyRequests(_, retry_after_s) = self {
+            builder.insert_header(("Retry-After", retry_after_s.max(&1).to_string()));
         }
         builder.json(ErrorBody {
             error: self.kind(),

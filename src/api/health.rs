@@ -11,21 +11,65 @@ use crate::error::ApiError;
 /// How long `/healthz` waits for the database before it says it is down.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `GET /healthz`: 200 after a database round trip, 503 when the database does not answer.
+/// What the health check found.
+enum Found {
+    Ok,
+    /// Every pooled connection is busy, but the database answers a connection of its own.
+    PoolBusy {
+        size: u32,
+    },
+    Down(anyhow::Error),
+}
+
+/// `GET /healthz`: 200 after a database round trip through the pool; 503 when the database
+/// does not answer, or (said as such) when it answers but every pooled connection is busy.
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    probe(&state).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})))
+}
+
+/// The health check itself: Ok, or the 503 that says what is wrong.
+pub async fn probe(state: &AppState) -> Result<(), ApiError> {
     let pool = state.pool.clone();
-    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut conn = pool.get_timeout(HEALTH_TIMEOUT)?;
-        diesel::sql_query("SELECT 1").execute(&mut conn)?;
-        Ok(())
+    let url = state.database_url.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let through_pool = pool
+            .get_timeout(HEALTH_TIMEOUT)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut conn| Ok(diesel::sql_query("SELECT 1").execute(&mut conn)?));
+        let Err(e) = through_pool else {
+            return Found::Ok;
+        };
+        let st = pool.state();
+        if st.idle_connections == 0 && st.connections >= pool.max_size() {
+            // The pool is full: ask the database directly whether it is alive.
+            use diesel::Connection;
+            let alive = diesel::PgConnection::establish(&url)
+                .map_err(anyhow::Error::from)
+                .and_then(|mut c| Ok(diesel::sql_query("SELECT 1").execute(&mut c)?));
+            if alive.is_ok() {
+                return Found::PoolBusy {
+                    size: pool.max_size(),
+                };
+            }
+        }
+        Found::Down(e)
     })
     .await
     .map_err(anyhow::Error::from)?;
-    match result {
-        Ok(()) => {
-            Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})))
+    match found {
+        Found::Ok => Ok(()),
+        Found::PoolBusy { size } => {
+            tracing::warn!(
+                pool_size = size,
+                "health check: every pooled connection is busy"
+            );
+            Err(ApiError::Unavailable(format!(
+                "all {size} database connections are busy (the database itself answers); \
+                 requests wait for a free one"
+            )))
         }
-        Err(e) => {
+        Found::Down(e) => {
             tracing::warn!(error = %e, "health check: database not reachable");
             Err(ApiError::Unavailable(
                 "the database is not reachable".into(),

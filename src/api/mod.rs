@@ -1,7 +1,8 @@
 //! The HTTP API: one `configure` registers every route.
 
-mod export;
-mod health;
+pub mod boundary;
+pub mod export;
+pub mod health;
 mod items;
 mod jobs;
 pub mod pagination;
@@ -24,6 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
         .app_data(web::PayloadConfig::new(max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(|err, _| {
             ApiError::BadRequest(format!("invalid query string: {err}")).into()
+        }))
+        // A path segment that is not what the route needs (an id that is not a number) names
+        // no existing resource.
+        .app_data(web::PathConfig::default().error_handler(|err, req| {
+            ApiError::NotFound(format!("no such resource: {}: {err}", req.path())).into()
         }))
         .route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))

@@ -105,25 +105,68 @@ fn decode_cursor(s: &str) -> Option<(Key, Direction, i64)> {
     if parts.next().is_some() || count < 0 {
         return None;
     }
-    let time = DateTime::<Utc>::from_timestamp_micros(micros)?;
+    // A forged cursor must not carry a time PostgreSQL refuses.
+    let time = DateTime::<Utc>::from_timestamp_micros(micros)
+        .filter(|t| crate::ingest::time::in_range(*t))?;
     Some((Key { time, id }, direction, count))
 }
 
 /// The absolute URL of this request with `cursor`/`offset` replaced.
 fn link(req: &HttpRequest, set: (&str, String)) -> String {
-    let info = req.connection_info();
     let mut pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     pairs.retain(|(k, _)| k != "cursor" && k != "offset");
     pairs.push((set.0.to_string(), set.1));
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    format!(
-        "{}://{}{}?{}",
-        info.scheme(),
-        info.host(),
-        req.path(),
-        query
-    )
+    format!("{}{}?{}", base_url(req), req.path(), query)
+}
+
+/// Where this server is reached: `server.public_url` when set; else, behind a trusted proxy,
+/// what the proxy says (`Forwarded` / `X-Forwarded-Host/Proto`); else the request's own Host
+/// and the connection's scheme. Forwarded headers from anyone else are ignored: they are
+/// client-written, and links built from them could point anywhere (`javascript://...`).
+pub fn base_url(req: &HttpRequest) -> String {
+    let settings = req
+        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .map(|s| s.settings.clone());
+    if let Some(url) = settings
+        .as_ref()
+        .map(|s| s.server.public_url.trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+    {
+        return url.to_string();
+    }
+    let trusted = settings.is_some_and(|s| {
+        req.peer_addr()
+            .is_some_and(|p| s.player.trusted_proxies.contains(&p.ip()))
+    });
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    };
+    if trusted {
+        let info = req.connection_info();
+        let scheme = match info.scheme() {
+            "https" => "https",
+            _ => "http",
+        };
+        if host_ok(info.host()) {
+            return format!("{scheme}://{}", info.host());
+        }
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| host_ok(h))
+        .unwrap_or_else(|| req.app_config().host());
+    format!("{scheme}://{host}")
 }
 
 /// Rows read for a page: `limit + 1` were asked for, so one more than `limit` means more exist.

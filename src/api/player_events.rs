@@ -23,6 +23,8 @@ use crate::ingest::stream::device_key;
 const LISTENING_WINDOW_S: f64 = 120.0;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 20_000;
+/// Longest media key accepted (the player events' own limit).
+const MAX_OBJ_KEY: usize = 256;
 
 /// Registers the routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::PlayerSettings) {
@@ -67,6 +69,8 @@ fn cors(settings: &crate::config::PlayerSettings) -> actix_cors::Cors {
 /// Who is calling: the address (the first `X-Forwarded-For` entry only from a trusted proxy),
 /// the device key from address, user agent and Accept-Language, and the user identity.
 struct Listener {
+    /// The client's address, for the rate limit.
+    ip: IpAddr,
     device_key: String,
     user_identity: String,
 }
@@ -85,11 +89,7 @@ fn listener(req: &HttpRequest, settings: &crate::config::PlayerSettings) -> List
             .trim()
     };
     let ip = if trusted {
-        header("X-Forwarded-For")
-            .split(',')
-            .next()
-            .and_then(|first| first.trim().parse::<IpAddr>().ok())
-            .unwrap_or(peer)
+        client_address(header("X-Forwarded-For"), &settings.trusted_proxies).unwrap_or(peer)
     } else {
         peer
     };
@@ -109,9 +109,25 @@ fn listener(req: &HttpRequest, settings: &crate::config::PlayerSettings) -> List
         None => format!("anonymous:{device_key}"),
     };
     Listener {
+        ip,
         device_key,
         user_identity,
     }
+}
+
+/// The client behind trusted proxies: proxies append the address they received from, so the
+/// right-most entry that is not one of ours is the client; entries left of it were written by
+/// the client itself and prove nothing. All ours: the left-most.
+pub fn client_address(forwarded_for: &str, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let hops: Vec<IpAddr> = forwarded_for
+        .split(',')
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    hops.iter()
+        .rev()
+        .find(|h| !trusted.contains(h))
+        .or_else(|| hops.first())
+        .copied()
 }
 
 /// Refuses requests whose `Origin` is not a configured player origin. CORS only stops a
@@ -138,14 +154,15 @@ fn check_origin(
     }
 }
 
-fn rate_limit(state: &AppState, key: &str) -> Result<(), ApiError> {
+fn rate_limit(state: &AppState, key: IpAddr) -> Result<(), ApiError> {
     state
         .rate_limiter
         .check(key, Instant::now())
         .map_err(|retry| {
-            ApiError::TooManyRequests(format!(
-                "too many requests from this device; retry in {retry} s"
-            ))
+            ApiError::TooManyRequests(
+                format!("too many requests from this device; retry in {retry} s"),
+                retry,
+            )
         })
 }
 
@@ -170,7 +187,7 @@ async fn ingest_browser(
 ) -> Result<HttpResponse, ApiError> {
     check_origin(&req, &state.settings.player)?;
     let who = listener(&req, &state.settings.player);
-    rate_limit(&state, &who.device_key)?;
+    rate_limit(&state, who.ip)?;
     let items = events_of(&body)
         .ok_or_else(|| ApiError::BadRequest("the body must be {\"events\": [...]}".into()))?;
     let max = state.settings.player.max_events_per_request;
@@ -276,12 +293,18 @@ async fn ingest_trusted(
 async fn heartbeat(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Option<web::Json<Value>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     check_origin(&req, &state.settings.player)?;
     let who = listener(&req, &state.settings.player);
-    rate_limit(&state, &who.device_key)?;
-    let body = body.map(|b| b.into_inner()).unwrap_or(Value::Null);
+    rate_limit(&state, who.ip)?;
+    // The body is optional, but one that is sent must be JSON (a broken one is not a heartbeat).
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?
+    };
     let source = match body.get("source").and_then(Value::as_str) {
         None => "live",
         Some(s @ ("live" | "on-demand" | "news")) => s,
@@ -426,28 +449,47 @@ async fn put_media(
     };
     let mut rows = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     for (i, item) in items.iter().enumerate() {
         let key = item
             .get("objKey")
             .or_else(|| item.get("obj_key"))
             .and_then(Value::as_str)
             .filter(|k| !k.is_empty());
+        // Up to ~3 years; beyond that it is not a media length but a unit mistake (and
+        // PostgreSQL's interval would overflow long before 1e300).
         let duration = item
             .get("duration")
             .and_then(Value::as_f64)
-            .filter(|d| d.is_finite() && *d > 0.0);
+            .filter(|d| d.is_finite() && *d > 0.0 && *d < 1e8);
         let title = item
             .get("title")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
         match (key, duration) {
-            (Some(k), Some(d)) => rows.push((k.to_string(), d, title)),
+            (Some(k), _) if k.len() > MAX_OBJ_KEY => errors.push(FieldError::at(
+                i,
+                "objKey",
+                format!(
+                    "is {} bytes long; at most {MAX_OBJ_KEY} are accepted",
+                    k.len()
+                ),
+            )),
+            (Some(k), _) if seen.contains_key(k) => errors.push(FieldError::at(
+                i,
+                "objKey",
+                format!("{k:?} is given twice in this request (also at {})", seen[k]),
+            )),
+            (Some(k), Some(d)) => {
+                seen.insert(k.to_string(), i);
+                rows.push((k.to_string(), d, title));
+            }
             (None, _) => errors.push(FieldError::at(i, "objKey", "is required")),
             (_, None) => errors.push(FieldError::at(
                 i,
                 "duration",
-                "must be a positive number of seconds",
+                "must be a positive number of seconds, under 100 000 000",
             )),
         }
     }

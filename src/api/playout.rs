@@ -150,7 +150,7 @@ async fn get_station(
         .ok_or_else(|| ApiError::NotFound("no such station".into()))
 }
 
-/// `POST /api/v1/stations/`: creates a station (or updates the one with that name).
+/// `POST /api/v1/stations/`: creates a station (201), or updates the one with that name (200).
 async fn put_station(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -158,7 +158,12 @@ async fn put_station(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.clone().unwrap_or_default();
-    save_station(state, name, body).await
+    let (row, created) = save_station(state, name, body).await?;
+    Ok(if created {
+        HttpResponse::Created().json(row)
+    } else {
+        HttpResponse::Ok().json(row)
+    })
 }
 
 /// `PUT /api/v1/stations/{name}`: updates the given fields of a station (creating it if new).
@@ -170,21 +175,26 @@ async fn put_station_named(
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
     body.name = Some(name.clone());
-    save_station(state, name.into_inner(), body).await
+    let (row, _) = save_station(state, name.into_inner(), body).await?;
+    Ok(HttpResponse::Ok().json(row))
 }
 
+/// Saves a station; true when it was new.
 async fn save_station(
     state: web::Data<AppState>,
     name: String,
     body: StationIn,
-) -> Result<HttpResponse, ApiError> {
-    let row = db::run(&state.pool, move |c| -> Result<StationRow, ApiError> {
-        let base = playout::station(c, &name)?.unwrap_or_else(default_station);
-        let merged = merge_station(base, body)?;
-        Ok(playout::upsert_station(c, &merged)?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(row))
+) -> Result<(StationRow, bool), ApiError> {
+    db::run(
+        &state.pool,
+        move |c| -> Result<(StationRow, bool), ApiError> {
+            let existing = playout::station(c, &name)?;
+            let created = existing.is_none();
+            let merged = merge_station(existing.unwrap_or_else(default_station), body)?;
+            Ok((playout::upsert_station(c, &merged)?, created))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +244,11 @@ async fn list_sounds(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": rows })))
 }
 
+/// Longest sound path accepted: what the index that keeps paths unique holds (2704 bytes).
+const MAX_PATH: usize = 2000;
+/// Longest sound accepted: a week, far beyond any show.
+const MAX_SOUND_S: f64 = 7.0 * 86_400.0;
+
 /// `POST /api/v1/sounds/`: creates or updates the sound at `path`, replacing its tracks.
 async fn put_sound(
     _c: Caller<AdminScope>,
@@ -245,23 +260,41 @@ async fn put_sound(
     if s.path.trim().is_empty() {
         errors.push(FieldError::new("path", "is required"));
     }
+    // A file path (PATH_MAX); longer would not fit the index that keeps paths unique.
+    if s.path.len() > MAX_PATH {
+        errors.push(FieldError::new(
+            "path",
+            format!(
+                "is {} bytes long; at most {MAX_PATH} are accepted",
+                s.path.len()
+            ),
+        ));
+    }
     if !matches!(s.r#type.as_str(), "archive" | "excerpt" | "other") {
         errors.push(FieldError::new("type", "must be archive, excerpt or other"));
     }
-    if s.duration.is_some_and(|d| !d.is_finite() || d < 0.0) {
+    if s.duration
+        .is_some_and(|d| !d.is_finite() || !(0.0..MAX_SOUND_S).contains(&d))
+    {
         errors.push(FieldError::new(
             "duration",
-            "must be a number of seconds, 0 or more",
+            format!("must be a number of seconds, 0 to {MAX_SOUND_S}"),
         ));
     }
+    let mut at = std::collections::HashMap::new();
     for (i, t) in s.tracks.iter().enumerate() {
         if !t.timestamp.is_finite()
-            || t.timestamp < 0.0
+            || !(0.0..MAX_SOUND_S).contains(&t.timestamp)
             || s.duration.is_some_and(|d| t.timestamp > d)
         {
             errors.push(FieldError::new(
                 format!("tracks[{i}].timestamp"),
                 "must be seconds within the sound",
+            ));
+        } else if let Some(first) = at.insert(t.timestamp.to_bits(), i) {
+            errors.push(FieldError::new(
+                format!("tracks[{i}].timestamp"),
+                format!("{} s is also the start of tracks[{first}]", t.timestamp),
             ));
         }
     }

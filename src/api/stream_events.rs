@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, IngestScope, ReadScope};
 use crate::db::stream_events::{self as queries, Direction, Filter, Key, StreamEventRow};
 use crate::db::{self};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::ingest::stream::{check_batch, Origin, MAX_BATCH};
 
 /// Largest `limit` of a list page.
@@ -234,7 +234,7 @@ async fn export_csv(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let filter = export_filter(&req)?;
-    let body = export::stream(&state.pool, move |conn, sink| {
+    let body = export::stream(&state.pool, &state.exports, move |conn, sink| {
         walk(conn, sink, CSV_HEADER, by_start(filter), key_of, csv_row)
     })
     .await?;
@@ -254,7 +254,7 @@ async fn export_ndjson(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let filter = export_filter(&req)?;
-    let body = export::stream(&state.pool, move |conn, sink| {
+    let body = export::stream(&state.pool, &state.exports, move |conn, sink| {
         walk(conn, sink, b"", by_start(filter), key_of, |out, row| {
             serde_json::to_writer(&mut *out, row).expect("rows serialise");
             out.push(b'\n');
@@ -317,8 +317,17 @@ async fn export_icecast(
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
         .map_err(|_| ApiError::BadRequest(format!("{day:?} is not a date (YYYY-MM-DD)")))?;
     let from = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    if !crate::ingest::time::in_range(from) {
+        return Err(ApiError::validation(
+            format!("{day} is outside the accepted range"),
+            vec![FieldError::new(
+                "day",
+                format!("must be within {}", crate::ingest::time::RANGE_TEXT),
+            )],
+        ));
+    }
     let until = from.checked_add_days(Days::new(1)).expect("date in range");
-    let body = export::stream(&state.pool, move |conn, sink| {
+    let body = export::stream(&state.pool, &state.exports, move |conn, sink| {
         walk(
             conn,
             sink,

@@ -104,6 +104,21 @@ pub enum Started {
     AlreadyRunning,
 }
 
+/// One airlog process's use of the private cluster: a file under `<root>/airlog-users/`
+/// locked (flock) for as long as the process lives, so even a kill -9 releases it.
+#[derive(Debug)]
+pub struct Membership {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+/// Takes an flock on `file`; false when another open file holds it.
+fn try_flock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is valid for the life of `file`.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 /// A private cluster rooted at one directory.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -276,6 +291,104 @@ impl Cluster {
         Ok(Started::ByUs)
     }
 
+    fn users_dir(&self) -> PathBuf {
+        self.root.join("airlog-users")
+    }
+
+    /// Present while the server runs because an airlog process started it (not `db start`):
+    /// the last airlog out stops it then.
+    fn started_by_airlog(&self) -> PathBuf {
+        self.root.join("airlog-started")
+    }
+
+    /// Runs `f` while holding the lock that orders joins and leaves, so a process leaving never
+    /// stops the server under one that is joining.
+    fn exclusively<T>(&self, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        let path = self.root.join("airlog-users.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: the descriptor is valid for the life of `lock`; it is unlocked when closed.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!("cannot lock {}", path.display());
+        }
+        f()
+    }
+
+    /// Starts the server if needed and registers this process as a user of it: it stays up
+    /// while any airlog uses it, whoever started it, and whoever was killed.
+    pub fn join(&self) -> anyhow::Result<Membership> {
+        self.exclusively(|| {
+            if self.start()? == Started::ByUs {
+                std::fs::write(self.started_by_airlog(), std::process::id().to_string())?;
+            }
+            let dir = self.users_dir();
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(std::process::id().to_string());
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            if !try_flock(&file) {
+                bail!("{} is locked by another process", path.display());
+            }
+            Ok(Membership { file, path })
+        })
+    }
+
+    /// The airlog processes alive that use the cluster (files of dead ones are removed).
+    fn live_users(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.users_dir()) else {
+            return 0;
+        };
+        let mut live = 0;
+        for entry in entries.flatten() {
+            let Ok(file) = std::fs::OpenOptions::new().write(true).open(entry.path()) else {
+                continue;
+            };
+            if try_flock(&file) {
+                // Its process is gone (a kill -9 leaves the file, never the lock).
+                let _ = std::fs::remove_file(entry.path());
+            } else {
+                live += 1;
+            }
+        }
+        live
+    }
+
+    /// Unregisters this process. The last airlog out stops the server if an airlog started it
+    /// (a server started by hand with `db start` stays up). Returns true when it stopped it.
+    pub fn leave(&self, membership: Membership) -> anyhow::Result<bool> {
+        self.exclusively(|| {
+            let Membership { file, path } = membership;
+            let _ = std::fs::remove_file(&path);
+            drop(file);
+            let others = self.live_users();
+            if others > 0 {
+                tracing::info!(
+                    others,
+                    "other airlog processes use the private PostgreSQL cluster; leaving it running"
+                );
+                return Ok(false);
+            }
+            if !self.started_by_airlog().exists() {
+                return Ok(false);
+            }
+            self.stop()?;
+            let _ = std::fs::remove_file(self.started_by_airlog());
+            Ok(true)
+        })
+    }
+
     /// Stops the server (fast shutdown: open sessions are ended, data is flushed).
     pub fn stop(&self) -> anyhow::Result<()> {
         if !matches!(self.status(), ClusterState::Running { .. }) {
@@ -299,6 +412,7 @@ impl Cluster {
             );
         }
         tracing::info!(dir = %self.root.display(), "private PostgreSQL cluster stopped");
+        let _ = std::fs::remove_file(self.started_by_airlog());
         Ok(())
     }
 

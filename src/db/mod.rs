@@ -18,7 +18,7 @@ use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::Settings;
-use cluster::{Cluster, Started};
+use cluster::{Cluster, Membership};
 
 /// The migrations in `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -83,11 +83,11 @@ pub fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
-/// The database airlog talks to: an external URL, or the private cluster that was started for
-/// this process (and is stopped by `shutdown` only if this process started it).
+/// The database airlog talks to: an external URL, or the private cluster this process uses
+/// (started if needed; stopped by `shutdown` when this is the last airlog using it).
 pub struct Database {
     pub url: String,
-    cluster: Option<(Cluster, Started)>,
+    cluster: Option<(Cluster, Membership)>,
 }
 
 impl Database {
@@ -101,17 +101,17 @@ impl Database {
         }
         settings.prepare_data_dir()?;
         let cluster = Cluster::new(settings.cluster_dir())?;
-        let started = cluster.start()?;
+        let membership = cluster.join()?;
         Ok(Database {
             url: cluster.url(),
-            cluster: Some((cluster, started)),
+            cluster: Some((cluster, membership)),
         })
     }
 
-    /// Stops the private cluster if this process started it.
+    /// Leaves the private cluster; the last airlog using it stops it.
     pub fn shutdown(self) -> anyhow::Result<()> {
-        if let Some((cluster, Started::ByUs)) = self.cluster {
-            cluster.stop()?;
+        if let Some((cluster, membership)) = self.cluster {
+            cluster.leave(membership)?;
         }
         Ok(())
     }

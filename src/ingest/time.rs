@@ -28,8 +28,29 @@ const WITHOUT_OFFSET: &[&str] = &[
 pub const ACCEPTED: &str = "expected RFC 3339 (2024-11-05T11:15:32Z), Python str(datetime) \
      (2024-11-05 11:15:32+00:00), nginx $time_local (05/Nov/2024:11:16:32 +0000) or Unix seconds";
 
-/// Earliest and latest instants taken as plausible event times (Unix seconds).
-const PLAUSIBLE: std::ops::RangeInclusive<f64> = 946_684_800.0..=4_102_444_800.0; // 2000..2100
+/// Earliest and latest instants taken as plausible event times (Unix seconds): one range for
+/// every form a time comes in (text, numbers, cursors), 2000-01-01 to 2100-01-01 UTC. It keeps
+/// milliseconds sent as seconds, and years PostgreSQL cannot store, out with a clear reason.
+const PLAUSIBLE: std::ops::RangeInclusive<f64> = 946_684_800.0..=4_102_444_800.0;
+
+/// The accepted range, as people read it.
+pub const RANGE_TEXT: &str = "years 2000 to 2100 (UTC)";
+
+/// Whether an instant is in the accepted range.
+pub fn in_range(t: DateTime<Utc>) -> bool {
+    PLAUSIBLE.contains(&(t.timestamp() as f64))
+}
+
+/// Refuses an instant outside the accepted range.
+fn checked(t: DateTime<Utc>, written: &str) -> Result<DateTime<Utc>, String> {
+    if in_range(t) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{written:?} is outside the accepted range, {RANGE_TEXT}"
+        ))
+    }
+}
 
 /// Parses a JSON value (string or number) into a UTC time.
 pub fn parse_event_time(value: &Value) -> Result<DateTime<Utc>, String> {
@@ -56,11 +77,11 @@ pub fn parse_time_str(s: &str) -> Result<DateTime<Utc>, String> {
     }
     // PostgreSQL keeps microseconds: finer digits are rounded here, not cut off on the way.
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc).round_subsecs(6));
+        return checked(t.with_timezone(&Utc).round_subsecs(6), s);
     }
     for format in WITH_OFFSET {
         if let Ok(t) = DateTime::<FixedOffset>::parse_from_str(s, format) {
-            return Ok(t.with_timezone(&Utc).round_subsecs(6));
+            return checked(t.with_timezone(&Utc).round_subsecs(6), s);
         }
     }
     if WITHOUT_OFFSET
@@ -113,7 +134,7 @@ fn unix_micros(micros: i128, written: &str) -> Result<DateTime<Utc>, String> {
 }
 
 fn implausible(written: &str) -> String {
-    format!("{written} is not a plausible Unix time (seconds since 1970, years 2000 to 2100)")
+    format!("{written} is not a plausible Unix time (seconds since 1970, {RANGE_TEXT})")
 }
 
 #[cfg(test)]
@@ -150,6 +171,26 @@ mod tests {
             want
         );
         assert_eq!(parse_event_time(&json!(1730805332.25)).unwrap(), want);
+    }
+
+    #[test]
+    fn every_form_has_one_accepted_range() {
+        for s in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31 23:59:59+00:00",
+            "-200000-01-01 00:00:00+00:00",
+            "1999-12-31T23:59:59Z",
+            "2100-01-01T00:00:01Z",
+        ] {
+            let err = parse_time_str(s).unwrap_err();
+            assert!(
+                err.contains("2000 to 2100") || err.contains("not a time"),
+                "{s}: {err}"
+            );
+        }
+        assert!(parse_time_str("2000-01-01T00:00:00Z").is_ok());
+        assert!(parse_time_str("2099-12-31T23:59:59.999999Z").is_ok());
+        assert!(parse_event_time(&json!(1e300)).is_err());
     }
 
     #[test]

@@ -107,3 +107,152 @@ fn db_commands_manage_the_cluster_by_hand() {
     assert!(stdout.starts_with("stopped"), "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn serve(data: &str, dir: &std::path::Path, bind: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_airlog"))
+        .args(["--data-dir", data, "serve", "--bind", bind])
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .env("AIRLOG_JOBS__ENABLED", "false")
+        // The shipped Liquidsoap script's own variable: not an airlog setting, not refused.
+        .env("AIRLOG_LIQ_SOCKET", "/run/airlog/liquidsoap.sock")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn status(data: &str, dir: &std::path::Path) -> String {
+    airlog_cmd(&["--data-dir", data, "db", "status"], &[], dir).1
+}
+
+/// Plays logged after `after`.
+fn plays_after(url: &str, after: chrono::DateTime<chrono::Utc>) -> i64 {
+    let mut conn = PgConnection::establish(url).unwrap();
+    diesel::sql_query("SELECT count(*) AS n FROM onair_log WHERE type = 'on_air' AND date > $1")
+        .bind::<diesel::sql_types::Timestamptz, _>(after)
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn wait_plays(url: &str, after: chrono::DateTime<chrono::Utc>, what: &str) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    while plays_after(url, after) == 0 {
+        assert!(std::time::Instant::now() < until, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+fn assert_serving(bind: &str, what: &str) {
+    for _ in 0..5 {
+        assert!(
+            crate::config::wait_healthy(bind, std::time::Duration::from_secs(2)),
+            "{what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn the_private_cluster_stays_up_while_any_airlog_uses_it_and_the_last_one_out_stops_it() {
+    use crate::config::{free_port, wait_healthy};
+    let dir = private_temp_dir("airlog-takeover");
+    let data_path = dir.join("var");
+    let data = data_path.to_str().unwrap();
+    let files: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| crate::helpers::tone(&dir, &format!("t{i}"), 2))
+        .collect();
+    let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let ls = crate::liquidsoap::Liquidsoap::start(&dir, &refs);
+    let long = std::time::Duration::from_secs(60);
+
+    // Round 1: the first airlog starts the cluster, a second joins, the first stops.
+    let (bind_a, bind_b) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let mut a = serve(data, &dir, &bind_a);
+    assert!(wait_healthy(&bind_a, long), "the first airlog serves");
+    let url = airlog_cmd(&["--data-dir", data, "db", "url"], &[], &dir).1;
+    let url = url.trim().to_string();
+    let mut conn = PgConnection::establish(&url).unwrap();
+    airlog::db::playout::upsert_station(
+        &mut conn,
+        &airlog::db::playout::StationRow {
+            id: 0,
+            name: "main".into(),
+            time_zone: "UTC".into(),
+            streamer: "liquidsoap".into(),
+            endpoint: ls.socket.display().to_string(),
+            queue_id: "airlog_queue".into(),
+            output_id: "airlog_out".into(),
+            playlist_dir: String::new(),
+            poll_ms: 200,
+            cancel_timeout_s: 1200,
+        },
+    )
+    .unwrap();
+    drop(conn);
+    let mut b = serve(data, &dir, &bind_b);
+    assert!(wait_healthy(&bind_b, long), "the second airlog serves");
+    wait_plays(
+        &url,
+        chrono::Utc::now() - chrono::Duration::hours(1),
+        "the first airlog logs plays",
+    );
+
+    unsafe { libc::kill(a.id() as i32, libc::SIGTERM) };
+    assert!(a.wait().unwrap().success());
+    let left = chrono::Utc::now();
+    assert!(
+        status(data, &dir).starts_with("running"),
+        "still used by the second airlog"
+    );
+    assert_serving(&bind_b, "the second airlog keeps serving");
+    wait_plays(
+        &url,
+        left + chrono::Duration::seconds(1),
+        "the second airlog took over the station",
+    );
+    unsafe { libc::kill(b.id() as i32, libc::SIGTERM) };
+    assert!(b.wait().unwrap().success());
+    assert!(
+        status(data, &dir).starts_with("stopped"),
+        "the last one out stopped it: {}",
+        status(data, &dir)
+    );
+
+    // Round 2: the starter is killed (-9); the other adopts the cluster and stops it later.
+    let mut a = serve(data, &dir, &bind_a);
+    assert!(wait_healthy(&bind_a, long));
+    let mut b = serve(data, &dir, &bind_b);
+    assert!(wait_healthy(&bind_b, long));
+    unsafe { libc::kill(a.id() as i32, libc::SIGKILL) };
+    a.wait().unwrap();
+    let killed = chrono::Utc::now();
+    assert_serving(&bind_b, "the survivor keeps serving");
+    wait_plays(
+        &url,
+        killed + chrono::Duration::seconds(1),
+        "the survivor logs plays",
+    );
+    unsafe { libc::kill(b.id() as i32, libc::SIGTERM) };
+    assert!(b.wait().unwrap().success());
+    let after = status(data, &dir);
+    assert!(
+        after.starts_with("stopped"),
+        "stopped cleanly, not left behind: {after}"
+    );
+    // A clean stop leaves no postmaster.pid: the next start is not a crash recovery.
+    assert!(!data_path.join("pg/data/postmaster.pid").exists());
+    drop(ls);
+    let _ = std::fs::remove_dir_all(dir);
+}

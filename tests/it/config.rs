@@ -85,7 +85,7 @@ fn unusable_data_directory_is_reported() {
 }
 
 /// Polls `GET /healthz` on `addr` with a bare HTTP/1.0 request until it answers 200.
-fn wait_healthy(addr: &str, within: Duration) -> bool {
+pub fn wait_healthy(addr: &str, within: Duration) -> bool {
     use std::io::{Read, Write};
     let started = Instant::now();
     while started.elapsed() < within {
@@ -102,7 +102,7 @@ fn wait_healthy(addr: &str, within: Duration) -> bool {
     false
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -73,7 +73,7 @@ impl Liquidsoap {
         let started = Instant::now();
         while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             assert!(
-                started.elapsed() < Duration::from_secs(30),
+                started.elapsed() < Duration::from_secs(90),
                 "liquidsoap did not start: {}",
                 std::fs::read_to_string(&self.log).unwrap_or_default()
             );
@@ -319,7 +319,7 @@ async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
     let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
 
     let show2_path = show2.display().to_string();
-    wait_for(&db, &mut monitor, 15.0, "the show's sounds", |l| {
+    wait_for(&db, &mut monitor, 60.0, "the show's sounds", |l| {
         l.iter()
             .any(|x| x.path.as_deref() == Some(show2_path.as_str()))
     })
@@ -384,7 +384,7 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
     )
     .unwrap();
     let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
-    wait_for(&db, &mut monitor, 10.0, "the cancel", |l| {
+    wait_for(&db, &mut monitor, 60.0, "the cancel", |l| {
         l.iter().any(|x| x.r#type == "cancel")
     })
     .await;
@@ -431,7 +431,7 @@ async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_d
     .unwrap();
     let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
     let part1_path = part1.display().to_string();
-    wait_for(&db, &mut monitor, 10.0, "part 1 on air", |l| {
+    wait_for(&db, &mut monitor, 60.0, "part 1 on air", |l| {
         l.iter()
             .any(|x| x.path.as_deref() == Some(part1_path.as_str()))
     })
@@ -442,7 +442,7 @@ async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_d
     assert!(failures > 0, "ticks fail while Liquidsoap is down");
     ls.spawn();
     let part2_path = part2.display().to_string();
-    wait_for(&db, &mut monitor, 20.0, "part 2 after the restart", |l| {
+    wait_for(&db, &mut monitor, 90.0, "part 2 after the restart", |l| {
         l.iter()
             .any(|x| x.path.as_deref() == Some(part2_path.as_str()))
     })

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod bad_input;
 mod cluster;
 mod config;
 mod fuzz;
@@ -22,4 +23,5 @@ mod playout_api;
 mod reference_client;
 pub mod session_sql;
 mod ship;
+mod slow_readers;
 mod stream_events;

@@ -102,13 +102,15 @@ async fn max_duration_comes_from_the_catalogue_when_the_event_has_none() {
 #[tokio::test]
 async fn trusted_proxies_give_the_client_address_and_the_signed_in_user() {
     let app = TestApp::spawn_with(|s| {
-        s.player.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.player.trusted_proxies = vec!["127.0.0.1".parse().unwrap(), "10.0.0.1".parse().unwrap()];
         s.player.identity_header = "X-Airlog-User".into();
     })
     .await;
     let read = app.token(&[Scope::Read]);
+    // The client wrote the first entry itself; the proxies appended the rest: the right-most
+    // address that is not a trusted proxy is the client.
     let headers = [
-        ("X-Forwarded-For", "203.0.113.7, 10.0.0.1"),
+        ("X-Forwarded-For", "198.51.100.66, 203.0.113.7, 10.0.0.1"),
         ("X-Airlog-User", "D34C5A0A"),
         ("User-Agent", "Safari"),
     ];
@@ -189,8 +191,24 @@ async fn cors_admits_only_configured_origins_and_devices_are_rate_limited() {
     }
     assert_eq!(statuses[..6], [201; 6]);
     assert_eq!(statuses[6..], [429, 429]);
-    let (status, _) = put(&app, event, &[("User-Agent", "another device")]).await;
-    assert_eq!(status, 201, "the limit is per device");
+    // The limit is per address: another user agent from the same address does not get round it.
+    let res = app
+        .client
+        .put(app.url("/api/v1/stats/ingest/player-events/"))
+        .header("User-Agent", "another device")
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429, "the limit is per address");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests");
     app.stop().await;
 }
 

@@ -55,11 +55,21 @@ async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
         Method::POST,
         &admin,
         "/api/v1/stations/",
+        Some(station.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "a creation: {body}");
+    let station_id = body["id"].as_i64().unwrap();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &admin,
+        "/api/v1/stations/",
         Some(station),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let station_id = body["id"].as_i64().unwrap();
+    assert_eq!(status, 200, "posting it again updates it: {body}");
+    assert_eq!(body["id"].as_i64(), Some(station_id));
     let (status, body) = call(
         &app,
         Method::PUT,

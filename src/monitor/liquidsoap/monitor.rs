@@ -217,10 +217,10 @@ fn log_resume(
 ) -> diesel::QueryResult<(LogRow, f64, bool)> {
     // The play's start fell out of every window airlog saw: its own on-air time dates it.
     let (play, _) = log_start(c, station_id, air, air.air_time, air.air_time_from)?;
-    if let Some(id) = playout::resume_logged(c, play.id, date)? {
+    if playout::resume_logged(c, play.id, date)?.is_some() {
+        // Seen before: its position is the one stored.
         let position =
             playout::play_position_at(c, play.id, date + chrono::Duration::milliseconds(1))?;
-        let _ = id;
         return Ok((play, position, false));
     }
     let position = playout::play_position_at(c, play.id, date)?;
