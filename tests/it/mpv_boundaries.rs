@@ -286,7 +286,7 @@ fn assert_same(instance: &str, ours: &[Row], mpv: &[Boundary]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_skips_replaces_repeats_and_a_kill_lose_no_play() {
-    let _turn = crate::helpers::take_turns().await;
+    let _turn = crate::helpers::heavy_load().await;
     let dir = private_temp_dir("airlog-mpv-skips");
     let songs: Vec<PathBuf> = (0..6).map(|i| tone(&dir, &format!("s{i}"), 3)).collect();
     let jingle = tone(&dir, "jingle", 1);
@@ -367,7 +367,7 @@ async fn rapid_skips_replaces_repeats_and_a_kill_lose_no_play() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_five_instances_launched_back_to_back_are_all_captured() {
-    let _turn = crate::helpers::take_turns().await;
+    let _turn = crate::helpers::heavy_load().await;
     let dir = private_temp_dir("airlog-mpv-25");
     let sockets_dir = dir.join("sockets");
     std::fs::create_dir_all(&sockets_dir).unwrap();
@@ -548,7 +548,7 @@ impl Drop for Reaped {
 /// stored once, with mpv's boundaries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
-    let _turn = crate::helpers::take_turns().await;
+    let _turn = crate::helpers::heavy_load().await;
     let dir = private_temp_dir("airlog-mpv-both");
     let (sockets_dir, data_dir) = (dir.join("sockets"), dir.join("data"));
     std::fs::create_dir_all(&sockets_dir).unwrap();
