@@ -156,13 +156,17 @@ fn shaped_error(what: &str, status: actix_web::http::StatusCode) -> ApiError {
 }
 
 fn nul_error(field: String) -> ApiError {
-    ApiError::validation(
-        format!("{field} contains a NUL character (U+0000), which cannot be stored"),
-        vec![FieldError::new(
-            field,
-            "contains a NUL character (U+0000); remove it",
-        )],
-    )
+    let message = format!("{field} contains a NUL character (U+0000), which cannot be stored");
+    let problem = "contains a NUL character (U+0000); remove it";
+    // An item of a batch (`[3].user_agent`) is named the way batch validation names it: by its
+    // index and its field, so shippers drop that item only.
+    let detail = field
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest.trim_start_matches('.'))))
+        .map(|(i, rest)| FieldError::at(i, rest, problem))
+        .unwrap_or_else(|| FieldError::new(field.clone(), problem));
+    ApiError::validation(message, vec![detail])
 }
 
 fn check_path_and_query(req: &ServiceRequest) -> Result<(), ApiError> {

@@ -133,7 +133,8 @@ impl Follower {
                 }
                 None => tracing::warn!(
                     log = %path.display(),
-                    "a rotated log file of the saved position is gone; its unread end is lost"
+                    offset,
+                    "a rotated log file of the saved position is gone (compressed or deleted); what was written to it past that offset is not read"
                 ),
             }
         }

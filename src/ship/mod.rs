@@ -414,8 +414,8 @@ impl Sender {
     /// Delivers a batch: returns once every event is stored or dropped. Events the server names
     /// as invalid are dropped and the others sent again; a batch refused without names, or
     /// failing with 500, is split in halves until the culprit is alone. A lone event is dropped
-    /// on a 500 only if the server answers an empty batch at that moment (so it works, but not
-    /// with this event); otherwise the server is down and the event waits. Gives up only on
+    /// on a 500 only if the server answered an empty batch before and after failing on it again
+    /// (so it works, but not with this event); otherwise the server is down and the event waits. Gives up only on
     /// shutdown or a refused token.
     pub async fn deliver(
         &self,
@@ -425,10 +425,11 @@ impl Sender {
     ) -> anyhow::Result<()> {
         counters.batches += 1;
         counters.events_sent += events.len() as u64;
-        // Parts still to send, as indexes into `events`; the last is sent first.
-        let mut work: Vec<Vec<usize>> = vec![(0..events.len()).collect()];
+        // Parts still to send, as indexes into `events`, the last sent first; and whether the
+        // server, seen working, already failed on this lone event once.
+        let mut work: Vec<(Vec<usize>, bool)> = vec![((0..events.len()).collect(), false)];
         let mut pause = Duration::from_millis(250);
-        while let Some(part) = work.pop() {
+        while let Some((part, suspect)) = work.pop() {
             if part.is_empty() {
                 continue;
             }
@@ -457,18 +458,19 @@ impl Sender {
                         reasons = ?reasons,
                         "the server refused some events as invalid; they are dropped, the others sent again"
                     );
-                    work.push(
+                    work.push((
                         part.iter()
                             .enumerate()
                             .filter(|(k, _)| !bad.contains_key(k))
                             .map(|(_, &i)| i)
                             .collect(),
-                    );
+                        false,
+                    ));
                 }
                 Answer::Refused(_) | Answer::Failing if part.len() > 1 => {
                     let (first, second) = part.split_at(part.len() / 2);
-                    work.push(second.to_vec());
-                    work.push(first.to_vec());
+                    work.push((second.to_vec(), false));
+                    work.push((first.to_vec(), false));
                 }
                 Answer::Refused(reason) => {
                     tracing::warn!(
@@ -477,13 +479,16 @@ impl Sender {
                     );
                     counters.drop_event(&reason);
                 }
+                // Working before and after two failures on this event: it is the event. (Once
+                // is not enough: the server may have come back just before the probe.)
                 Answer::Failing => match self.post(&[], counters, shutdown).await? {
-                    Answer::Stored { .. } => {
+                    Answer::Stored { .. } if suspect => {
                         tracing::error!(
                             "the server fails on one event (500) but answers others; it is dropped"
                         );
                         counters.drop_event("server_error");
                     }
+                    Answer::Stored { .. } => work.push((part, true)),
                     _ => {
                         tracing::warn!("the server fails on every request; retrying");
                         counters.retries += 1;
@@ -492,7 +497,7 @@ impl Sender {
                             _ = tokio::time::sleep(pause) => {}
                         }
                         pause = (pause * 2).min(MAX_BACKOFF);
-                        work.push(part);
+                        work.push((part, false));
                     }
                 },
             }
