@@ -4,6 +4,7 @@ pub mod boundary;
 pub mod export;
 pub mod health;
 mod items;
+pub mod openapi;
 mod jobs;
 pub mod pagination;
 pub mod params;
@@ -35,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
         .route("/metrics", web::get().to(health::metrics))
         .service(
             web::scope("/api/v1")
+                .route("/openapi.json", web::get().to(openapi::openapi_json))
+                .route("/docs", web::get().to(openapi::docs_page))
                 .route("/tokens/", web::get().to(tokens::list))
                 .configure(stream_events::configure)
                 .configure(|c| player_events::configure(c, &settings.player))

@@ -14,11 +14,17 @@ use super::params::Params;
 use crate::db::stream_events::{Direction, Key};
 
 /// A page of results in the shape the replaced API's clients read.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
+    /// Rows matching the filters (as of the walk's first page).
     pub count: i64,
+    /// The next page's absolute URL, or null on the last page.
+    #[schema(required)]
     pub next: Option<String>,
+    /// The previous page's absolute URL, or null on the first page.
+    #[schema(required)]
     pub previous: Option<String>,
+    /// The rows of this page.
     pub results: Vec<T>,
 }
 
