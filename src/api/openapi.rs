@@ -88,8 +88,27 @@ impl Modify for Shared {
                 )
                 .build()
         };
+        // Handlers of different modules share names (`list`): an id a tag does not qualify
+        // would be ambiguous, and OpenAPI wants ids unique.
+        let mut seen = std::collections::HashMap::<String, usize>::new();
         for item in doc.paths.paths.values_mut() {
             for op in operations(item) {
+                if let Some(id) = &op.operation_id {
+                    *seen.entry(id.clone()).or_default() += 1;
+                }
+            }
+        }
+        for item in doc.paths.paths.values_mut() {
+            for op in operations(item) {
+                if let Some(id) = op.operation_id.clone().filter(|id| seen[id] > 1) {
+                    let tag = op
+                        .tags
+                        .as_ref()
+                        .and_then(|t| t.first())
+                        .cloned()
+                        .unwrap_or_default();
+                    op.operation_id = Some(format!("{}_{id}", tag.replace(' ', "_")));
+                }
                 let responses = &mut op.responses.responses;
                 responses
                     .entry("4XX".into())
@@ -325,6 +344,17 @@ mod tests {
             }
         }
         assert_eq!(n, 37, "operations in the document");
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        let all = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "operation ids are unique");
     }
 
     #[test]
@@ -334,7 +364,10 @@ mod tests {
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for part in text.split("\"#/components/schemas/").skip(1) {
             let name = &part[..part.find('"').unwrap()];
-            assert!(schemas.contains_key(name), "{name} is referenced, not defined");
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referenced, not defined"
+            );
         }
     }
 }
