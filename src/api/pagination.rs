@@ -235,10 +235,18 @@ pub fn build<T: Serialize>(
     let (next, previous) = match &page.start {
         Start::Offset(offset) => {
             rows.truncate(limit);
-            let next = (offset + page.limit < count)
-                .then(|| link(req, ("offset", (offset + page.limit).to_string())));
-            let previous = (*offset > 0)
-                .then(|| link(req, ("offset", (offset - page.limit).max(0).to_string())));
+            // Any offset up to i64::MAX is a valid request (an empty page): no overflow here.
+            let following = offset.saturating_add(page.limit);
+            let next = (following < count).then(|| link(req, ("offset", following.to_string())));
+            let previous = (*offset > 0).then(|| {
+                link(
+                    req,
+                    (
+                        "offset",
+                        offset.saturating_sub(page.limit).max(0).to_string(),
+                    ),
+                )
+            });
             (next, previous)
         }
         Start::First
