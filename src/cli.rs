@@ -129,6 +129,10 @@ pub struct ShipArgs {
     /// Longest wait, in seconds, before a partial batch is sent
     #[arg(long, default_value_t = 2.0)]
     pub max_delay: f64,
+    /// After a rename rotation, the renamed log is still read (alongside the new one) until
+    /// nothing was written to it for this many seconds: nginx writes there until it reopens
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub rotate_grace: f64,
     #[command(flatten)]
     pub send: SendArgs,
 }
@@ -175,11 +179,16 @@ fn ship_options(send: &SendArgs, max_delay: f64) -> anyhow::Result<crate::ship::
         bot_allow: send.bot_allow.clone(),
         bot_deny: send.bot_deny.clone(),
         metrics_file: send.metrics_file.clone(),
+        rotate_grace: std::time::Duration::from_secs(30),
     })
 }
 
 fn ship_command(args: ShipArgs) -> anyhow::Result<()> {
-    let opts = ship_options(&args.send, args.max_delay)?;
+    let mut opts = ship_options(&args.send, args.max_delay)?;
+    if !(args.rotate_grace.is_finite() && (0.0..=86_400.0).contains(&args.rotate_grace)) {
+        bail!("--rotate-grace must be 0 to 86400 seconds");
+    }
+    opts.rotate_grace = std::time::Duration::from_secs_f64(args.rotate_grace);
     let state = args.state.clone().unwrap_or_else(|| {
         let mut name = args.log.clone().into_os_string();
         name.push(".airlog-ship");
@@ -210,9 +219,12 @@ fn import_command(args: ImportArgs) -> anyhow::Result<()> {
         let c = crate::ship::import(&args.files, &opts, &bar, shutdown).await?;
         let skipped: u64 = c.skipped.values().sum();
         println!(
-            "{} lines: {} events sent ({} new, {} duplicates), {} skipped by the audience rules, {} unparsable",
-            c.lines, c.events_sent, c.events_created, c.events_duplicate, skipped, c.unparsable
+            "{} lines: {} events sent ({} new, {} duplicates, {} dropped), {} skipped by the audience rules, {} unparsable, {} cleaned",
+            c.lines, c.events_sent, c.events_created, c.events_duplicate, c.dropped_total(), skipped, c.unparsable, c.cleaned
         );
+        for (reason, n) in &c.dropped {
+            println!("  dropped {n}: {reason}");
+        }
         Ok(())
     })
 }

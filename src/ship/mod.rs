@@ -1,15 +1,21 @@
 //! `airlog ship` and `airlog import-log`: access logs to stream events, sent to the ingest API.
 //!
-//! Exactly once: the read position (file identity and offset) and the sessions still open are
-//! saved only after the server acknowledged the batch that contains everything read up to that
-//! position. After a crash the shipper resends from there, and the server's idempotent ingest
-//! drops what it already has.
+//! Exactly once: the read positions (file identity and offset, of the log and of rotated files
+//! still being read) and the sessions still open are saved only after the server acknowledged
+//! the batch that contains everything read up to there. After a crash the shipper resends from
+//! there, and the server's idempotent ingest drops what it already has.
+//!
+//! Garbage in real logs must not stall a shipper: fields are cleaned of what cannot be stored
+//! (invalid UTF-8, control characters, text past the server's length limit), and when the server
+//! still refuses some events of a batch, only those are dropped (counted by reason) and the rest
+//! is sent again.
 
 pub mod follow;
 pub mod parse;
 pub mod robots;
 pub mod session;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,9 +25,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::shutdown::Shutdown;
-use follow::{FileId, Follower};
-use parse::{parse_line, skip_reason, Format};
+use follow::{FileId, Follower, Positions};
+use parse::{parse_line, skip_reason, Format, Hit};
 use session::{icecast_event, OpenSession, Sessionizer};
+
+/// Longest text field sent, in bytes (the ingest API's limit); longer is cut on a character
+/// boundary rather than have the server refuse the listener.
+const MAX_FIELD_BYTES: usize = 8192;
+/// A batch answered 500 this many times in a row is split, to find the event the server fails on.
+const FAILURES_BEFORE_SPLIT: u32 = 3;
+/// Longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// How a shipper sends and groups.
 #[derive(Debug, Clone)]
@@ -38,17 +52,31 @@ pub struct ShipOptions {
     pub bot_allow: Vec<String>,
     pub bot_deny: Vec<String>,
     pub metrics_file: Option<PathBuf>,
+    /// How long a renamed log is still read after nothing more was written to it.
+    pub rotate_grace: Duration,
 }
 
 /// What a shipper saves after each acknowledged batch.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct State {
+    /// The file at the log's path when saved, and the offset reached in it.
     pub file: Option<FileId>,
     pub offset: u64,
+    /// Renamed (rotated) files still being read, and the offset reached in each.
+    #[serde(default)]
+    pub draining: Vec<(FileId, u64)>,
     pub sessions: Vec<OpenSession>,
 }
 
 impl State {
+    fn positions(&self) -> Positions {
+        Positions {
+            current: self.file.map(|f| (f, self.offset)),
+            draining: self.draining.clone(),
+        }
+    }
+
+    /// The saved state, or an empty one when there is no file yet.
     pub fn load(path: &Path) -> anyhow::Result<State> {
         match std::fs::read_to_string(path) {
             Ok(text) => serde_json::from_str(&text)
@@ -79,13 +107,19 @@ impl State {
 pub struct Counters {
     pub lines: u64,
     pub unparsable: u64,
+    /// Lines whose fields had invalid UTF-8, control characters or too much text, replaced.
+    pub cleaned: u64,
+    /// Lines older than the disorder allowance when read (their session may be split).
+    pub late: u64,
     pub skipped: BTreeMap<&'static str, u64>,
     pub events_sent: u64,
     pub events_created: u64,
     pub events_duplicate: u64,
+    /// Events the server refused for good, by reason (`invalid_<field>`, `http_<status>`,
+    /// `server_error`).
+    pub dropped: BTreeMap<String, u64>,
     pub batches: u64,
     pub retries: u64,
-    pub dropped: u64,
 }
 
 impl Counters {
@@ -97,17 +131,72 @@ impl Counters {
         };
         line("lines_total", "", self.lines);
         line("unparsable_lines_total", "", self.unparsable);
+        line("cleaned_lines_total", "", self.cleaned);
+        line("late_lines_total", "", self.late);
         for (reason, n) in &self.skipped {
             line("skipped_total", &format!("{{reason=\"{reason}\"}}"), *n);
         }
         line("events_sent_total", "", self.events_sent);
         line("events_created_total", "", self.events_created);
         line("events_duplicate_total", "", self.events_duplicate);
+        for (reason, n) in &self.dropped {
+            line(
+                "events_dropped_total",
+                &format!("{{reason=\"{reason}\"}}"),
+                *n,
+            );
+        }
         line("batches_total", "", self.batches);
         line("retries_total", "", self.retries);
-        line("events_dropped_total", "", self.dropped);
         out
     }
+
+    /// Events dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    fn drop_event(&mut self, reason: &str) {
+        *self.dropped.entry(reason.to_string()).or_default() += 1;
+    }
+}
+
+/// Replaces control characters (NUL among them: PostgreSQL cannot store it) with U+FFFD and
+/// cuts text past the server's limit. True when something was changed.
+fn clean(text: &mut String) -> bool {
+    let mut changed = false;
+    if text.chars().any(char::is_control) {
+        *text = text
+            .chars()
+            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+            .collect();
+        changed = true;
+    }
+    if text.len() > MAX_FIELD_BYTES {
+        let mut end = MAX_FIELD_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        changed = true;
+    }
+    changed
+}
+
+fn clean_hit(hit: &mut Hit) -> bool {
+    let mut changed = false;
+    for field in [
+        &mut hit.method,
+        &mut hit.path,
+        &mut hit.user_agent,
+        &mut hit.referer,
+    ] {
+        changed |= clean(field);
+    }
+    if let Some(range) = hit.range.as_mut() {
+        changed |= clean(range);
+    }
+    changed
 }
 
 /// Turns lines into events.
@@ -136,10 +225,13 @@ impl Converter {
         self
     }
 
-    /// The events one line completes (usually none for HLS, one for Icecast).
-    pub fn line(&mut self, text: &str) -> Vec<Value> {
+    /// The events one line (raw bytes, without its newline) completes: usually none for HLS,
+    /// one for Icecast.
+    pub fn line(&mut self, raw: impl AsRef<[u8]>) -> Vec<Value> {
         self.counters.lines += 1;
-        let hit = match parse_line(self.format, text) {
+        let text = String::from_utf8_lossy(raw.as_ref());
+        let invalid_utf8 = matches!(text, Cow::Owned(_));
+        let mut hit = match parse_line(self.format, &text) {
             Ok(hit) => hit,
             Err(why) => {
                 self.counters.unparsable += 1;
@@ -147,14 +239,90 @@ impl Converter {
                 return Vec::new();
             }
         };
+        if clean_hit(&mut hit) || invalid_utf8 {
+            self.counters.cleaned += 1;
+            tracing::debug!(
+                line = self.counters.lines,
+                "a line had invalid UTF-8, control characters or overlong text; replaced"
+            );
+        }
         if let Some(reason) = skip_reason(&hit, &self.robots) {
             *self.counters.skipped.entry(reason.as_str()).or_default() += 1;
             return Vec::new();
         }
         match self.format {
             Format::Icecast => vec![icecast_event(&hit)],
-            Format::NginxHls | Format::NginxCombined => self.sessions.hit(&hit),
+            Format::NginxHls | Format::NginxCombined => {
+                let late_before = self.sessions.late;
+                let events = self.sessions.hit(&hit);
+                self.counters.late += self.sessions.late - late_before;
+                events
+            }
         }
+    }
+}
+
+/// How the server answered one request, once whatever is worth retrying was retried.
+enum Answer {
+    Stored {
+        created: u64,
+        duplicates: u64,
+    },
+    /// Refused as invalid, naming the items: (index in the request, reason).
+    Invalid(Vec<(usize, String)>),
+    /// Refused for good without naming an item: the reason.
+    Refused(String),
+    /// Answered 500 several times in a row.
+    Failing,
+}
+
+/// A metrics label from a server's field name: `invalid_` and lowercase letters, digits and `_`.
+fn reason_of(field: &str) -> String {
+    let name: String = field
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.trim_matches('_').is_empty() {
+        "invalid_item".into()
+    } else {
+        format!("invalid_{}", name.trim_matches('_'))
+    }
+}
+
+/// Reads a 4xx error body (`{"error","message","details":[{"index","field","message"}]}`)
+/// into the items it names. A detail names an item by `index`, or by a field written
+/// `[i].name`.
+fn refusal(status: u16, body: &str, items: usize) -> Answer {
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut named = Vec::new();
+    for d in parsed["details"].as_array().into_iter().flatten() {
+        let field = d["field"].as_str().unwrap_or("");
+        let (index, field) = match d["index"].as_u64() {
+            Some(i) => (Some(i as usize), field),
+            None => match field
+                .strip_prefix('[')
+                .and_then(|f| f.split_once(']'))
+                .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)))
+            {
+                Some((i, rest)) => (Some(i), rest.trim_start_matches('.')),
+                None => (None, field),
+            },
+        };
+        if let Some(i) = index.filter(|i| *i < items) {
+            named.push((i, reason_of(field)));
+        }
+    }
+    if named.is_empty() {
+        Answer::Refused(format!("http_{status}"))
+    } else {
+        Answer::Invalid(named)
     }
 }
 
@@ -166,6 +334,7 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// A sender to this ingest URL with this token.
     pub fn new(to: &str, token: &str) -> anyhow::Result<Sender> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -177,15 +346,16 @@ impl Sender {
         })
     }
 
-    /// Sends until the server says 201 (then returns created and duplicates) or refuses the
-    /// batch for good (4xx other than 408/429: `Ok(None)`, logged). Gives up only on shutdown.
-    pub async fn send(
+    /// One request, retried while the server is away (no answer, 408, 429, 502-504) until
+    /// shutdown; a 500 is retried a few times only, as it may be the batch's fault.
+    async fn post(
         &self,
-        events: &[Value],
+        events: &[&Value],
         counters: &mut Counters,
         shutdown: &mut Shutdown,
-    ) -> anyhow::Result<Option<(u64, u64)>> {
+    ) -> anyhow::Result<Answer> {
         let mut backoff = Duration::from_millis(250);
+        let mut failures = 0;
         loop {
             let attempt = self
                 .client
@@ -195,37 +365,41 @@ impl Sender {
                 .send()
                 .await;
             match attempt {
-                Ok(res) if res.status().as_u16() == 201 => {
-                    let body: Value = res.json().await.unwrap_or(Value::Null);
-                    return Ok(Some((
-                        body["created"].as_u64().unwrap_or(0),
-                        body["duplicates"].as_u64().unwrap_or(0),
-                    )));
-                }
-                Ok(res)
-                    if res.status().is_client_error()
-                        && !matches!(res.status().as_u16(), 408 | 429) =>
-                {
-                    let status = res.status();
-                    let body = res.text().await.unwrap_or_default();
-                    if matches!(status.as_u16(), 401 | 403) {
+                Ok(res) => match res.status().as_u16() {
+                    200 | 201 => {
+                        let body: Value = res.json().await.unwrap_or(Value::Null);
+                        return Ok(Answer::Stored {
+                            created: body["created"].as_u64().unwrap_or(0),
+                            duplicates: body["duplicates"].as_u64().unwrap_or(0),
+                        });
+                    }
+                    status @ (401 | 403) => {
+                        let body = res.text().await.unwrap_or_default();
                         bail!(
                             "the server refused the token ({status}): {}",
                             body.chars().take(300).collect::<String>()
                         );
                     }
-                    tracing::error!(
-                        status = status.as_u16(),
-                        events = events.len(),
-                        answer = body.chars().take(500).collect::<String>(),
-                        "the server refused a batch; it is dropped"
-                    );
-                    return Ok(None);
-                }
-                Ok(res) => tracing::warn!(
-                    status = res.status().as_u16(),
-                    "ingest not available; retrying"
-                ),
+                    408 | 429 => {
+                        tracing::warn!(status = res.status().as_u16(), "ingest busy; retrying")
+                    }
+                    status @ 400..=499 => {
+                        let body = res.text().await.unwrap_or_default();
+                        return Ok(refusal(status, &body, events.len()));
+                    }
+                    500 => {
+                        failures += 1;
+                        tracing::warn!(
+                            events = events.len(),
+                            attempt = failures,
+                            "the server failed on a batch (500)"
+                        );
+                        if failures >= FAILURES_BEFORE_SPLIT {
+                            return Ok(Answer::Failing);
+                        }
+                    }
+                    status => tracing::warn!(status, "ingest not available; retrying"),
+                },
                 Err(e) => tracing::warn!(error = %e, "cannot reach the ingest API; retrying"),
             }
             counters.retries += 1;
@@ -233,20 +407,102 @@ impl Sender {
                 _ = shutdown.requested() => bail!("stopped before the batch was acknowledged"),
                 _ = tokio::time::sleep(backoff) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-}
 
-fn account(counters: &mut Counters, sent: usize, answer: Option<(u64, u64)>) {
-    counters.batches += 1;
-    counters.events_sent += sent as u64;
-    match answer {
-        Some((created, duplicates)) => {
-            counters.events_created += created;
-            counters.events_duplicate += duplicates;
+    /// Delivers a batch: returns once every event is stored or dropped. Events the server names
+    /// as invalid are dropped and the others sent again; a batch refused without names, or
+    /// failing with 500, is split in halves until the culprit is alone. A lone event is dropped
+    /// on a 500 only if the server answered an empty batch before and after failing on it again
+    /// (so it works, but not with this event); otherwise the server is down and the event waits. Gives up only on
+    /// shutdown or a refused token.
+    pub async fn deliver(
+        &self,
+        events: &[Value],
+        counters: &mut Counters,
+        shutdown: &mut Shutdown,
+    ) -> anyhow::Result<()> {
+        counters.batches += 1;
+        counters.events_sent += events.len() as u64;
+        // Parts still to send, as indexes into `events`, the last sent first; and whether the
+        // server, seen working, already failed on this lone event once.
+        let mut work: Vec<(Vec<usize>, bool)> = vec![((0..events.len()).collect(), false)];
+        let mut pause = Duration::from_millis(250);
+        while let Some((part, suspect)) = work.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            let items: Vec<&Value> = part.iter().map(|&i| &events[i]).collect();
+            match self.post(&items, counters, shutdown).await? {
+                Answer::Stored {
+                    created,
+                    duplicates,
+                } => {
+                    counters.events_created += created;
+                    counters.events_duplicate += duplicates;
+                }
+                Answer::Invalid(named) => {
+                    let mut bad: BTreeMap<usize, String> = BTreeMap::new();
+                    for (i, reason) in named {
+                        bad.entry(i).or_insert(reason);
+                    }
+                    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+                    for reason in bad.values() {
+                        counters.drop_event(reason);
+                        *reasons.entry(reason).or_default() += 1;
+                    }
+                    tracing::warn!(
+                        dropped = bad.len(),
+                        sent_again = part.len() - bad.len(),
+                        reasons = ?reasons,
+                        "the server refused some events as invalid; they are dropped, the others sent again"
+                    );
+                    work.push((
+                        part.iter()
+                            .enumerate()
+                            .filter(|(k, _)| !bad.contains_key(k))
+                            .map(|(_, &i)| i)
+                            .collect(),
+                        false,
+                    ));
+                }
+                Answer::Refused(_) | Answer::Failing if part.len() > 1 => {
+                    let (first, second) = part.split_at(part.len() / 2);
+                    work.push((second.to_vec(), false));
+                    work.push((first.to_vec(), false));
+                }
+                Answer::Refused(reason) => {
+                    tracing::warn!(
+                        reason = reason.as_str(),
+                        "the server refused an event; it is dropped"
+                    );
+                    counters.drop_event(&reason);
+                }
+                // Working before and after two failures on this event: it is the event. (Once
+                // is not enough: the server may have come back just before the probe.)
+                Answer::Failing => match self.post(&[], counters, shutdown).await? {
+                    Answer::Stored { .. } if suspect => {
+                        tracing::error!(
+                            "the server fails on one event (500) but answers others; it is dropped"
+                        );
+                        counters.drop_event("server_error");
+                    }
+                    Answer::Stored { .. } => work.push((part, true)),
+                    _ => {
+                        tracing::warn!("the server fails on every request; retrying");
+                        counters.retries += 1;
+                        tokio::select! {
+                            _ = shutdown.requested() => bail!("stopped before the batch was acknowledged"),
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                        pause = (pause * 2).min(MAX_BACKOFF);
+                        work.push((part, false));
+                    }
+                },
+            }
         }
-        None => counters.dropped += sent as u64,
+        Ok(())
     }
 }
 
@@ -270,60 +526,25 @@ pub async fn ship(
     mut shutdown: Shutdown,
 ) -> anyhow::Result<Counters> {
     let state = State::load(state_path)?;
-    let mut follower = Follower::open(log, state.file, state.offset)
+    let mut follower = Follower::open(log, &state.positions(), opts.rotate_grace)
         .with_context(|| format!("cannot open {}", log.display()))?;
+    let mut saved = state.positions();
     let mut conv = Converter::new(opts.format, opts.session_gap, state.sessions).with_rules(opts);
     let sender = Sender::new(&opts.to, &opts.token)?;
     let mut batch: Vec<Value> = Vec::new();
     let mut batch_started = Instant::now();
-    let mut position = follower
-        .position()
-        .map(|(f, o)| (Some(f), o))
-        .unwrap_or((state.file, state.offset));
-    let mut saved = position;
     let mut last_report = Instant::now();
-    tracing::info!(log = %log.display(), offset = position.1, sessions = conv.sessions.open_sessions().len(), "shipping");
-    loop {
-        if shutdown.is_requested() {
-            break;
-        }
+    tracing::info!(log = %log.display(), offset = saved.current.map_or(0, |(_, o)| o), sessions = conv.sessions.open_sessions().len(), "shipping");
+    while !shutdown.is_requested() {
         // Local file reads are short; no need to leave the async thread for them.
         let lines = follower.read_lines(opts.batch_size)?;
         let idle = lines.is_empty();
-        let mut stopped = false;
         for line in lines {
-            let events = conv.line(&line.text);
+            let events = conv.line(&line.raw);
             if batch.is_empty() && !events.is_empty() {
                 batch_started = Instant::now();
             }
             batch.extend(events);
-            position = (Some(line.file), line.end);
-            // Cut between lines, so the saved position and sessions match the batch exactly.
-            if batch.len() >= opts.batch_size {
-                match flush(
-                    &sender,
-                    &mut batch,
-                    &mut conv,
-                    position,
-                    state_path,
-                    &mut shutdown,
-                )
-                .await
-                {
-                    Ok(()) => {}
-                    // Stopped while the server was away: the batch is read again next time.
-                    Err(_) if shutdown.is_requested() => {
-                        stopped = true;
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-                saved = position;
-                write_metrics(opts.metrics_file.as_deref(), &conv.counters);
-            }
-        }
-        if stopped {
-            break;
         }
         if idle {
             // Nothing new: close sessions idle for longer than the gap (plus a margin, as log
@@ -339,27 +560,29 @@ pub async fn ship(
                 batch_started = Instant::now();
             }
             batch.extend(ended);
-            if let Some((f, o)) = follower.position() {
-                position = (Some(f), o);
-            }
         }
-        let due = !batch.is_empty() && batch_started.elapsed() >= opts.max_delay;
+        // Every line returned is converted: the follower's position is the batch's.
+        let position = follower.positions();
+        let due = batch.len() >= opts.batch_size
+            || (!batch.is_empty() && batch_started.elapsed() >= opts.max_delay);
         if due || (batch.is_empty() && position != saved && idle) {
             match flush(
                 &sender,
                 &mut batch,
                 &mut conv,
-                position,
+                &position,
                 state_path,
+                opts,
                 &mut shutdown,
             )
             .await
             {
                 Ok(()) => {}
+                // Stopped while the server was away: the batch is read again next time.
                 Err(_) if shutdown.is_requested() => break,
                 Err(e) => return Err(e),
             }
-            saved = position;
+            saved = position.clone();
             write_metrics(opts.metrics_file.as_deref(), &conv.counters);
         }
         if last_report.elapsed() >= Duration::from_secs(60) {
@@ -369,8 +592,12 @@ pub async fn ship(
                 events = c.events_sent,
                 created = c.events_created,
                 duplicates = c.events_duplicate,
+                dropped = c.dropped_total(),
                 unparsable = c.unparsable,
+                cleaned = c.cleaned,
+                late = c.late,
                 skipped = c.skipped.values().sum::<u64>(),
+                rotated_files_open = position.draining.len(),
                 "shipper progress"
             );
             last_report = Instant::now();
@@ -387,22 +614,24 @@ pub async fn ship(
     Ok(conv.counters)
 }
 
+/// Delivers the batch in requests of at most `batch_size`, then saves the position.
 async fn flush(
     sender: &Sender,
     batch: &mut Vec<Value>,
     conv: &mut Converter,
-    position: (Option<FileId>, u64),
+    position: &Positions,
     state_path: &Path,
+    opts: &ShipOptions,
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<()> {
-    if !batch.is_empty() {
-        let answer = sender.send(batch, &mut conv.counters, shutdown).await?;
-        account(&mut conv.counters, batch.len(), answer);
-        batch.clear();
+    for chunk in batch.chunks(opts.batch_size.max(1)) {
+        sender.deliver(chunk, &mut conv.counters, shutdown).await?;
     }
+    batch.clear();
     State {
-        file: position.0,
-        offset: position.1,
+        file: position.current.map(|(f, _)| f),
+        offset: position.current.map_or(0, |(_, o)| o),
+        draining: position.draining.clone(),
         sessions: conv.sessions.open_sessions(),
     }
     .save(state_path)
@@ -433,24 +662,93 @@ pub async fn import(
         for line in reader.split(b'\n') {
             let line = line?;
             progress.inc(line.len() as u64 + 1);
-            batch.extend(conv.line(&String::from_utf8_lossy(&line)));
+            batch.extend(conv.line(&line));
             if batch.len() >= opts.batch_size {
-                let answer = sender
-                    .send(&batch, &mut conv.counters, &mut shutdown)
+                sender
+                    .deliver(&batch, &mut conv.counters, &mut shutdown)
                     .await?;
-                account(&mut conv.counters, batch.len(), answer);
                 batch.clear();
             }
         }
     }
     batch.extend(conv.sessions.close_all());
     for chunk in batch.chunks(opts.batch_size.max(1)) {
-        let answer = sender
-            .send(chunk, &mut conv.counters, &mut shutdown)
+        sender
+            .deliver(chunk, &mut conv.counters, &mut shutdown)
             .await?;
-        account(&mut conv.counters, chunk.len(), answer);
     }
     progress.finish_and_clear();
     write_metrics(opts.metrics_file.as_deref(), &conv.counters);
     Ok(conv.counters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_control_characters_and_invalid_utf8_are_cleaned_from_fields() {
+        let mut conv = Converter::new(Format::Icecast, Duration::from_secs(20), Vec::new());
+        let good = br#"203.0.113.9 - - [05/Nov/2024:11:16:32 +0000] "GET /live.mp3 HTTP/1.1" 200 480 "-" "VLC/3.0" 60"#;
+        let mut raw_nul = good.to_vec();
+        let at = raw_nul.windows(3).position(|w| w == b"VLC").unwrap();
+        raw_nul.insert(at + 1, 0);
+        let mut bad_utf8 = good.to_vec();
+        bad_utf8.splice(at..at, [0xff, 0xfe]);
+        let escaped = br#"203.0.113.9 - - [05/Nov/2024:11:16:32 +0000] "GET /live.mp3 HTTP/1.1" 200 480 "-" "M\xC3\xBCller\x00\x07" 60"#;
+        let ua = |raw: &[u8], conv: &mut Converter| {
+            conv.line(raw)[0]["user_agent"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(ua(good, &mut conv), "VLC/3.0");
+        assert_eq!(ua(&raw_nul, &mut conv), "V\u{FFFD}LC/3.0");
+        assert_eq!(ua(&bad_utf8, &mut conv), "\u{FFFD}\u{FFFD}VLC/3.0");
+        // nginx escapes each byte of a UTF-8 character: decoded as bytes, not as Latin-1.
+        assert_eq!(ua(escaped, &mut conv), "Müller\u{FFFD}\u{FFFD}");
+        assert_eq!(conv.counters.cleaned, 3);
+
+        let long = format!(
+            r#"{{"msec":"1730805392.1","ip":"1.2.3.4","method":"GET","uri":"/hls/a/1.ts","status":200,"bytes":5,"ua":"{}é\u0000"}}"#,
+            "x".repeat(MAX_FIELD_BYTES - 1)
+        );
+        let mut hls = Converter::new(Format::NginxHls, Duration::from_secs(20), Vec::new());
+        assert!(hls.line(long.as_bytes()).is_empty());
+        let ua = &hls.sessions.open_sessions()[0].user_agent;
+        assert_eq!(ua.len(), MAX_FIELD_BYTES - 1, "cut on a character boundary");
+        assert_eq!(hls.counters.cleaned, 1);
+
+        // Seconds connected that leave no representable start: unparsable, not a panic.
+        let huge = br#"203.0.113.9 - - [05/Nov/2024:11:16:32 +0000] "GET /live.mp3 HTTP/1.1" 200 480 "-" "VLC" 18446744073709551615"#;
+        assert!(conv.line(huge).is_empty());
+        assert_eq!(conv.counters.unparsable, 1);
+    }
+
+    #[test]
+    fn refusals_name_items_by_index_or_by_a_bracketed_field() {
+        let body = r#"{"error":"validation","message":"2 problems","details":[
+            {"index":1,"field":"user_agent","message":"contains NUL"},
+            {"index":1,"field":"path","message":"x"},
+            {"field":"[3].seconds_connected","message":"too large"},
+            {"index":99,"field":"path","message":"not in this request"}]}"#;
+        match refusal(400, body, 4) {
+            Answer::Invalid(named) => assert_eq!(
+                named,
+                [
+                    (1, "invalid_user_agent".to_string()),
+                    (1, "invalid_path".to_string()),
+                    (3, "invalid_seconds_connected".to_string())
+                ]
+            ),
+            _ => panic!("items are named"),
+        }
+        assert!(matches!(
+            refusal(400, r#"{"error":"bad_request","message":"not an array","details":[]}"#, 4),
+            Answer::Refused(r) if r == "http_400"
+        ));
+        assert!(matches!(refusal(413, "<html>", 4), Answer::Refused(r) if r == "http_413"));
+        assert_eq!(reason_of("{weird\"} field"), "invalid_weird___field");
+        assert_eq!(reason_of(""), "invalid_item");
+    }
 }

@@ -132,26 +132,28 @@ impl<'a> Cursor<'a> {
         Some(&s[..end])
     }
 
-    /// A double-quoted field with `\"` and `\\` escapes.
+    /// A double-quoted field with `\"`, `\\` and `\xHH` escapes. nginx writes every byte
+    /// of a UTF-8 character as its own `\xHH`, so escapes are decoded to bytes first and the
+    /// bytes to text after (invalid sequences become U+FFFD).
     fn quoted(&mut self) -> Option<String> {
         let s = self.rest.trim_start().strip_prefix('"')?;
-        let mut out = String::new();
+        let mut out: Vec<u8> = Vec::new();
         let mut chars = s.char_indices();
         while let Some((i, c)) = chars.next() {
             match c {
                 '\\' => match chars.next() {
                     Some((_, 'x')) => {
                         let hex: String = chars.by_ref().take(2).map(|(_, c)| c).collect();
-                        out.push(u8::from_str_radix(&hex, 16).map(char::from).unwrap_or('?'));
+                        out.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
                     }
-                    Some((_, e)) => out.push(e),
+                    Some((_, e)) => out.extend_from_slice(e.encode_utf8(&mut [0; 4]).as_bytes()),
                     None => return None,
                 },
                 '"' => {
                     self.rest = &s[i + 1..];
-                    return Some(out);
+                    return Some(String::from_utf8_lossy(&out).into_owned());
                 }
-                c => out.push(c),
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
             }
         }
         None
@@ -192,11 +194,16 @@ fn parse_combined(line: &str, icecast: bool) -> Result<Hit, String> {
     let referer = c.quoted().unwrap_or_default();
     let user_agent = c.quoted().unwrap_or_default();
     let seconds = if icecast {
-        Some(
-            c.word()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or("no seconds connected at the end (Icecast format)")?,
-        )
+        let s = c
+            .word()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or("no seconds connected at the end (Icecast format)")?;
+        // The start is computed from it: it must leave a representable time.
+        chrono::Duration::try_seconds(s as i64)
+            .filter(|_| s <= i64::MAX as u64)
+            .and_then(|d| time.checked_sub_signed(d))
+            .ok_or_else(|| format!("{s} seconds connected is out of range"))?;
+        Some(s)
     } else {
         None
     };

@@ -70,6 +70,9 @@ pub struct Sessionizer {
     open: BTreeMap<(String, String, String), OpenSession>,
     /// The newest log time seen.
     newest: Option<DateTime<Utc>>,
+    /// Hits that came more than the disorder allowance after newer ones: the session they
+    /// belong to may already be closed, so they may start a new one.
+    pub late: u64,
     swept: Option<DateTime<Utc>>,
 }
 
@@ -84,6 +87,7 @@ impl Sessionizer {
             disorder: Duration::from_std(DEFAULT_DISORDER).unwrap_or_default(),
             open,
             newest: None,
+            late: 0,
             swept: None,
         }
     }
@@ -102,6 +106,9 @@ impl Sessionizer {
     /// Adds a hit; returns the events of sessions that ended before it (in log time).
     pub fn hit(&mut self, hit: &Hit) -> Vec<Value> {
         let mut ended = Vec::new();
+        if self.newest.is_some_and(|n| n - hit.time > self.disorder) {
+            self.late += 1;
+        }
         let newest = self.newest.map_or(hit.time, |n| n.max(hit.time));
         self.newest = Some(newest);
         // Only what is older than the disorder allowance is settled.
@@ -191,7 +198,12 @@ pub fn icecast_event(hit: &Hit) -> Value {
         "bytes_sent": hit.bytes,
         "user_agent": hit.user_agent,
         "referer": hit.referer,
-        "time_start": time_text(hit.time - Duration::seconds(seconds as i64)),
+        // parse_line refuses seconds that leave no representable start; never panic here.
+        "time_start": time_text(
+            Duration::try_seconds(seconds.min(i64::MAX as u64) as i64)
+                .and_then(|d| hit.time.checked_sub_signed(d))
+                .unwrap_or(hit.time)
+        ),
         "time_end": time_text(hit.time),
         "seconds_connected": seconds,
     })
