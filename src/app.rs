@@ -120,6 +120,7 @@ impl Application {
                 crate::mpv::capture::CaptureOptions {
                     rules: mpv.rules(),
                     station: (!mpv.station.is_empty()).then(|| mpv.station.clone()),
+                    ..Default::default()
                 },
                 shutdown.clone(),
             ))

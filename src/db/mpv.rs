@@ -68,7 +68,53 @@ pub fn item_for(
     }
 }
 
-/// Stores a play unless one with the same `source_key` exists; true when new.
+/// One captured event as stored.
+#[derive(Debug, QueryableByName)]
+pub struct EventRow {
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = Timestamptz)]
+    pub time: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub event: String,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// Appends an event of an instance with its sequence number (unique per instance).
+pub fn insert_event(
+    conn: &mut PgConnection,
+    instance: &str,
+    seq: i64,
+    time: DateTime<Utc>,
+    event: &str,
+    data: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO mpv_event (instance, seq, time, event, data) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind::<Text, _>(instance)
+    .bind::<BigInt, _>(seq)
+    .bind::<Timestamptz, _>(time)
+    .bind::<Text, _>(event)
+    .bind::<Jsonb, _>(data)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The events of an instance in their order.
+pub fn events(conn: &mut PgConnection, instance: &str) -> QueryResult<Vec<EventRow>> {
+    diesel::sql_query(
+        "SELECT seq, time, event, data FROM mpv_event WHERE instance = $1 ORDER BY seq",
+    )
+    .bind::<Text, _>(instance)
+    .load(conn)
+}
+
+/// Stores a play unless one with the same `source_key` exists; true when new. One mpv plays
+/// one thing at a time, so a live play and an imported play of the same instance and path
+/// whose times overlap (within a second) are one play, stored once: the live one, which has
+/// mpv's own file boundaries. An import skips such a play; a live play replaces it.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_play(
     conn: &mut PgConnection,
@@ -83,6 +129,35 @@ pub fn insert_play(
     let at = |t: f64| {
         DateTime::<Utc>::from_timestamp_micros((t * 1e6).round() as i64).unwrap_or_default()
     };
+    let (start, end) = (at(p.start_time), at(p.end_time));
+    let other = if source == "live" { "import" } else { "live" };
+    let same_play = "FROM mpv_play WHERE source = $1 AND instance = $2 AND path = $3 \
+         AND start_time <= $5 + interval '1 second' AND end_time >= $4 - interval '1 second'";
+    if source == "live" {
+        diesel::sql_query(format!("DELETE {same_play}"))
+            .bind::<Text, _>(other)
+            .bind::<Text, _>(instance)
+            .bind::<Text, _>(&p.path)
+            .bind::<Timestamptz, _>(start)
+            .bind::<Timestamptz, _>(end)
+            .execute(conn)?;
+    } else {
+        #[derive(QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = Bool)]
+            found: bool,
+        }
+        let f: Found = diesel::sql_query(format!("SELECT EXISTS (SELECT 1 {same_play}) AS found"))
+            .bind::<Text, _>(other)
+            .bind::<Text, _>(instance)
+            .bind::<Text, _>(&p.path)
+            .bind::<Timestamptz, _>(start)
+            .bind::<Timestamptz, _>(end)
+            .get_result(conn)?;
+        if f.found {
+            return Ok(false);
+        }
+    }
     let n = diesel::sql_query(
         "INSERT INTO mpv_play (item_id, source, source_key, instance, path, is_stream, start_time, end_time, \
          pause_duration_s, media_duration_s, media_title, metadata, actions, end_reason, listened, scrobbled) \
@@ -94,8 +169,8 @@ pub fn insert_play(
     .bind::<Text, _>(instance)
     .bind::<Text, _>(&p.path)
     .bind::<Bool, _>(p.is_stream)
-    .bind::<Timestamptz, _>(at(p.start_time))
-    .bind::<Timestamptz, _>(at(p.end_time))
+    .bind::<Timestamptz, _>(start)
+    .bind::<Timestamptz, _>(end)
     .bind::<Double, _>(p.pause_duration)
     .bind::<Nullable<Double>, _>(p.media_duration)
     .bind::<Nullable<Text>, _>(p.media_title.as_deref())

@@ -1,17 +1,16 @@
 //! Live capture from running mpv instances: each instance's events are written as they arrive
-//! (nothing is lost on a crash or a suspend), in mpv-history-daemon's vocabulary, and its plays
-//! are rebuilt from them with the same rules whenever a file ends and when the instance goes.
+//! (nothing is lost on a crash or a suspend), numbered in their order, and its plays are
+//! rebuilt from them by mpv's own file boundaries (`super::live`) as they end.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
-use diesel::sql_types::{Jsonb, Nullable, Text, Timestamptz};
 use serde_json::{json, Map, Value};
 
-use super::client::MpvClient;
-use super::history::{content_hash, plays_with, Rules};
+use super::client::{MpvClient, MpvError};
+use super::history::{content_hash, Rules};
+use super::live::{Change, Event, LivePlay, Rebuild};
 use super::protocol::Incoming;
 use crate::db::{DbError, DbPool};
 use crate::shutdown::Shutdown;
@@ -26,70 +25,28 @@ const OBSERVED: &[(u64, &str)] = &[
     (6, "playlist-pos"),
     (7, "playlist-count"),
     (8, "idle-active"),
+    (9, "playlist"),
 ];
 
-async fn record(
-    pool: &DbPool,
-    instance: &str,
-    at: chrono::DateTime<chrono::Utc>,
-    event: &str,
-    data: Value,
-) -> anyhow::Result<()> {
-    let (instance, event, now) = (instance.to_string(), event.to_string(), at);
-    crate::db::run(pool, move |c| {
-        diesel::sql_query(
-            "INSERT INTO mpv_event (instance, time, event, data) VALUES ($1, $2, $3, $4)",
-        )
-        .bind::<Text, _>(&instance)
-        .bind::<Timestamptz, _>(now)
-        .bind::<Text, _>(&event)
-        .bind::<Nullable<Jsonb>, _>(Some(data))
-        .execute(c)
-        .map_err(DbError::from)
-    })
-    .await?;
-    Ok(())
+fn seconds(t: chrono::DateTime<chrono::Utc>) -> f64 {
+    t.timestamp_micros() as f64 / 1e6
 }
 
-#[derive(QueryableByName)]
-struct Stored {
-    #[diesel(sql_type = Timestamptz)]
-    time: chrono::DateTime<chrono::Utc>,
-    #[diesel(sql_type = Text)]
-    event: String,
-    #[diesel(sql_type = Nullable<Jsonb>)]
-    data: Option<Value>,
-}
-
-/// Rebuilds an instance's plays from its stored events and stores the new ones; the last
-/// play gets `end_reason` when given.
-pub async fn rebuild(
+/// Stores finished plays (again: each is stored once, by its key).
+async fn store_plays(
     pool: &DbPool,
     instance: &str,
-    end_reason: Option<&str>,
+    plays: Vec<LivePlay>,
     rules: Rules,
 ) -> anyhow::Result<usize> {
-    let (instance, end_reason) = (instance.to_string(), end_reason.map(str::to_string));
+    if plays.is_empty() {
+        return Ok(0);
+    }
+    let instance = instance.to_string();
     crate::db::run(pool, move |c| -> Result<usize, anyhow::Error> {
-        let rows: Vec<Stored> = diesel::sql_query(
-            "SELECT time, event, data FROM mpv_event WHERE instance = $1 ORDER BY time, id",
-        )
-        .bind::<Text, _>(&instance)
-        .load(c)
-        .map_err(DbError::from)?;
-        let mut events = Map::new();
-        for r in rows {
-            let t = r.time.timestamp_micros() as f64 / 1e6;
-            events.insert(
-                format!("{t:.6}"),
-                json!({ r.event: r.data.unwrap_or(Value::Null) }),
-            );
-        }
-        let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
-        let found = plays_with(&events, &instance, &home, false);
-        let last = found.len().saturating_sub(1);
         let mut new = 0;
-        for (i, p) in found.iter().enumerate() {
+        for lp in &plays {
+            let p = &lp.play;
             let hash = if p.is_stream {
                 None
             } else {
@@ -102,18 +59,16 @@ pub async fn rebuild(
                 p.media_title.as_deref().unwrap_or(""),
                 hash.as_deref(),
             )?;
-            let key = format!(
-                "live:{instance}:{}:{}",
-                (p.start_time * 1e6).round() as i64,
-                p.path
-            );
-            let reason = if i == last {
-                end_reason.as_deref()
-            } else {
-                Some("eof")
-            };
+            let key = format!("live:{instance}:{}", lp.key);
             new += usize::from(crate::db::mpv::insert_play(
-                c, item, "live", &key, &instance, p, reason, &rules,
+                c,
+                item,
+                "live",
+                &key,
+                &instance,
+                p,
+                Some(&lp.end_reason),
+                &rules,
             )?);
         }
         Ok(new)
@@ -121,12 +76,169 @@ pub async fn rebuild(
     .await
 }
 
-/// How plays are judged and where they are logged.
-#[derive(Debug, Clone, Default)]
+/// Rebuilds an instance's plays from all its stored events and stores those not stored yet
+/// (a play still open is left for later); returns how many were new.
+pub async fn rebuild(pool: &DbPool, instance: &str, rules: Rules) -> anyhow::Result<usize> {
+    let (_, ended) = replay(pool, instance).await?;
+    store_plays(pool, instance, ended, rules).await
+}
+
+/// The rebuild state after an instance's stored events, the plays they finished, and the
+/// next sequence number.
+async fn replay(pool: &DbPool, instance: &str) -> anyhow::Result<(Replayed, Vec<LivePlay>)> {
+    let name = instance.to_string();
+    let rows = crate::db::run(pool, move |c| {
+        crate::db::mpv::events(c, &name).map_err(DbError::from)
+    })
+    .await?;
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+    let mut state = Rebuild::new(&home);
+    let mut ended = Vec::new();
+    let mut next_seq = 1;
+    for r in rows {
+        next_seq = r.seq + 1;
+        let e = Event {
+            seq: r.seq,
+            time: seconds(r.time),
+            name: r.event,
+            data: r.data.unwrap_or(Value::Null),
+        };
+        for change in state.feed(&e) {
+            if let Change::Ended(p) = change {
+                ended.push(p);
+            }
+        }
+    }
+    Ok((Replayed { state, next_seq }, ended))
+}
+
+struct Replayed {
+    state: Rebuild,
+    next_seq: i64,
+}
+
+/// Writes one instance's events in order, and acts on what they change.
+struct Recorder {
+    pool: DbPool,
+    instance: String,
+    next_seq: i64,
+    state: Rebuild,
+    opts: CaptureOptions,
+}
+
+impl Recorder {
+    /// Stores an event, then feeds it to the rebuild: finished plays are stored, started ones
+    /// logged on air.
+    async fn record(
+        &mut self,
+        at: chrono::DateTime<chrono::Utc>,
+        event: &str,
+        data: Value,
+    ) -> anyhow::Result<()> {
+        let seq = self.next_seq;
+        let (instance, name, stored) = (self.instance.clone(), event.to_string(), data.clone());
+        crate::db::run(&self.pool, move |c| {
+            crate::db::mpv::insert_event(c, &instance, seq, at, &name, &stored)
+                .map_err(DbError::from)
+        })
+        .await?;
+        self.next_seq += 1;
+        let changes = self.state.feed(&Event {
+            seq,
+            time: seconds(at),
+            name: event.to_string(),
+            data,
+        });
+        let mut ended = Vec::new();
+        for change in changes {
+            match change {
+                Change::Ended(p) => ended.push(p),
+                Change::Started { time, path, .. } => {
+                    if let Some(station) = &self.opts.station {
+                        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(
+                            (time * 1e6).round() as i64,
+                        )
+                        .unwrap_or(at);
+                        log_on_air(&self.pool, station, &self.instance, at, path).await?;
+                    }
+                }
+            }
+        }
+        store_plays(&self.pool, &self.instance, ended, self.opts.rules).await?;
+        Ok(())
+    }
+
+    /// Records the playlist entries (id and filename) the rebuild does not know yet.
+    async fn record_entries(
+        &mut self,
+        at: chrono::DateTime<chrono::Utc>,
+        playlist: &Value,
+    ) -> anyhow::Result<()> {
+        let mut new = Map::new();
+        for entry in playlist.as_array().into_iter().flatten() {
+            if let (Some(id), Some(f)) = (
+                entry.get("id").and_then(Value::as_i64),
+                entry.get("filename").and_then(Value::as_str),
+            ) {
+                if self.state.entry(id) != Some(f) {
+                    new.insert(id.to_string(), Value::from(f));
+                }
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        self.record(at, "playlist-entries", Value::Object(new))
+            .await
+    }
+}
+
+/// What mpv is doing as a capture begins: its process, directory and the entry it plays.
+async fn snapshot(client: &MpvClient) -> Result<(Value, Option<Value>), MpvError> {
+    let pid = client.get("pid").await?;
+    let working_dir = client.get("working-directory").await?;
+    let playlist = client.get("playlist").await?;
+    let time_pos = client.get("time-pos").await?;
+    let pause = client.get("pause").await?;
+    let playing = playlist
+        .as_ref()
+        .and_then(Value::as_array)
+        .and_then(|l| {
+            l.iter()
+                .find(|e| e.get("playing").and_then(Value::as_bool) == Some(true))
+        })
+        .map(|e| json!({"id": e.get("id"), "filename": e.get("filename")}));
+    Ok((
+        json!({
+            "pid": pid,
+            "working-directory": working_dir,
+            "playing": playing,
+            "time-pos": time_pos,
+            "pause": pause,
+        }),
+        playlist,
+    ))
+}
+
+/// How plays are judged and logged, and how long a refusing socket is tried.
+#[derive(Debug, Clone)]
 pub struct CaptureOptions {
     pub rules: Rules,
     /// The station whose as-run log gets an ON_AIR entry for each file played.
     pub station: Option<String>,
+    /// A socket that refuses connections is tried again (with backoff) this long before it
+    /// counts as dead: a starting mpv creates its socket file before it accepts.
+    pub refused_grace: Duration,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            rules: Rules::default(),
+            station: None,
+            refused_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Logs a file's start in the station's as-run log (deduplicated like every entry).
@@ -168,39 +280,41 @@ async fn log_on_air(
     .await
 }
 
-/// Captures one instance until its socket closes (or shutdown).
+/// Captures one instance until its socket closes (or shutdown). The events stored before (an
+/// earlier connection to the same socket name) are replayed first, so a play in progress goes
+/// on across a restart of airlog.
 pub async fn capture(
     pool: DbPool,
     socket: PathBuf,
     opts: CaptureOptions,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let rules = opts.rules;
-    let mut working_dir = std::env::var("HOME").unwrap_or_else(|_| "/".into());
     let instance = socket
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (client, mut events) = MpvClient::connect(&socket, Duration::from_secs(2)).await?;
-    let started = chrono::Utc::now();
-    record(
-        &pool,
-        &instance,
-        started,
-        "socket-added",
-        json!(started.timestamp_micros() as f64 / 1e6),
-    )
-    .await?;
-    if let Ok(Some(dir)) = client.get("working-directory").await {
-        if let Some(d) = dir.as_str() {
-            working_dir = d.to_string();
-        }
-        record(&pool, &instance, started, "working-directory", dir).await?;
-    }
+    let (replayed, ended) = replay(&pool, &instance).await?;
+    store_plays(&pool, &instance, ended, opts.rules).await?;
+    let mut rec = Recorder {
+        pool: pool.clone(),
+        instance: instance.clone(),
+        next_seq: replayed.next_seq,
+        state: replayed.state,
+        opts,
+    };
+    // Observed first, so nothing that changes after the snapshot goes unseen.
     for (id, name) in OBSERVED {
         client.observe(*id, name).await?;
     }
-    let mut reason: Option<String> = None;
+    let (state, playlist) = snapshot(&client).await?;
+    let at = chrono::Utc::now();
+    if let Some(list) = &playlist {
+        rec.record_entries(at, list).await?;
+    }
+    rec.record(at, "connected", state).await?;
+    tracing::info!(instance = instance.as_str(), "capturing mpv");
+    let mut quit = false;
     loop {
         let next = tokio::select! {
             _ = shutdown.requested() => return Ok(()),
@@ -211,79 +325,158 @@ pub async fn capture(
             Incoming::PropertyChange { name, data, .. } => match (name.as_str(), data) {
                 ("pause", Some(Value::Bool(p))) => {
                     let pos = client.get("percent-pos").await.ok().flatten();
-                    record(
-                        &pool,
-                        &instance,
-                        at,
-                        if p { "paused" } else { "resumed" },
-                        json!({"percent-pos": pos}),
-                    )
-                    .await?;
+                    let event = if p { "paused" } else { "resumed" };
+                    rec.record(at, event, json!({"percent-pos": pos})).await?;
                 }
+                ("playlist", Some(list)) => rec.record_entries(at, &list).await?,
                 (
                     "path" | "media-title" | "metadata" | "duration" | "playlist-pos"
                     | "playlist-count" | "idle-active",
                     Some(v),
-                ) if !v.is_null() => {
-                    if let (Some(station), "path", Some(p)) =
-                        (&opts.station, name.as_str(), v.as_str())
-                    {
-                        let full = if p.starts_with('/') || p.contains("://") {
-                            p.to_string()
-                        } else {
-                            Path::new(&working_dir).join(p).display().to_string()
-                        };
-                        log_on_air(&pool, station, &instance, at, full).await?;
-                    }
-                    record(&pool, &instance, at, &name, v).await?;
-                }
+                ) if !v.is_null() => rec.record(at, &name, v).await?,
                 _ => {}
             },
             Incoming::Event { name, fields } => match name.as_str() {
-                "seek" => {
-                    let pos = client.get("percent-pos").await.ok().flatten();
-                    record(&pool, &instance, at, "seek", json!({"percent-pos": pos})).await?;
+                "start-file" => {
+                    let id = fields.get("playlist_entry_id").and_then(Value::as_i64);
+                    if id.is_some_and(|id| rec.state.entry(id).is_none()) {
+                        // Not in any playlist seen yet (replaced at once): ask while it is there.
+                        if let Ok(Some(list)) = client.get("playlist").await {
+                            rec.record_entries(at, &list).await?;
+                        }
+                    }
+                    rec.record(at, "start-file", Value::Object(fields)).await?;
                 }
                 "end-file" => {
-                    let r = fields
-                        .get("reason")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    if r == "eof" || r == "stop" || r == "error" {
-                        record(&pool, &instance, at, "eof", Value::Null).await?;
-                        rebuild(&pool, &instance, Some(&r), rules).await?;
-                    }
-                    reason = Some(r);
+                    quit |= fields.get("reason").and_then(Value::as_str) == Some("quit");
+                    rec.record(at, "end-file", Value::Object(fields)).await?;
+                }
+                "file-loaded" => rec.record(at, "file-loaded", json!({})).await?,
+                "seek" => {
+                    let pos = client.get("percent-pos").await.ok().flatten();
+                    rec.record(at, "seek", json!({"percent-pos": pos})).await?;
                 }
                 _ => {}
             },
+            Incoming::Closed => {
+                // A quit if mpv said so, else it died.
+                let reason = if quit { "quit" } else { "crash" };
+                rec.record(at, "disconnected", json!({ "reason": reason }))
+                    .await?;
+                tracing::info!(instance = instance.as_str(), reason, "mpv instance gone");
+                break;
+            }
             Incoming::Reply { .. } => {}
         }
     }
-    // The socket closed: a quit if mpv said so, else it died.
-    let end = match reason.as_deref() {
-        Some("quit") => "quit",
-        _ => "crash",
-    };
-    let gone = chrono::Utc::now();
-    record(
-        &pool,
-        &instance,
-        gone,
-        "mpv-quit",
-        json!(gone.timestamp_micros() as f64 / 1e6),
-    )
-    .await?;
-    rebuild(&pool, &instance, Some(end), rules).await?;
     Ok(())
+}
+
+/// Whether some process still has a socket bound to `path` (it is listed in /proc/net/unix):
+/// mpv binds its socket before it listens, and a socket file whose mpv is gone is listed by
+/// nobody. Paths bound relative to another directory match by their end.
+fn socket_held(path: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        // Cannot tell: assume held, so nothing live is ever deleted.
+        return true;
+    };
+    let full = path.display().to_string();
+    table.lines().skip(1).any(|line| {
+        // Num RefCount Protocol Flags Type St Inode Path: the path is what follows the 7th field.
+        let mut rest = line.trim_start();
+        for _ in 0..7 {
+            rest = match rest.split_once(char::is_whitespace) {
+                Some((_, r)) => r.trim_start(),
+                None => return false,
+            };
+        }
+        let bound = rest.trim_end();
+        !bound.is_empty()
+            && (bound == full || (!bound.starts_with('/') && full.ends_with(&format!("/{bound}"))))
+    })
+}
+
+fn refused(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<MpvError>(),
+            Some(MpvError::Connect(_, io)) if io.kind() == std::io::ErrorKind::ConnectionRefused
+        )
+    })
+}
+
+/// How one socket stands with the watcher.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Known {
+    /// A task is capturing it, or trying to.
+    Busy,
+    /// It refused for long and nobody holds it: not tried again until the file changes (a new
+    /// mpv at the same path) or SIGUSR1.
+    Dead(u64),
+}
+
+fn inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// Captures one socket: connects (a refused connection is tried again with backoff for
+/// `refused_grace`), captures until mpv goes, and says whether the socket is dead.
+async fn attend(
+    pool: DbPool,
+    socket: PathBuf,
+    remove_dead: bool,
+    opts: CaptureOptions,
+    mut shutdown: Shutdown,
+) -> Option<Known> {
+    let mut first_refused: Option<Instant> = None;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let Err(e) = capture(pool.clone(), socket.clone(), opts.clone(), shutdown.clone()).await
+        else {
+            return None;
+        };
+        if !refused(&e) {
+            tracing::info!(socket = %socket.display(), error = format!("{e:#}"), "mpv instance not captured; trying again at the next scan");
+            return None;
+        }
+        let since = *first_refused.get_or_insert_with(Instant::now);
+        if since.elapsed() < opts.refused_grace {
+            tokio::select! {
+                _ = shutdown.requested() => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+            continue;
+        }
+        if socket_held(&socket) {
+            tracing::info!(socket = %socket.display(), refused_s = since.elapsed().as_secs(), "mpv socket held but refusing; trying again at the next scan");
+            return None;
+        }
+        if remove_dead {
+            match std::fs::remove_file(&socket) {
+                Ok(()) => {
+                    tracing::info!(socket = %socket.display(), "dead mpv socket removed");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(socket = %socket.display(), error = %e, "dead mpv socket not removed")
+                }
+            }
+        } else {
+            tracing::debug!(socket = %socket.display(), "mpv socket dead; left in place");
+        }
+        return inode(&socket).map(Known::Dead);
+    }
 }
 
 /// Watches socket directories: at start, every `rescan`, on SIGUSR1 and when a directory
 /// changes (inotify), each new socket gets its own capture task, so a stuck or dying instance
-/// never blocks the others. A capture that fails (a frozen mpv, say) is tried again at the
-/// next scan; a socket that refuses connections is dead (mpv leaves it behind) and is removed
-/// when `remove_dead` is set.
+/// never blocks the others. A socket that refuses connections is tried again for a while (mpv
+/// creates it before it listens); one that refused for long and that no process holds is dead
+/// (mpv leaves it behind) and is removed when `remove_dead` is set, else tried again only once
+/// it changes or on SIGUSR1. A capture that fails otherwise (a frozen mpv, say) or ends is
+/// tried again at the next scan.
 pub async fn watch(
     pool: DbPool,
     dirs: Vec<PathBuf>,
@@ -293,7 +486,7 @@ pub async fn watch(
     mut shutdown: Shutdown,
 ) {
     use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+    let known: Arc<Mutex<HashMap<PathBuf, Known>>> = Arc::default();
     let (poke_tx, mut poke) = tokio::sync::mpsc::unbounded_channel::<()>();
     // inotify: any change in a watched directory triggers a scan.
     let _watcher = {
@@ -314,6 +507,7 @@ pub async fn watch(
     };
     let mut usr1 =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+    let mut everything = false;
     loop {
         for dir in &dirs {
             // A configured path is a directory of sockets, or a socket itself.
@@ -323,37 +517,30 @@ pub async fn watch(
                 Err(_) => continue,
             };
             for socket in candidates {
-                if !seen
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(socket.clone())
                 {
-                    continue;
-                }
-                let (pool, stop, seen, opts) =
-                    (pool.clone(), shutdown.clone(), seen.clone(), opts.clone());
-                tokio::spawn(async move {
-                    let Err(e) = capture(pool, socket.clone(), opts, stop).await else {
-                        return;
-                    };
-                    let refused = e.chain().any(|c| {
-                        c.downcast_ref::<super::client::MpvError>().is_some_and(|m| {
-                            matches!(m, super::client::MpvError::Connect(_, io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
-                        })
-                    });
-                    if refused {
-                        if remove_dead && std::fs::remove_file(&socket).is_ok() {
-                            tracing::info!(socket = %socket.display(), "dead mpv socket removed");
+                    let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
+                    match k.get(&socket) {
+                        Some(Known::Busy) => continue,
+                        Some(Known::Dead(ino)) if !everything && inode(&socket) == Some(*ino) => {
+                            continue
                         }
-                    } else {
-                        tracing::info!(socket = %socket.display(), error = format!("{e:#}"), "mpv instance not captured; trying again at the next scan");
-                        seen.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&socket);
+                        _ => {}
                     }
+                    k.insert(socket.clone(), Known::Busy);
+                }
+                let (pool, stop, known, opts) =
+                    (pool.clone(), shutdown.clone(), known.clone(), opts.clone());
+                tokio::spawn(async move {
+                    let outcome = attend(pool, socket.clone(), remove_dead, opts, stop).await;
+                    let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
+                    match outcome {
+                        Some(state) => k.insert(socket, state),
+                        None => k.remove(&socket),
+                    };
                 });
             }
         }
+        everything = false;
         let usr1_recv = async {
             match usr1.as_mut() {
                 Some(s) => {
@@ -366,7 +553,10 @@ pub async fn watch(
             _ = shutdown.requested() => return,
             _ = tokio::time::sleep(rescan) => {}
             _ = poke.recv() => {}
-            _ = usr1_recv => tracing::info!("SIGUSR1: rescanning mpv sockets"),
+            _ = usr1_recv => {
+                tracing::info!("SIGUSR1: rescanning mpv sockets, dead ones too");
+                everything = true;
+            }
         }
     }
 }

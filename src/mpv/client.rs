@@ -45,7 +45,7 @@ pub struct MpvClient {
 
 impl MpvClient {
     /// Connects; returns the client and the channel of events and property changes, which
-    /// ends when mpv goes away.
+    /// ends with `Incoming::Closed` when mpv goes away.
     pub async fn connect(
         path: &Path,
         timeout: Duration,
@@ -89,6 +89,7 @@ impl MpvClient {
                     Err(why) => tracing::debug!(reason = why.as_str(), "mpv line skipped"),
                 }
             }
+            let _ = tx.send((chrono::Utc::now(), Incoming::Closed));
             // Waiters learn the connection is gone when their senders drop.
             routes.lock().unwrap_or_else(|e| e.into_inner()).clear();
         });

@@ -1,6 +1,8 @@
-//! Plays rebuilt from a stream of timestamped mpv events, following the rules of
-//! mpv-history-daemon's parser, so its JSON files (plain and merged) import with the same
-//! results (`airlog mpv parse` prints them in its shape).
+//! Plays rebuilt from mpv-history-daemon's files (events keyed by their time), following the
+//! rules of its parser, so its JSON files (plain and merged) import with the same results
+//! (`airlog mpv parse` prints them in its shape). Only files go this way: the live capture
+//! rebuilds plays from mpv's own file boundaries (`super::live`), which the daemon's rules
+//! get wrong when mpv reports the next position before the end of the file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -195,22 +197,29 @@ fn is_urlish(s: &str) -> bool {
         })
 }
 
+/// The path mpv reports, as stored: `ytdl://` dropped, URLs kept as streams, relative paths
+/// made absolute with mpv's working directory. Returns (path, is_stream).
+pub fn media_path(reported: &str, working_dir: &str) -> (String, bool) {
+    if let Some(rest) = reported.strip_prefix("ytdl://") {
+        (rest.to_string(), true)
+    } else if is_urlish(reported) {
+        (reported.to_string(), true)
+    } else if reported.starts_with('/') {
+        (reported.to_string(), false)
+    } else {
+        (
+            Path::new(working_dir).join(reported).display().to_string(),
+            false,
+        )
+    }
+}
+
 /// Rebuilds the plays of one event stream. `name` is the stream's file name: mpv-sockets names
 /// sockets by launch time in nanoseconds, which dates the first play. `home` resolves relative
 /// paths when no working directory was recorded. Plays of one path are merged, the richer
-/// record winning, in order of first appearance.
+/// record winning, in order of first appearance (the daemon's rule; a file played twice is one
+/// play here, two in the live capture).
 pub fn plays(events: &Map<String, Value>, name: &str, home: &str) -> Vec<Play> {
-    plays_with(events, name, home, true)
-}
-
-/// As `plays`; with `first_at_launch` false every play starts at its own `playlist-pos` event
-/// (live capture knows when each file started; imported files follow mpv-history-daemon).
-pub fn plays_with(
-    events: &Map<String, Value>,
-    name: &str,
-    home: &str,
-    first_at_launch: bool,
-) -> Vec<Play> {
     let mut launched: Option<f64> = Path::new(name)
         .file_stem()
         .and_then(|s| s.to_str())
@@ -255,11 +264,7 @@ pub fn plays_with(
                     continue;
                 }
                 media.playlist_pos = Some(data.clone());
-                media.start_time = if first_item && first_at_launch {
-                    launched
-                } else {
-                    Some(t)
-                };
+                media.start_time = if first_item { launched } else { Some(t) };
                 first_item = false;
             }
             "socket-added" => {
@@ -284,18 +289,9 @@ pub fn plays_with(
             }
             "path" => {
                 let Some(p) = data.as_str() else { continue };
-                media.is_stream = Some(false);
-                if let Some(rest) = p.strip_prefix("ytdl://") {
-                    media.path = Some(rest.to_string());
-                    media.is_stream = Some(true);
-                } else if is_urlish(p) {
-                    media.path = Some(p.to_string());
-                    media.is_stream = Some(true);
-                } else if p.starts_with('/') {
-                    media.path = Some(p.to_string());
-                } else {
-                    media.path = Some(Path::new(&working_dir).join(p).display().to_string());
-                }
+                let (path, is_stream) = media_path(p, &working_dir);
+                media.path = Some(path);
+                media.is_stream = Some(is_stream);
             }
             "metadata" => media.metadata = data.as_object().cloned().or(Some(Map::new())),
             "media-title" => media.media_title = data.as_str().map(str::to_string),
@@ -431,6 +427,9 @@ pub fn import_files(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or(name.clone());
+            // The daemon names its file after the socket: the same instance as a live capture
+            // of that socket (whose plays then win; see `insert_play`).
+            let instance = stream.strip_suffix(".json").unwrap_or(&stream);
             for p in plays(&events, &name, &home) {
                 found += 1;
                 let hash = if p.is_stream {
@@ -447,7 +446,7 @@ pub fn import_files(
                 let item =
                     crate::db::mpv::item_for(conn, &p.path, p.is_stream, &title, hash.as_deref())?;
                 new += usize::from(crate::db::mpv::insert_play(
-                    conn, item, "import", &key, &stream, &p, None, rules,
+                    conn, item, "import", &key, instance, &p, None, rules,
                 )?);
             }
         }

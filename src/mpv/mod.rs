@@ -3,4 +3,5 @@
 pub mod capture;
 pub mod client;
 pub mod history;
+pub mod live;
 pub mod protocol;

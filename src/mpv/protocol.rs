@@ -24,6 +24,9 @@ pub enum Incoming {
         name: String,
         fields: Map<String, Value>,
     },
+    /// Not from mpv: the client saw the connection end (the last item of its event channel,
+    /// so the time it ended is known even when the receiver is busy).
+    Closed,
 }
 
 /// Parses one line (without its newline).

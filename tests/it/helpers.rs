@@ -29,6 +29,20 @@ struct TestServer {
 static SERVER: OnceLock<TestServer> = OnceLock::new();
 static CREATE_LOCK: Mutex<()> = Mutex::new(());
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static TURNS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Held for the whole of a test that loads the machine hard (dozens of mpv processes): tests
+/// that measure times to a fraction of a second (`timing`) do not run meanwhile, as on two
+/// cores the first starve the second.
+pub async fn heavy_load() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    TURNS.write().await
+}
+
+/// Held for the whole of a test that measures times to a fraction of a second: no
+/// `heavy_load` test runs meanwhile (timing tests still run together).
+pub async fn timing() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    TURNS.read().await
+}
 
 /// Replaces the database name in a libpq URL (`postgres://u@h:5432/name?x=y`).
 pub fn with_database(url: &str, database: &str) -> String {

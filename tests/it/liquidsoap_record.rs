@@ -399,6 +399,7 @@ fn logged(db: &TestDb, path: &Path) -> bool {
 
 #[tokio::test]
 async fn a_push_whose_answer_is_held_is_found_in_liquidsoap_and_never_pushed_twice() {
+    let _turn = crate::helpers::timing().await;
     let dir = private_temp_dir("airlog-ls-held");
     let (filler, show1, show2) = (
         tone(&dir, "filler", 60),
@@ -467,6 +468,7 @@ async fn a_push_whose_answer_is_held_is_found_in_liquidsoap_and_never_pushed_twi
 #[tokio::test]
 async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_what_aired_meanwhile(
 ) {
+    let _turn = crate::helpers::timing().await;
     let dir = private_temp_dir("airlog-ls-kill9");
     let rotation: Vec<PathBuf> = (0..4).map(|i| tone(&dir, &format!("r{i}"), 2)).collect();
     let (part1, part2) = (tone(&dir, "part1", 6), tone(&dir, "part2", 3));
@@ -551,6 +553,7 @@ async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_w
 #[tokio::test]
 async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_heard_and_now_follows_the_output(
 ) {
+    let _turn = crate::helpers::timing().await;
     let dir = private_temp_dir("airlog-ls-resume");
     let (long, show) = (tone(&dir, "long", 14), tone(&dir, "show", 4));
     let app = TestApp::spawn().await;
@@ -744,6 +747,7 @@ async fn measure(report: bool, poll: Duration) -> Vec<(f64, f64)> {
 
 #[tokio::test]
 async fn air_times_are_within_a_fifth_of_a_second_with_the_report_and_a_second_polling_only() {
+    let _turn = crate::helpers::timing().await;
     // Stations poll every second by default.
     let with = measure(true, Duration::from_secs(1)).await;
     let without = measure(false, Duration::from_secs(1)).await;
@@ -772,6 +776,7 @@ async fn air_times_are_within_a_fifth_of_a_second_with_the_report_and_a_second_p
 /// once, each show started once.
 #[tokio::test]
 async fn an_hour_in_minutes_with_faults_matches_what_liquidsoap_played() {
+    let _turn = crate::helpers::timing().await;
     let dir = private_temp_dir("airlog-ls-hour");
     let db = TestDb::new();
     let rotation: Vec<PathBuf> = (0..5).map(|i| tone(&dir, &format!("rot{i}"), 3)).collect();

@@ -14,6 +14,7 @@ mod liquidsoap;
 mod liquidsoap_record;
 mod listening_figures;
 mod migrations;
+mod mpv_boundaries;
 mod mpv_capture;
 mod mpv_client;
 mod mpv_history;

@@ -253,6 +253,7 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
     let opts = airlog::mpv::capture::CaptureOptions {
         rules: Default::default(),
         station: Some("studio".into()),
+        ..Default::default()
     };
     let task = tokio::spawn(capture(pool.clone(), socket.clone(), opts, stop));
     wait_ready(&db, 1).await;

@@ -268,7 +268,7 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
     assert_eq!(code, 0, "{err}");
     // mpv instance "studio" is playing the song right now.
     use diesel::RunQueryDsl;
-    diesel::sql_query("INSERT INTO mpv_event (instance, time, event, data) VALUES ('studio', now() - interval '30 seconds', 'path', $1)")
+    diesel::sql_query("INSERT INTO mpv_event (instance, seq, time, event, data) VALUES ('studio', 1, now() - interval '30 seconds', 'path', $1)")
         .bind::<diesel::sql_types::Jsonb, _>(json!(song.display().to_string()))
         .execute(&mut app.db.conn())
         .unwrap();
@@ -343,4 +343,81 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
         .collect();
     assert_eq!(kinds, ["rate", "play"], "the last tag is undone");
     app.stop().await;
+}
+
+/// An instance imported before its live capture was stored: the live play, with mpv's own
+/// boundaries, replaces the imported record of the same play, and only that one.
+#[test]
+fn a_live_play_replaces_the_imported_record_of_the_same_play() {
+    use airlog::mpv::history::{Play, Rules};
+    use diesel::RunQueryDsl;
+    let db = crate::helpers::TestDb::new();
+    let mut c = db.conn();
+    let play = |path: &str, start: f64, end: f64| Play {
+        path: path.into(),
+        is_stream: false,
+        start_time: start,
+        end_time: end,
+        pause_duration: 0.0,
+        media_duration: None,
+        media_title: None,
+        actions: vec![],
+        metadata: Default::default(),
+    };
+    let rules = Rules::default();
+    let item = airlog::db::mpv::item_for(&mut c, "/a.ogg", false, "", None).unwrap();
+    let store = |c: &mut diesel::PgConnection, source: &str, key: &str, inst: &str, p: &Play| {
+        airlog::db::mpv::insert_play(c, item, source, key, inst, p, None, &rules).unwrap()
+    };
+    // The daemon dated the first play from mpv's launch; a second play of /a.ogg came later.
+    assert!(store(
+        &mut c,
+        "import",
+        "i1",
+        "100",
+        &play("/a.ogg", 1000.0, 1010.0)
+    ));
+    assert!(store(
+        &mut c,
+        "import",
+        "i2",
+        "100",
+        &play("/a.ogg", 1100.0, 1110.0)
+    ));
+    assert!(store(
+        &mut c,
+        "import",
+        "i3",
+        "other",
+        &play("/a.ogg", 1000.0, 1010.0)
+    ));
+    assert!(store(
+        &mut c,
+        "live",
+        "l1",
+        "100",
+        &play("/a.ogg", 1002.0, 1010.1)
+    ));
+    let keys: Vec<String> =
+        diesel::sql_query("SELECT source_key AS path FROM mpv_play ORDER BY source_key")
+            .load::<KeyRow>(&mut c)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
+    assert_eq!(keys, ["i2", "i3", "l1"]);
+    // And an import of the same play afterwards adds nothing.
+    assert!(!store(
+        &mut c,
+        "import",
+        "i1",
+        "100",
+        &play("/a.ogg", 1000.0, 1010.0)
+    ));
+}
+
+#[derive(diesel::QueryableByName)]
+struct KeyRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    path: String,
 }
