@@ -128,8 +128,12 @@ pub async fn observe(
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
-    let res = next.call(req).await?;
-    let status = res.status().as_u16();
+    // An error a middleware returns (a refused CORS preflight) is an answer too.
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {
         metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
@@ -143,5 +147,5 @@ pub async fn observe(
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "request answered"
     );
-    Ok(res)
+    res
 }

@@ -25,7 +25,11 @@ pub async fn check(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    check_path_and_query(&req)?;
+    // Refusals are answered here as responses (not errors), so the metrics and the request
+    // log around this check see them like any other answer.
+    if let Err(e) = check_path_and_query(&req) {
+        return Ok(req.error_response(e).map_into_right_body());
+    }
     if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
         let (limit, timeout) = match req.app_data::<web::Data<AppState>>() {
             Some(state) => (
@@ -35,9 +39,12 @@ pub async fn check(
             None => (usize::MAX, Duration::from_secs(30)),
         };
         let payload = req.take_payload();
-        let body = read_body(payload, limit, timeout).await?;
+        let body = match read_body(payload, limit, timeout).await {
+            Ok(body) => body,
+            Err(e) => return Ok(req.error_response(e).map_into_right_body()),
+        };
         if let Some(field) = nul_in_body(&body) {
-            return Err(nul_error(field).into());
+            return Ok(req.error_response(nul_error(field)).map_into_right_body());
         }
         req.set_payload(Payload::from(body));
     }
@@ -149,13 +156,17 @@ fn shaped_error(what: &str, status: actix_web::http::StatusCode) -> ApiError {
 }
 
 fn nul_error(field: String) -> ApiError {
-    ApiError::validation(
-        format!("{field} contains a NUL character (U+0000), which cannot be stored"),
-        vec![FieldError::new(
-            field,
-            "contains a NUL character (U+0000); remove it",
-        )],
-    )
+    let message = format!("{field} contains a NUL character (U+0000), which cannot be stored");
+    let problem = "contains a NUL character (U+0000); remove it";
+    // An item of a batch (`[3].user_agent`) is named the way batch validation names it: by its
+    // index and its field, so shippers drop that item only.
+    let detail = field
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest.trim_start_matches('.'))))
+        .map(|(i, rest)| FieldError::at(i, rest, problem))
+        .unwrap_or_else(|| FieldError::new(field.clone(), problem));
+    ApiError::validation(message, vec![detail])
 }
 
 fn check_path_and_query(req: &ServiceRequest) -> Result<(), ApiError> {

@@ -359,8 +359,9 @@ pub async fn capture(
                 _ => {}
             },
             Incoming::Closed => {
-                // A quit if mpv said so, else it died.
-                let reason = if quit { "quit" } else { "crash" };
+                // A quit if mpv said so. Otherwise it died, or quit while idle (mpv then sends
+                // nothing): a file still playing ends as a crash.
+                let reason = if quit { "quit" } else { "closed" };
                 rec.record(at, "disconnected", json!({ "reason": reason }))
                     .await?;
                 tracing::info!(instance = instance.as_str(), reason, "mpv instance gone");

@@ -17,7 +17,8 @@
 //! - `path`, `media-title`, `metadata`, `duration`, `playlist-pos`, `playlist-count`,
 //!   `idle-active`: observed properties.
 //! - `paused`, `resumed`, `seek` `{percent-pos}`.
-//! - `disconnected` `{reason: quit | crash}`: the socket closed.
+//! - `disconnected` `{reason: quit | closed}`: the socket closed after mpv's quit, or without
+//!   one (a play still open then ends as a crash).
 
 use std::collections::HashMap;
 
@@ -695,7 +696,7 @@ mod tests {
                 "connected",
                 json!({"pid": 8, "playing": {"id": 1, "filename": "/c.ogg"}, "time-pos": 1.0}),
             ),
-            (30.0, "disconnected", json!({"reason": "crash"})),
+            (30.0, "disconnected", json!({"reason": "closed"})),
         ]);
         let s = |n: &str, a: f64, b: f64, r: &str| (n.to_string(), a, b, r.to_string());
         assert_eq!(
