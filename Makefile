@@ -56,6 +56,10 @@ deps:
 	@python3 -c 'import mpv_history_daemon' 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check mpv-history-daemon || \
 	  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages mpv-history-daemon
+	@# schemathesis (PyPI) checks every answer of a running airlog against its OpenAPI document.
+	@command -v schemathesis >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet --disable-pip-version-check schemathesis || \
+	  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages schemathesis
 
 fmt:
 	$(CARGO) fmt --all

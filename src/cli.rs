@@ -57,6 +57,8 @@ pub enum Command {
     Mpv(MpvCommand),
     /// Send old access log files as stream events in one go
     ImportLog(ImportArgs),
+    /// Print the API's OpenAPI 3.1 document (what `/api/v1/openapi.json` serves)
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,6 +373,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ImportLog(args) => import_command(args),
+        Command::Openapi => {
+            println!("{}", crate::api::openapi::document_json());
+            Ok(())
+        }
         Command::Catalog(CatalogCommand::Scan {
             dir,
             sound_type,

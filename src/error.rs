@@ -8,11 +8,15 @@ use serde::Serialize;
 use crate::db::DbError;
 
 /// One problem with one field of the input; `index` is the item's place in a batch.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The item's place in a batch, for batches only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
     pub index: Option<usize>,
+    /// Where the problem is: a field name, a query parameter, or a path such as `[3].user_agent`.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -97,11 +101,17 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: String,
-    details: &'a [FieldError],
+/// The body of every error answer, whatever the endpoint (the OpenAPI document's `Error`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// The kind of error.
+    #[schema(value_type = String, example = "validation", pattern = "^[a-z_]+$")]
+    pub error: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// One entry per field at fault (empty unless `error` is `validation`).
+    pub details: Vec<FieldError>,
 }
 
 impl ResponseError for ApiError {
@@ -129,9 +139,9 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        let details: &[FieldError] = match self {
-            ApiError::Validation { details, .. } => details,
-            _ => &[],
+        let details = match self {
+            ApiError::Validation { details, .. } => details.clone(),
+            _ => Vec::new(),
         };
         let mut builder = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {

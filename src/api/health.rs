@@ -21,11 +21,34 @@ enum Found {
     Down(anyhow::Error),
 }
 
+/// What `/healthz` answers when all is well.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok` in a 200.
+    #[schema(value_type = String, example = "ok")]
+    pub status: &'static str,
+    /// Always `ok` in a 200: a query went through the pool.
+    #[schema(value_type = String, example = "ok")]
+    pub database: &'static str,
+}
+
 /// `GET /healthz`: 200 after a database round trip through the pool; 503 when the database
 /// does not answer, or (said as such) when it answers but every pooled connection is busy.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses(
+        (status = 200, description = "The database answered through the pool", body = Health),
+        (status = 503, description = "The database does not answer, or every pooled connection is busy (the message says which)", body = crate::error::ErrorBody),
+    ),
+)]
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     probe(&state).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})))
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok",
+        database: "ok",
+    }))
 }
 
 /// The health check itself: Ok, or the 503 that says what is wrong.
@@ -79,6 +102,12 @@ pub async fn probe(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    responses((status = 200, description = "Prometheus text format: requests and latency by route and status, pool usage, ingest counters", content_type = "text/plain", body = String)),
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -12,6 +12,11 @@ use crate::auth::{Caller, IngestScope, ReadScope};
 use crate::db::{self};
 use crate::error::{ApiError, FieldError};
 
+/// The operations of this module, nested under `/api/v1` by the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(rate, undo_last, history))]
+pub struct Doc;
+
 /// Registers the routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ratings/", web::post().to(rate))
@@ -19,15 +24,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/items/{id}/history", web::get().to(history));
 }
 
-#[derive(Debug, Deserialize)]
+/// A rating or a tag (or both) of an item, or of what plays now.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RatingIn {
+    /// 1 to 5.
     rating: Option<i16>,
+    /// A tag, at most 100 characters.
     tag: Option<String>,
     /// The item; without it, what is on air now on `instance` (or `station`).
     item: Option<i64>,
+    /// The mpv instance whose current item is rated.
     instance: Option<String>,
+    /// The station whose on-air sound is rated.
     station: Option<String>,
+}
+
+/// A stored rating.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RatingOut {
+    id: i64,
+    item: i64,
+    #[schema(required)]
+    rating: Option<i16>,
+    #[schema(required)]
+    tag: Option<String>,
+    /// Seconds into the item when it was rated as what plays now; null when `item` was given.
+    #[schema(required)]
+    position_s: Option<f64>,
 }
 
 #[derive(QueryableByName)]
@@ -41,6 +66,14 @@ struct OnAir {
 }
 
 /// `POST /api/v1/ratings/`: `{rating 1-5, tag?}` for `item`, or for what plays now.
+#[utoipa::path(
+    post,
+    path = "/ratings/",
+    description = "Rates or tags an item, or what plays now (scope `ingest`).",
+    security(("token" = [])),
+    request_body = RatingIn,
+    responses((status = 201, description = "Stored", body = RatingOut)),
+)]
 async fn rate(
     caller: Caller<IngestScope>,
     state: web::Data<AppState>,
@@ -65,7 +98,7 @@ async fn rate(
         return Err(ApiError::validation("invalid rating", errors));
     }
     let token = caller.token_id;
-    let row = db::run(&state.pool, move |c| -> Result<serde_json::Value, ApiError> {
+    let row = db::run(&state.pool, move |c| -> Result<RatingOut, ApiError> {
         let (item, position, instance) = match r.item {
             Some(id) => (id, None, String::new()),
             None => {
@@ -116,13 +149,26 @@ async fn rate(
             }
             other => other.into(),
         })?;
-        Ok(serde_json::json!({"id": id.id, "item": item, "rating": r.rating, "tag": tag, "positionS": position}))
+        Ok(RatingOut {
+            id: id.id,
+            item,
+            rating: r.rating,
+            tag,
+            position_s: position,
+        })
     })
     .await?;
     Ok(HttpResponse::Created().json(row))
 }
 
 /// `DELETE /api/v1/ratings/last`: removes the caller's latest rating or tag.
+#[utoipa::path(
+    delete,
+    path = "/ratings/last",
+    description = "Removes the caller's latest rating or tag (scope `ingest`).",
+    security(("token" = [])),
+    responses((status = 204, description = "Removed")),
+)]
 async fn undo_last(
     caller: Caller<IngestScope>,
     state: web::Data<AppState>,
@@ -145,20 +191,53 @@ async fn undo_last(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(QueryableByName, serde::Serialize)]
+/// One entry of an item's history.
+#[derive(QueryableByName, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Entry {
+    /// `play`, `rate` or `tag`.
     #[diesel(sql_type = Text)]
     r#type: String,
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     at: chrono::DateTime<chrono::Utc>,
+    /// What happened: a play's end and listening, or the rating and tag.
     #[diesel(sql_type = diesel::sql_types::Jsonb)]
     detail: serde_json::Value,
 }
 
+/// A catalogued item.
+#[derive(QueryableByName, serde::Serialize, utoipa::ToSchema)]
+struct Item {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    path: String,
+    #[diesel(sql_type = Text)]
+    title: String,
+}
+
+/// An item and its history, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct History {
+    item: Item,
+    results: Vec<Entry>,
+}
+
 /// `GET /api/v1/items/{id}/history?type=play|rate|tag|all&limit=N`: newest first.
+#[utoipa::path(
+    get,
+    path = "/items/{id}/history",
+    description = "Plays, ratings and tags of one item, newest first (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("id" = i64, Path, description = "the item's id"),
+        ("type" = Option<String>, Query, description = "`play`, `rate`, `tag` or `all` (default)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "default 100"),
+    ),
+    responses((status = 200, description = "The item and its history", body = History)),
+)]
 async fn history(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -175,16 +254,7 @@ async fn history(
     let limit = params.int("limit", 1..=1000).unwrap_or(100);
     params.finish()?;
     let id = id.into_inner();
-    let body = db::run(&state.pool, move |c| -> Result<serde_json::Value, ApiError> {
-        #[derive(QueryableByName, serde::Serialize)]
-        struct Item {
-            #[diesel(sql_type = BigInt)]
-            id: i64,
-            #[diesel(sql_type = Text)]
-            path: String,
-            #[diesel(sql_type = Text)]
-            title: String,
-        }
+    let body = db::run(&state.pool, move |c| -> Result<History, ApiError> {
         let item: Item = diesel::sql_query("SELECT id, path, title FROM media_item WHERE id = $1")
             .bind::<BigInt, _>(id)
             .get_result(c)
@@ -205,7 +275,10 @@ async fn history(
         .bind::<Text, _>(&kind)
         .bind::<BigInt, _>(limit)
         .load(c)?;
-        Ok(serde_json::json!({"item": item, "results": entries}))
+        Ok(History {
+            item,
+            results: entries,
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))

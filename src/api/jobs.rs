@@ -9,6 +9,11 @@ use crate::db::{self, DbError};
 use crate::error::ApiError;
 use crate::jobs::{self, Job, Trigger, Window};
 
+/// The operations of this module, nested under `/api/v1` by the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, run))]
+pub struct Doc;
+
 /// Registers the routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/jobs/", web::get().to(list))
@@ -16,6 +21,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The newest runs (`limit`, default 100; `name` narrows to one job).
+#[utoipa::path(
+    get,
+    path = "/jobs/",
+    description = "The newest job runs, the audit trail (scope `admin`).",
+    security(("token" = [])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "default 100"),
+        ("name" = Option<String>, Query, description = "only this job's runs"),
+    ),
+    responses((status = 200, description = "Runs, newest first", body = super::openapi::Results<jobs::JobRun>)),
+)]
 async fn list(
     _caller: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -29,10 +45,18 @@ async fn list(
         jobs::recent_runs(conn, name.as_deref(), limit).map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": runs })))
+    Ok(HttpResponse::Ok().json(super::openapi::Results { results: runs }))
 }
 
 /// Runs one job now over the look-back window (`all` runs every job in order).
+#[utoipa::path(
+    post,
+    path = "/jobs/{name}/run",
+    description = "Runs one job (or `all`, every job in order) now over the look-back window (scope `admin`).",
+    security(("token" = [])),
+    params(("name" = String, Path, description = "a job's name, or `all`")),
+    responses((status = 200, description = "What each run did", body = super::openapi::Results<jobs::Outcome>)),
+)]
 async fn run(
     _caller: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -59,5 +83,5 @@ async fn run(
     })
     .await
     .map_err(DbError::from)??;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": outcomes })))
+    Ok(HttpResponse::Ok().json(super::openapi::Results { results: outcomes }))
 }

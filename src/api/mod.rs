@@ -5,6 +5,7 @@ pub mod export;
 pub mod health;
 mod items;
 mod jobs;
+pub mod openapi;
 pub mod pagination;
 pub mod params;
 mod player_events;
@@ -35,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
         .route("/metrics", web::get().to(health::metrics))
         .service(
             web::scope("/api/v1")
+                .route("/openapi.json", web::get().to(openapi::openapi_json))
+                .route("/docs", web::get().to(openapi::docs_page))
                 .route("/tokens/", web::get().to(tokens::list))
                 .configure(stream_events::configure)
                 .configure(|c| player_events::configure(c, &settings.player))

@@ -14,11 +14,17 @@ use super::params::Params;
 use crate::db::stream_events::{Direction, Key};
 
 /// A page of results in the shape the replaced API's clients read.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
+    /// Rows matching the filters (as of the walk's first page).
     pub count: i64,
+    /// The next page's absolute URL, or null on the last page.
+    #[schema(required)]
     pub next: Option<String>,
+    /// The previous page's absolute URL, or null on the first page.
+    #[schema(required)]
     pub previous: Option<String>,
+    /// The rows of this page.
     pub results: Vec<T>,
 }
 
@@ -229,10 +235,18 @@ pub fn build<T: Serialize>(
     let (next, previous) = match &page.start {
         Start::Offset(offset) => {
             rows.truncate(limit);
-            let next = (offset + page.limit < count)
-                .then(|| link(req, ("offset", (offset + page.limit).to_string())));
-            let previous = (*offset > 0)
-                .then(|| link(req, ("offset", (offset - page.limit).max(0).to_string())));
+            // Any offset up to i64::MAX is a valid request (an empty page): no overflow here.
+            let following = offset.saturating_add(page.limit);
+            let next = (following < count).then(|| link(req, ("offset", following.to_string())));
+            let previous = (*offset > 0).then(|| {
+                link(
+                    req,
+                    (
+                        "offset",
+                        offset.saturating_sub(page.limit).max(0).to_string(),
+                    ),
+                )
+            });
             (next, previous)
         }
         Start::First

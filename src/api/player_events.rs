@@ -26,6 +26,43 @@ const MAX_LIMIT: i64 = 20_000;
 /// Longest media key accepted (the player events' own limit).
 const MAX_OBJ_KEY: usize = 256;
 
+/// The operations of this module, nested under `/api/v1` by the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    ingest_browser,
+    ingest_browser_post,
+    heartbeat,
+    heartbeat_post,
+    ingest_trusted,
+    listeners_now,
+    list_events,
+    list_sessions,
+    put_media
+))]
+pub struct Doc;
+
+/// The browser ingest's POST twin, for the document only (the same handler serves both).
+#[utoipa::path(
+    post,
+    path = "/stats/ingest/player-events/",
+    description = "The same as PUT.",
+    request_body = super::openapi::PlayerEventsIn,
+    responses((status = 201, description = "Stored", body = super::openapi::Ingested)),
+)]
+#[allow(dead_code)]
+fn ingest_browser_post() {}
+
+/// The heartbeat's POST twin, for the document only (the same handler serves both).
+#[utoipa::path(
+    post,
+    path = "/stats/heartbeat/",
+    description = "The same as PUT.",
+    request_body(content = Option<super::openapi::HeartbeatIn>),
+    responses((status = 204, description = "Seen")),
+)]
+#[allow(dead_code)]
+fn heartbeat_post() {}
+
 /// Registers the routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::PlayerSettings) {
     cfg.service(
@@ -180,6 +217,13 @@ fn rejected(details: Vec<FieldError>, state: &AppState, n: usize) -> ApiError {
 }
 
 /// `PUT|POST /api/v1/stats/ingest/player-events/` from web players: `{"events": [...]}`.
+#[utoipa::path(
+    put,
+    path = "/stats/ingest/player-events/",
+    description = "Play, pause and stop from web players (no token; CORS for `player.allowed_origins`; rate limited per address).",
+    request_body = super::openapi::PlayerEventsIn,
+    responses((status = 201, description = "Stored", body = super::openapi::Ingested)),
+)]
 async fn ingest_browser(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -248,6 +292,14 @@ fn count(state: &AppState, total: usize, created: usize) {
 
 /// `POST /api/v1/stats/ingest/player-events/trusted/` (scope `ingest`): events with their own
 /// `time`, `user_identity` and `device_key`, for backfills and media servers. Idempotent.
+#[utoipa::path(
+    post,
+    path = "/stats/ingest/player-events/trusted/",
+    description = "Player events with their own times and identities, for backfills and media servers (scope `ingest`). Idempotent.",
+    security(("token" = [])),
+    request_body(content = Vec<super::openapi::TrustedPlayerEventIn>, description = "At most 10 000 events (a bare array, or `{\"events\": [...]}`)"),
+    responses((status = 201, description = "Stored", body = super::openapi::Ingested)),
+)]
 async fn ingest_trusted(
     caller: Caller<IngestScope>,
     state: web::Data<AppState>,
@@ -290,6 +342,13 @@ async fn ingest_trusted(
 }
 
 /// `PUT /api/v1/stats/heartbeat/` from web players: `{"source", "objKey"}`, both optional.
+#[utoipa::path(
+    put,
+    path = "/stats/heartbeat/",
+    description = "\"Still listening\" from web players (no token; CORS; rate limited per address). The body is optional.",
+    request_body(content = Option<super::openapi::HeartbeatIn>),
+    responses((status = 204, description = "Seen")),
+)]
 async fn heartbeat(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -339,6 +398,13 @@ async fn heartbeat(
 }
 
 /// `GET /api/v1/stats/listeners/now` (scope `read`): devices seen in the last 120 s, by source.
+#[utoipa::path(
+    get,
+    path = "/stats/listeners/now",
+    description = "Devices seen in the last 120 s, by source (scope `read`).",
+    security(("token" = [])),
+    responses((status = 200, description = "Listening now", body = ListenersNow)),
+)]
 async fn listeners_now(
     _caller: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -348,16 +414,27 @@ async fn listeners_now(
     })
     .await?;
     let total: i64 = counts.iter().map(|c| c.devices).sum();
-    let by_source: serde_json::Map<String, Value> = counts
-        .into_iter()
-        .map(|c| (c.source, c.devices.into()))
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "at": Utc::now(),
-        "windowSeconds": LISTENING_WINDOW_S,
-        "total": total,
-        "bySource": by_source,
-    })))
+    let by_source = counts.into_iter().map(|c| (c.source, c.devices)).collect();
+    Ok(HttpResponse::Ok().json(ListenersNow {
+        at: Utc::now(),
+        window_seconds: LISTENING_WINDOW_S,
+        total,
+        by_source,
+    }))
+}
+
+/// Who listens now.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListenersNow {
+    /// When this was counted.
+    at: chrono::DateTime<Utc>,
+    /// Devices seen within this many seconds count.
+    window_seconds: f64,
+    /// Devices listening, all sources.
+    total: i64,
+    /// Devices listening, by source (`live`, `on-demand`, `news`).
+    by_source: std::collections::BTreeMap<String, i64>,
 }
 
 fn parse_filter(params: &mut Params) -> queries::Filter {
@@ -410,6 +487,23 @@ where
 }
 
 /// `GET /api/v1/stats/player-events/` (scope `read`).
+#[utoipa::path(
+    get,
+    path = "/stats/player-events/",
+    description = "Player events by time then id, keyset paged (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("time_from" = Option<String>, Query, description = "time >= this (any accepted time form)"),
+        ("time_until" = Option<String>, Query, description = "time < this"),
+        ("source" = Option<String>, Query, description = "`live`, `on-demand` or `news`"),
+        ("user_identity" = Option<String>, Query),
+        ("min_duration" = Option<f64>, Query, minimum = 0, description = "seconds"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 20000, description = "rows per page (default 100)"),
+        ("cursor" = Option<String>, Query, description = "a cursor from `next` or `previous`"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "rows to skip (old clients; prefer `cursor`)"),
+    ),
+    responses((status = 200, description = "A page", body = super::pagination::Page<PlayerEventRow>)),
+)]
 async fn list_events(
     _caller: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -423,6 +517,23 @@ async fn list_events(
 }
 
 /// `GET /api/v1/stats/sessions/` (scope `read`).
+#[utoipa::path(
+    get,
+    path = "/stats/sessions/",
+    description = "Listening sessions by start then id, keyset paged (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("time_from" = Option<String>, Query, description = "time >= this (any accepted time form)"),
+        ("time_until" = Option<String>, Query, description = "time < this"),
+        ("source" = Option<String>, Query, description = "`live`, `on-demand` or `news`"),
+        ("user_identity" = Option<String>, Query),
+        ("min_duration" = Option<f64>, Query, minimum = 0, description = "seconds"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 20000, description = "rows per page (default 100)"),
+        ("cursor" = Option<String>, Query, description = "a cursor from `next` or `previous`"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "rows to skip (old clients; prefer `cursor`)"),
+    ),
+    responses((status = 200, description = "A page", body = super::pagination::Page<SessionRow>)),
+)]
 async fn list_sessions(
     _caller: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -437,6 +548,14 @@ async fn list_sessions(
 
 /// `PUT /api/v1/catalog/media/` (scope `admin`): `[{"objKey", "duration", "title"?}]`, the media
 /// durations that become player events' max_duration.
+#[utoipa::path(
+    put,
+    path = "/catalog/media/",
+    description = "Media lengths that become player events' max_duration (scope `admin`).",
+    security(("token" = [])),
+    request_body = Vec<super::openapi::MediaIn>,
+    responses((status = 200, description = "Stored", body = super::openapi::MediaUpdated)),
+)]
 async fn put_media(
     _caller: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -510,5 +629,5 @@ async fn put_media(
         .execute(conn)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"updated": n})))
+    Ok(HttpResponse::Ok().json(super::openapi::MediaUpdated { updated: n }))
 }

@@ -18,6 +18,24 @@ use crate::db::{self};
 use crate::error::{ApiError, FieldError};
 use crate::ingest::time::parse_event_time;
 
+/// The operations of this module, nested under `/api/v1` by the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_stations,
+    put_station,
+    get_station,
+    put_station_named,
+    list_sounds,
+    put_sound,
+    list_diffusions,
+    post_diffusion,
+    get_diffusion,
+    put_diffusion,
+    list_onair,
+    onair_now
+))]
+pub struct Doc;
+
 /// Registers the routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/stations/", web::get().to(list_stations))
@@ -40,7 +58,7 @@ fn invalid(details: Vec<FieldError>) -> ApiError {
 }
 
 /// A station as posted: every field but `name` optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StationIn {
     name: Option<String>,
@@ -125,6 +143,13 @@ fn default_station() -> StationRow {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/stations/",
+    description = "Every station (scope `read`).",
+    security(("token" = [])),
+    responses((status = 200, description = "The stations", body = super::openapi::Results<StationRow>)),
+)]
 async fn list_stations(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -133,9 +158,17 @@ async fn list_stations(
         playout::stations(c).map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": rows })))
+    Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stations/{name}",
+    description = "One station (scope `read`).",
+    security(("token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, description = "The station", body = StationRow)),
+)]
 async fn get_station(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -151,6 +184,17 @@ async fn get_station(
 }
 
 /// `POST /api/v1/stations/`: creates a station (201), or updates the one with that name (200).
+#[utoipa::path(
+    post,
+    path = "/stations/",
+    description = "Creates a station, or updates the one with that name (scope `admin`).",
+    security(("token" = [])),
+    request_body = StationIn,
+    responses(
+        (status = 201, description = "Created", body = StationRow),
+        (status = 200, description = "Updated", body = StationRow),
+    ),
+)]
 async fn put_station(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -167,6 +211,15 @@ async fn put_station(
 }
 
 /// `PUT /api/v1/stations/{name}`: updates the given fields of a station (creating it if new).
+#[utoipa::path(
+    put,
+    path = "/stations/{name}",
+    description = "Updates the given fields of a station, creating it if new (scope `admin`).",
+    security(("token" = [])),
+    params(("name" = String, Path)),
+    request_body = StationIn,
+    responses((status = 200, description = "Saved", body = StationRow)),
+)]
 async fn put_station_named(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -197,7 +250,8 @@ async fn save_station(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+/// A track of a sound, at seconds from its start.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrackIn {
     timestamp: f64,
@@ -207,7 +261,8 @@ struct TrackIn {
     title: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A sound of the catalogue with its tracks.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SoundIn {
     path: String,
@@ -228,6 +283,17 @@ fn other() -> String {
     "other".into()
 }
 
+#[utoipa::path(
+    get,
+    path = "/sounds/",
+    description = "The catalogue's sounds with their tracks (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("program" = Option<String>, Query),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 10000, description = "default 1000"),
+    ),
+    responses((status = 200, description = "The sounds", body = super::openapi::Results<playout::SoundRow>)),
+)]
 async fn list_sounds(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -241,7 +307,7 @@ async fn list_sounds(
         playout::sounds(c, program.as_deref(), limit).map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": rows })))
+    Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
 }
 
 /// Longest sound path accepted: what the index that keeps paths unique holds (2704 bytes).
@@ -250,6 +316,14 @@ const MAX_PATH: usize = 2000;
 const MAX_SOUND_S: f64 = 7.0 * 86_400.0;
 
 /// `POST /api/v1/sounds/`: creates or updates the sound at `path`, replacing its tracks.
+#[utoipa::path(
+    post,
+    path = "/sounds/",
+    description = "Creates or updates the sound at `path`, replacing its tracks (scope `admin`).",
+    security(("token" = [])),
+    request_body = SoundIn,
+    responses((status = 200, description = "Saved", body = playout::SoundRow)),
+)]
 async fn put_sound(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -321,11 +395,14 @@ async fn put_sound(
     Ok(HttpResponse::Ok().json(row))
 }
 
-#[derive(Debug, Deserialize)]
+/// A diffusion to schedule.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DiffusionIn {
     station: String,
+    #[schema(value_type = super::openapi::TimeIn)]
     start: Value,
+    #[schema(value_type = super::openapi::TimeIn)]
     end: Value,
     #[serde(default)]
     title: String,
@@ -360,6 +437,14 @@ fn on_air() -> String {
 }
 
 /// `POST /api/v1/diffusions/`: schedules a diffusion of catalogued sounds.
+#[utoipa::path(
+    post,
+    path = "/diffusions/",
+    description = "Schedules a diffusion of catalogued sounds (scope `admin`).",
+    security(("token" = [])),
+    request_body = DiffusionIn,
+    responses((status = 201, description = "Scheduled", body = playout::DiffusionRow)),
+)]
 async fn post_diffusion(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -404,6 +489,14 @@ async fn post_diffusion(
     Ok(HttpResponse::Created().json(row))
 }
 
+#[utoipa::path(
+    get,
+    path = "/diffusions/{id}",
+    description = "One diffusion (scope `read`).",
+    security(("token" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "The diffusion", body = playout::DiffusionRow)),
+)]
 async fn get_diffusion(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -419,10 +512,12 @@ async fn get_diffusion(
 }
 
 /// A diffusion change: every field optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DiffusionChange {
+    #[schema(value_type = Option<super::openapi::TimeIn>)]
     start: Option<Value>,
+    #[schema(value_type = Option<super::openapi::TimeIn>)]
     end: Option<Value>,
     title: Option<String>,
     r#type: Option<String>,
@@ -431,6 +526,15 @@ struct DiffusionChange {
 
 /// `PUT /api/v1/diffusions/{id}`: changes the given fields. A diffusion the monitor already
 /// started or cancelled keeps that decision (the as-run log does not change).
+#[utoipa::path(
+    put,
+    path = "/diffusions/{id}",
+    description = "Changes the given fields of a diffusion; one the monitor already started or cancelled keeps that decision (scope `admin`).",
+    security(("token" = [])),
+    params(("id" = i64, Path)),
+    request_body = DiffusionChange,
+    responses((status = 200, description = "Saved", body = playout::DiffusionRow)),
+)]
 async fn put_diffusion(
     _c: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -491,6 +595,18 @@ async fn put_diffusion(
     Ok(HttpResponse::Ok().json(row))
 }
 
+#[utoipa::path(
+    get,
+    path = "/diffusions/",
+    description = "A station's diffusions between two times (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("station" = String, Query, description = "the station's name"),
+        ("from" = Option<String>, Query, description = "default: a day ago"),
+        ("until" = Option<String>, Query, description = "default: 8 days after `from`"),
+    ),
+    responses((status = 200, description = "The diffusions", body = super::openapi::Results<playout::DiffusionRow>)),
+)]
 async fn list_diffusions(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -515,7 +631,7 @@ async fn list_diffusions(
         Ok(playout::diffusions(c, s.id, from, until)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": rows })))
+    Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
 }
 
 /// Filters of the as-run log.
@@ -612,6 +728,21 @@ fn log_page(
 /// `GET /api/v1/onair/`: the as-run log, newest first, keyset paged; filters `station`, `day`
 /// (broadcast day in station time), `type` (on_air = observed plays; start and cancel =
 /// scheduled diffusions), `source`.
+#[utoipa::path(
+    get,
+    path = "/onair/",
+    description = "The as-run log, newest first, keyset paged (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("station" = Option<String>, Query),
+        ("day" = Option<String>, Query, description = "broadcast day in the station's time, YYYY-MM-DD"),
+        ("type" = Option<String>, Query, description = "`on_air`, `start`, `cancel`, `stop` or `other`"),
+        ("source" = Option<String>, Query),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 5000, description = "rows per page (default 100)"),
+        ("cursor" = Option<String>, Query, description = "a cursor from `next` or `previous`"),
+    ),
+    responses((status = 200, description = "A page", body = super::pagination::Page<LogRow>)),
+)]
 async fn list_onair(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -657,6 +788,14 @@ async fn list_onair(
 
 /// `GET /api/v1/onair/now?station=NAME`: the sound and track on air (observed), and the
 /// diffusions (scheduled): the one running and the next.
+#[utoipa::path(
+    get,
+    path = "/onair/now",
+    description = "The sound and track on air (observed) and the current and next diffusion (scheduled) (scope `read`).",
+    security(("token" = [])),
+    params(("station" = String, Query, description = "the station's name")),
+    responses((status = 200, description = "On air now", body = OnAirNow)),
+)]
 async fn onair_now(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -670,7 +809,7 @@ async fn onair_now(
     params.finish()?;
     let name = station.expect("checked");
     let now = Utc::now();
-    let body = db::run(&state.pool, move |c| -> Result<Value, ApiError> {
+    let body = db::run(&state.pool, move |c| -> Result<OnAirNow, ApiError> {
         let s = playout::station(c, &name)?.ok_or_else(|| ApiError::NotFound(format!("no station named {name:?}")))?;
         // What the output plays: its latest sound entry, a start or a resume.
         let sound: Option<LogRow> = diesel::sql_query(format!(
@@ -714,19 +853,57 @@ async fn onair_now(
             None => None,
         };
         let next = playout::next_diffusion(c, s.id, now)?;
-        Ok(serde_json::json!({
-            "station": s.name,
-            "at": now,
-            "observed": {
-                "sound": sound,
-                "track": track,
-                "startedAt": sound.as_ref().map(|p| p.date),
-                "positionSeconds": sound.as_ref().map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
-                "remainingSeconds": remaining,
+        Ok(OnAirNow {
+            station: s.name,
+            at: now,
+            observed: Observed {
+                started_at: sound.as_ref().map(|p| p.date),
+                position_seconds: sound.as_ref().map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
+                remaining_seconds: remaining,
+                sound,
+                track,
             },
-            "scheduled": { "current": running, "next": next },
-        }))
+            scheduled: Scheduled { current: running, next },
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// What is on air on a station now.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct OnAirNow {
+    station: String,
+    at: DateTime<Utc>,
+    observed: Observed,
+    scheduled: Scheduled,
+}
+
+/// What the output plays, as the monitor observed it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Observed {
+    /// The latest sound entry of the as-run log (a start or a resume), if any.
+    #[schema(required)]
+    sound: Option<LogRow>,
+    /// The latest track of that sound, if any.
+    #[schema(required)]
+    track: Option<LogRow>,
+    #[schema(required)]
+    started_at: Option<DateTime<Utc>>,
+    /// Seconds into the sound now.
+    #[schema(required)]
+    position_seconds: Option<f64>,
+    /// Seconds left, when the sound's length is known.
+    #[schema(required)]
+    remaining_seconds: Option<f64>,
+}
+
+/// The diffusions: the one whose sound plays, and the next one scheduled.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Scheduled {
+    #[schema(required)]
+    current: Option<playout::DiffusionRow>,
+    #[schema(required)]
+    next: Option<playout::DiffusionRow>,
 }

@@ -11,6 +11,11 @@ use crate::db::stream_events::Key;
 use crate::db::{self};
 use crate::error::ApiError;
 
+/// The operations of this module, nested under `/api/v1` by the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+pub struct Doc;
+
 /// Registers the routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/plays/", web::get().to(list));
@@ -26,6 +31,23 @@ fn flag(s: &str) -> Result<bool, String> {
 
 /// Filters: `item` (path or id), `time_from`, `time_until` (on the start), `listened`,
 /// `skipped`, `instance`; paging: `limit`, `cursor`, `offset`.
+#[utoipa::path(
+    get,
+    path = "/plays/",
+    description = "What mpv played, by start then id, keyset paged (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("item" = Option<String>, Query, description = "a path or an item id"),
+        ("time_from" = Option<String>, Query, description = "start >= this"),
+        ("time_until" = Option<String>, Query, description = "start < this"),
+        ("listened" = Option<bool>, Query),
+        ("skipped" = Option<bool>, Query),
+        ("instance" = Option<String>, Query),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 5000, description = "rows per page (default 100)"),
+        ("cursor" = Option<String>, Query, description = "a cursor from `next` or `previous`"),
+    ),
+    responses((status = 200, description = "A page", body = super::pagination::Page<PlayRow>)),
+)]
 async fn list(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,

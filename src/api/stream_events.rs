@@ -23,6 +23,11 @@ const EXPORT_CHUNK: i64 = 5_000;
 /// At most this many per-field problems are listed in a 400.
 const MAX_DETAILS: usize = 200;
 
+/// The operations of this module, nested under `/api/v1` by the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(ingest, list, export_csv, export_ndjson, export_icecast))]
+pub struct Doc;
+
 /// Registers the routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/stats/ingest/stream-events/", web::post().to(ingest))
@@ -41,6 +46,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `POST /api/v1/stats/ingest/stream-events/`: a bare JSON array of events. All or nothing:
 /// one invalid item rejects the batch, listing every problem. Re-posted events are counted as
 /// duplicates, not stored again.
+#[utoipa::path(
+    post,
+    path = "/stats/ingest/stream-events/",
+    description = "A batch of stream events from a log shipper (scope `ingest`), all or nothing; re-sent events are counted as duplicates.",
+    security(("token" = [])),
+    request_body(content = Vec<super::openapi::StreamEventIn>, description = "At most 10 000 events"),
+    responses((status = 201, description = "Stored", body = super::openapi::Ingested)),
+)]
 async fn ingest(
     caller: Caller<IngestScope>,
     state: web::Data<AppState>,
@@ -125,6 +138,25 @@ fn key_of(row: &StreamEventRow) -> Key {
 }
 
 /// `GET /api/v1/stats/stream-events/`: events by time_start then id, keyset paged.
+#[utoipa::path(
+    get,
+    path = "/stats/stream-events/",
+    description = "Stream events by time_start then id, keyset paged (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("time_from" = Option<String>, Query, description = "time_start >= this (any accepted time form)"),
+        ("time_until" = Option<String>, Query, description = "time_start < this"),
+        ("origin" = Option<String>, Query, description = "`hls` or `icecast`"),
+        ("path" = Option<String>, Query, description = "the stream's path"),
+        ("status" = Option<i64>, Query, minimum = 100, maximum = 599),
+        ("min_seconds" = Option<i64>, Query, minimum = 0, maximum = 2147483647),
+        ("min_bytes" = Option<i64>, Query, minimum = 0),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 20000, description = "rows per page (default 100)"),
+        ("cursor" = Option<String>, Query, description = "a cursor from `next` or `previous`"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "rows to skip (old clients; prefer `cursor`)"),
+    ),
+    responses((status = 200, description = "A page", body = super::pagination::Page<StreamEventRow>)),
+)]
 async fn list(
     _caller: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -227,6 +259,22 @@ fn csv_row(out: &mut Vec<u8>, r: &StreamEventRow) {
 }
 
 /// `GET .../export.csv`: every matching event as CSV with a header line.
+#[utoipa::path(
+    get,
+    path = "/stats/stream-events/export.csv",
+    description = "Every matching stream event as CSV with a header line, streamed (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("time_from" = Option<String>, Query, description = "time_start >= this (any accepted time form)"),
+        ("time_until" = Option<String>, Query, description = "time_start < this"),
+        ("origin" = Option<String>, Query, description = "`hls` or `icecast`"),
+        ("path" = Option<String>, Query, description = "the stream's path"),
+        ("status" = Option<i64>, Query, minimum = 100, maximum = 599),
+        ("min_seconds" = Option<i64>, Query, minimum = 0, maximum = 2147483647),
+        ("min_bytes" = Option<i64>, Query, minimum = 0),
+    ),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String)),
+)]
 async fn export_csv(
     _caller: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -247,6 +295,22 @@ async fn export_csv(
 }
 
 /// `GET .../export.ndjson`: every matching event as one JSON object per line (list fields).
+#[utoipa::path(
+    get,
+    path = "/stats/stream-events/export.ndjson",
+    description = "Every matching stream event, one JSON object per line (the list's fields), streamed (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("time_from" = Option<String>, Query, description = "time_start >= this (any accepted time form)"),
+        ("time_until" = Option<String>, Query, description = "time_start < this"),
+        ("origin" = Option<String>, Query, description = "`hls` or `icecast`"),
+        ("path" = Option<String>, Query, description = "the stream's path"),
+        ("status" = Option<i64>, Query, minimum = 100, maximum = 599),
+        ("min_seconds" = Option<i64>, Query, minimum = 0, maximum = 2147483647),
+        ("min_bytes" = Option<i64>, Query, minimum = 0),
+    ),
+    responses((status = 200, description = "NDJSON", content_type = "application/x-ndjson", body = String)),
+)]
 async fn export_ndjson(
     _caller: Caller<ReadScope>,
     state: web::Data<AppState>,
@@ -302,6 +366,17 @@ pub fn icecast_line(out: &mut Vec<u8>, r: &StreamEventRow) {
 
 /// `GET .../export/icecast/YYYY-MM-DD.log`: the events that ended on that UTC day, as an
 /// Icecast access log (what licensing bodies ask for). `origin` narrows it.
+#[utoipa::path(
+    get,
+    path = "/stats/stream-events/export/icecast/{day}.log",
+    description = "The events that ended on one UTC day as an Icecast access log (scope `read`).",
+    security(("token" = [])),
+    params(
+        ("day" = String, Path, description = "The UTC day, YYYY-MM-DD", pattern = r"^\d{4}-\d{2}-\d{2}$"),
+        ("origin" = Option<String>, Query, description = "`hls` or `icecast`"),
+    ),
+    responses((status = 200, description = "Combined Log Format plus seconds connected", content_type = "text/plain", body = String)),
+)]
 async fn export_icecast(
     _caller: Caller<ReadScope>,
     state: web::Data<AppState>,

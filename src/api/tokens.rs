@@ -7,7 +7,19 @@ use crate::auth::{AdminScope, Caller};
 use crate::db::{self, tokens};
 use crate::error::ApiError;
 
+/// The operations of this module, nested under `/api/v1` by the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+pub struct Doc;
+
 /// Lists tokens with their scopes and last use.
+#[utoipa::path(
+    get,
+    path = "/tokens/",
+    description = "The API tokens with their scopes and last use, never their secrets (scope `admin`).",
+    security(("token" = [])),
+    responses((status = 200, description = "Every token", body = super::openapi::Results<tokens::TokenRow>)),
+)]
 pub async fn list(
     _caller: Caller<AdminScope>,
     state: web::Data<AppState>,
@@ -16,5 +28,5 @@ pub async fn list(
         tokens::list(conn).map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": rows })))
+    Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
 }

@@ -184,7 +184,7 @@ pub fn insert_play(
 }
 
 /// A stored play as the API lists it.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayRow {
     #[diesel(sql_type = BigInt)]

@@ -96,7 +96,7 @@ pub fn listeners_now(conn: &mut PgConnection, seconds: f64) -> QueryResult<Vec<S
 }
 
 /// A stored player event as the list shows it.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayerEventRow {
     #[diesel(sql_type = BigInt)]
@@ -126,7 +126,7 @@ pub struct PlayerEventRow {
 }
 
 /// A listening session as the list shows it.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRow {
     #[diesel(sql_type = BigInt)]

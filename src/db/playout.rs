@@ -7,7 +7,7 @@ use diesel::sql_types::{Array, BigInt, Double, Integer, Jsonb, Nullable, Text, T
 use serde::Serialize;
 
 /// A station as stored.
-#[derive(Debug, Clone, QueryableByName, Serialize, PartialEq)]
+#[derive(Debug, Clone, QueryableByName, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StationRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -76,7 +76,7 @@ pub fn upsert_station(conn: &mut PgConnection, s: &StationRow) -> QueryResult<St
 }
 
 /// A sound with its tracks.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 pub struct SoundRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -171,7 +171,7 @@ pub fn sound_by_path(conn: &mut PgConnection, path: &str) -> QueryResult<Option<
 }
 
 /// A diffusion with the paths of its sounds, in order.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 pub struct DiffusionRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -343,7 +343,7 @@ pub fn next_diffusion(
 }
 
 /// An entry of the as-run log.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 pub struct LogRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,

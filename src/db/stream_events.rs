@@ -12,7 +12,7 @@ use super::schema::stats_stream_event as se;
 use crate::ingest::stream::{Origin, StreamEvent};
 
 /// A stored stream event, serialised with the camelCase names clients of the replaced API read.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = se)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamEventRow {
@@ -20,6 +20,7 @@ pub struct StreamEventRow {
     pub uuid: uuid::Uuid,
     pub origin: String,
     #[serde(serialize_with = "serialize_ip")]
+    #[schema(value_type = String)]
     pub ip: IpNetwork,
     pub method: String,
     pub path: String,

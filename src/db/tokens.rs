@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::api_token;
 
 /// A token as listed to operators (never its secret).
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
 #[diesel(table_name = api_token)]
 pub struct TokenRow {
     pub id: i64,

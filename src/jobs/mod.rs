@@ -99,7 +99,7 @@ impl Window {
 }
 
 /// What one run did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Outcome {
     pub job: String,
     pub run_id: i64,
@@ -318,7 +318,7 @@ pub fn run_all(
 }
 
 /// One recorded run, as `GET /api/v1/jobs/` lists it.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 pub struct JobRun {
     #[diesel(sql_type = BigInt)]
     pub id: i64,

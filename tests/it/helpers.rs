@@ -244,19 +244,7 @@ impl TestApp {
 
     /// Creates a token with these scopes and returns its secret.
     pub fn token(&self, scopes: &[Scope]) -> String {
-        let t = generate_token().unwrap();
-        let name = format!("test-{}", &t.prefix);
-        tokens::insert(
-            &mut self.db.conn(),
-            &tokens::NewToken {
-                name: &name,
-                prefix: &t.prefix,
-                hash: &t.hash,
-                scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
-            },
-        )
-        .unwrap();
-        t.secret
+        token_in(&self.db, scopes)
     }
 
     /// Stops the app as a signal would, waiting for requests in flight.
@@ -266,6 +254,23 @@ impl TestApp {
             task.await.unwrap().unwrap();
         }
     }
+}
+
+/// Creates a token with these scopes in `db` and returns its secret.
+pub fn token_in(db: &TestDb, scopes: &[Scope]) -> String {
+    let t = generate_token().unwrap();
+    let name = format!("test-{}", &t.prefix);
+    tokens::insert(
+        &mut db.conn(),
+        &tokens::NewToken {
+            name: &name,
+            prefix: &t.prefix,
+            hash: &t.hash,
+            scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        },
+    )
+    .unwrap();
+    t.secret
 }
 
 /// Runs the airlog binary with these arguments and environment; returns (status, stdout, stderr).

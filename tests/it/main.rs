@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod cluster;
 mod config;
+mod contract;
 mod fuzz;
 mod health;
 mod liquidsoap;
