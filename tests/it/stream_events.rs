@@ -194,6 +194,14 @@ async fn re_posting_a_batch_stores_nothing_twice() {
         (201, json!({"created": 25, "duplicates": 26}))
     );
     assert_eq!(stored(&app), 75);
+    // A new batch holding one event twice: nothing of it was stored before.
+    let mut twice: Vec<Value> = (100..110).map(event).collect();
+    twice.push(event(105));
+    assert_eq!(
+        post(&app, &token, &json!(twice)).await,
+        (201, json!({"created": 10, "duplicates": 1}))
+    );
+    assert_eq!(stored(&app), 85);
     let metrics = app
         .client
         .get(app.url("/metrics"))
@@ -204,11 +212,11 @@ async fn re_posting_a_batch_stores_nothing_twice() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"airlog_ingest_events_total{kind="stream",outcome="created"} 75"#),
+        metrics.contains(r#"airlog_ingest_events_total{kind="stream",outcome="created"} 85"#),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"airlog_ingest_events_total{kind="stream",outcome="duplicate"} 76"#),
+        metrics.contains(r#"airlog_ingest_events_total{kind="stream",outcome="duplicate"} 77"#),
         "{metrics}"
     );
     app.stop().await;
@@ -518,4 +526,71 @@ async fn exports_carry_every_matching_event() {
     .await;
     assert_eq!(status, 400);
     app.stop().await;
+}
+
+/// Every stored column of a stream event but its id and uuid, as the database holds it.
+fn stored_rows(app: &TestApp) -> Vec<String> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        row: String,
+    }
+    diesel::sql_query(
+        "SELECT concat_ws('|', origin, host(ip), masklen(ip), method, path, status, bytes_sent,
+                referer, user_agent, seconds_connected, time_start, time_end, device_key) AS row
+         FROM stats_stream_event ORDER BY time_start, path",
+    )
+    .load::<Row>(&mut app.db.conn())
+    .unwrap()
+    .into_iter()
+    .map(|r| r.row)
+    .collect()
+}
+
+#[tokio::test]
+async fn a_fresh_batch_and_a_retried_one_store_the_same_values() {
+    // A fresh batch is bulk-loaded; one that overlaps what is stored goes the row-by-row way.
+    // Both must store exactly the same thing.
+    let varied = |n: i64| {
+        let mut e = event(n);
+        e["ip"] = json!(if n % 2 == 0 {
+            "2001:db8::7:1".to_string()
+        } else {
+            format!("192.0.2.{n}")
+        });
+        e["path"] = json!(format!("/émission/ü{n}.mp3"));
+        e["referer"] = json!("https://example.org/écouter?x=1&y=\"2\"");
+        e["user_agent"] = json!("Mozilla/5.0 \\ tab\there");
+        e["time_start"] = json!(format!("2024-11-05 11:00:{:02}.123456+01:00", n));
+        e["time_end"] = json!(format!("2024-11-05 11:01:{:02}.654321+01:00", n));
+        e["seconds_connected"] = json!(61);
+        e
+    };
+    let batch: Vec<Value> = (1..9).map(varied).collect();
+
+    let fresh = TestApp::spawn().await;
+    let token = fresh.token(&[Scope::Ingest]);
+    assert_eq!(
+        post(&fresh, &token, &json!(batch)).await,
+        (201, json!({"created": 8, "duplicates": 0}))
+    );
+
+    let retried = TestApp::spawn().await;
+    let token2 = retried.token(&[Scope::Ingest]);
+    assert_eq!(
+        post(&retried, &token2, &json!([batch[3]])).await,
+        (201, json!({"created": 1, "duplicates": 0}))
+    );
+    assert_eq!(
+        post(&retried, &token2, &json!(batch)).await,
+        (201, json!({"created": 7, "duplicates": 1}))
+    );
+
+    let (a, b) = (stored_rows(&fresh), stored_rows(&retried));
+    assert_eq!(a.len(), 8);
+    assert_eq!(a, b);
+    assert!(a.iter().any(|r| r.contains("2001:db8::7:1|128|")), "{a:?}");
+    fresh.stop().await;
+    retried.stop().await;
 }
