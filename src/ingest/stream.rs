@@ -65,8 +65,9 @@ pub struct StreamEvent {
 /// replaces computes it (its session SQL decodes the first part back to the address).
 pub fn device_key(ip: &IpAddr, user_agent: &str) -> String {
     let ip = base64::engine::general_purpose::STANDARD.encode(ip.to_string());
-    let ua = hex::encode(Sha1::digest(user_agent.as_bytes()));
-    format!("{ip}-{}", &ua[..10])
+    // 10 hex characters are the first 5 bytes of the digest.
+    let ua = hex::encode(&Sha1::digest(user_agent.as_bytes())[..5]);
+    format!("{ip}-{ua}")
 }
 
 /// How far `seconds_connected` may stray from `time_end - time_start`: shippers round, and
@@ -498,6 +499,18 @@ mod tests {
             e.device_key
         );
         assert_eq!(e.device_key.len(), "ODMuMTUwLjIuMTU0-".len() + 10);
+    }
+
+    #[test]
+    fn device_keys_are_those_of_the_replaced_system() {
+        // Expected values computed by Python: b64encode(ip) + "-" + sha1(ua).hexdigest()[:10].
+        let ip: IpAddr = "83.150.2.154".parse().unwrap();
+        assert_eq!(
+            device_key(&ip, "Mozilla/5.0 (X11; Linux x86_64) Firefox/118.0"),
+            "ODMuMTUwLjIuMTU0-032c8ce13a"
+        );
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(device_key(&ip, ""), "MjAwMTpkYjg6OjE=-da39a3ee5e");
     }
 
     #[test]
