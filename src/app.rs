@@ -21,6 +21,8 @@ pub struct AppState {
     pub exports: crate::api::export::ExportLimits,
     /// Where the database is, for the health check's own probe when the pool is busy.
     pub database_url: String,
+    /// Permits to write a stream-event batch (`server.ingest_writers`).
+    pub ingest_writers: Arc<tokio::sync::Semaphore>,
 }
 
 /// A bound, not yet running, airlog service.
@@ -55,6 +57,12 @@ impl Application {
                 Duration::from_secs(settings.server.export_send_timeout_s.max(1)),
             ),
             database_url: database_url.to_string(),
+            ingest_writers: Arc::new(tokio::sync::Semaphore::new(
+                match settings.server.ingest_writers {
+                    0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    n => n,
+                },
+            )),
         });
         let listener = std::net::TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;

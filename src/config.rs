@@ -165,6 +165,10 @@ pub struct ServerSettings {
     pub max_exports: usize,
     /// Seconds an export waits for a client that stopped reading before it gives up.
     pub export_send_timeout_s: u64,
+    /// Stream-event batches written to the database at once; 0 means one per core. Batches
+    /// beyond wait (parsed and checked meanwhile): concurrent loads into one table contend for
+    /// the same index pages, so more writers than cores cost CPU without adding throughput.
+    pub ingest_writers: usize,
     /// The URL clients reach airlog at (e.g. `https://stats.example.org`), used for `next` and
     /// `previous` links; empty: from the request (forwarded headers only from trusted proxies).
     pub public_url: String,
@@ -274,6 +278,7 @@ impl Default for ServerSettings {
             public_url: String::new(),
             max_exports: 3,
             export_send_timeout_s: 30,
+            ingest_writers: 0,
         }
     }
 }

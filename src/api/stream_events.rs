@@ -91,6 +91,12 @@ async fn ingest(
         }
     };
     let total = events.len();
+    // Never closed, so acquiring only waits.
+    let _writer = state
+        .ingest_writers
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
     let created = db::run(&state.pool, move |conn| {
         queries::insert_batch(conn, &events).map_err(ApiError::from)
     })
