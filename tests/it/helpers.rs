@@ -321,6 +321,17 @@ impl TestApp {
         (res.status().as_u16(), res.text().await.unwrap())
     }
 
+    /// The text of `/metrics` (no token needed).
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .request(Method::GET, "/metrics", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
     /// POST `body` as JSON with a token: the status and the JSON body.
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         json_of(self.request(Method::POST, path, Some(token)).json(body)).await
