@@ -590,17 +590,8 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
     tick_until(&mut monitor, 60.0, "the show", || logged(db, &show)).await;
     // During the show: now is the show, and the current diffusion is the show.
     let token = app.token(&[airlog::auth::Scope::Read]);
-    let now_url = app.url(&format!("/api/v1/onair/now?station={station_name}"));
-    let body: serde_json::Value = app
-        .client
-        .get(&now_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now_url = format!("/api/v1/onair/now?station={station_name}");
+    let body = app.get_ok(&now_url, &token).await;
     assert_eq!(
         body["observed"]["sound"]["path"],
         show.display().to_string(),
@@ -612,16 +603,7 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
     })
     .await;
     run_for(&mut monitor, 1.0).await;
-    let body: serde_json::Value = app
-        .client
-        .get(&now_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.get_ok(&now_url, &token).await;
     assert_eq!(
         body["observed"]["sound"]["path"],
         long.display().to_string(),

@@ -4,11 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 
-use crate::helpers::TestDb;
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use crate::helpers::{utc as t, TestDb};
 
 fn key(ip: &str) -> String {
     airlog::ingest::stream::device_key(&ip.parse().unwrap(), "Firefox")
