@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airlog::app::Application;
 use airlog::auth::Scope;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::helpers::{private_temp_dir, test_settings, TestDb};
+use crate::helpers::{free_port, private_temp_dir, settings_for, token_in, Running, TestDb};
 
 struct Nginx {
     child: Child,
@@ -27,11 +26,7 @@ impl Nginx {
 
     /// The same with `workers` worker processes (each reopens its logs on its own).
     fn start_with_workers(dir: &Path, workers: usize) -> Nginx {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let log = dir.join("hls.log");
         let shipped = std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/hls.conf"),
@@ -250,38 +245,34 @@ async fn wait_rows(db: &TestDb, n: usize, within: Duration) -> Vec<Row> {
     }
 }
 
-struct Server {
-    trigger: airlog::shutdown::ShutdownTrigger,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-fn serve(db: &TestDb, port: u16) -> Server {
-    let mut settings = test_settings();
+/// airlog serving `db` on `port` (a restarted server comes back on the same port).
+fn serve(db: &TestDb, port: u16) -> Running {
+    let mut settings = settings_for(db);
     settings.server.bind = format!("127.0.0.1:{port}");
-    settings.database.url = db.url.clone();
-    let app = Application::build(settings, &db.url).unwrap();
-    let (trigger, stop) = airlog::shutdown::channel();
-    Server {
-        trigger,
-        task: tokio::spawn(app.run_until_stopped(stop)),
-    }
+    Running::start(settings)
 }
 
-fn token(db: &TestDb, dir: &Path) -> PathBuf {
-    let t = airlog::auth::generate_token().unwrap();
-    airlog::db::tokens::insert(
-        &mut db.conn(),
-        &airlog::db::tokens::NewToken {
-            name: "shipper",
-            prefix: &t.prefix,
-            hash: &t.hash,
-            scopes: vec![Scope::Ingest.as_str().into()],
-        },
-    )
-    .unwrap();
-    let file = dir.join("token");
-    std::fs::write(&file, format!("{}\n", t.secret)).unwrap();
-    file
+/// Where the shipper sends to: a fresh database, the port airlog is to serve it on, an
+/// ingest token in `<dir>/token`, and the ingest URL.
+struct Target {
+    db: TestDb,
+    port: u16,
+    token_file: PathBuf,
+    to: String,
+}
+
+fn target(dir: &Path) -> Target {
+    let db = TestDb::new();
+    let port = free_port();
+    let token_file = dir.join("token");
+    let secret = token_in(&db, &[Scope::Ingest]);
+    std::fs::write(&token_file, format!("{secret}\n")).unwrap();
+    Target {
+        db,
+        port,
+        token_file,
+        to: format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,15 +280,13 @@ async fn hls_listeners_become_sessions_bots_and_probes_are_skipped_and_rotation_
     let dir = private_temp_dir("airlog-ship");
     let sizes = stream(&dir, 4);
     let nginx = Nginx::start(&dir);
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let Target {
+        db,
+        port,
+        token_file,
+        to,
+    } = target(&dir);
     let server = serve(&db, port);
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     let metrics = dir.join("ship.prom");
     let mut ship = shipper(
         &nginx.log,
@@ -415,8 +404,7 @@ async fn hls_listeners_become_sessions_bots_and_probes_are_skipped_and_rotation_
 
     unsafe { libc::kill(ship.id() as i32, libc::SIGTERM) };
     assert!(ship.wait().unwrap().success());
-    server.trigger.fire();
-    server.task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,15 +412,13 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
     let dir = private_temp_dir("airlog-ship-crash");
     stream(&dir, 3);
     let nginx = Nginx::start(&dir);
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let Target {
+        db,
+        port,
+        token_file,
+        to,
+    } = target(&dir);
     let mut server = Some(serve(&db, port));
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     let state = dir.join("state.json");
     let mut ship = shipper(&nginx.log, &state, &token_file, &to, &["--batch-size", "3"]);
 
@@ -466,8 +452,7 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
             }
             2 => {
                 let s = server.take().unwrap();
-                s.trigger.fire();
-                s.task.await.unwrap().unwrap();
+                s.stop().await;
             }
             3 => {
                 server = Some(serve(&db, port));
@@ -518,8 +503,7 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
     ship.kill().unwrap();
     ship.wait().unwrap();
     if let Some(s) = server {
-        s.trigger.fire();
-        s.task.await.unwrap().unwrap();
+        s.stop().await;
     }
 }
 
@@ -535,36 +519,15 @@ fn import_log_sends_old_files_in_one_go() {
     ];
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let Target {
+        db,
+        port,
+        token_file,
+        to,
+    } = target(&dir);
     let server = rt.block_on(async { serve(&db, port) });
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     for round in 0..2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_airlog"))
-            .args([
-                "import-log",
-                log.to_str().unwrap(),
-                "--format",
-                "icecast",
-                "--to",
-                &to,
-                "--token-file",
-                token_file.to_str().unwrap(),
-            ])
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = import(&log, &to, &token_file);
         let new = if round == 0 { 2 } else { 0 };
         assert!(
             stdout.contains(&format!("4 lines: 2 events sent ({new} new")),
@@ -582,10 +545,7 @@ fn import_log_sends_old_files_in_one_go() {
             .any(|r| r.span == "2024-11-05 11:15:32+00/2024-11-05 11:16:32+00"),
         "{got:#?}"
     );
-    rt.block_on(async {
-        server.trigger.fire();
-        server.task.await.unwrap().unwrap();
-    });
+    rt.block_on(server.stop());
 }
 
 /// logrotate's numbering: `hls.log.N` becomes `hls.log.N+1`, `hls.log` becomes `hls.log.1`.
@@ -605,15 +565,13 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
     stream(&dir, 4);
     // Two workers: each reopens the log on its own after the signal.
     let nginx = Nginx::start_with_workers(&dir, 2);
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let Target {
+        db,
+        port,
+        token_file,
+        to,
+    } = target(&dir);
     let server = serve(&db, port);
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     let metrics = dir.join("ship.prom");
     let mut ship = shipper(
         &nginx.log,
@@ -758,8 +716,7 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
         text.contains(&format!("airlog_ship_lines_total {total_lines}\n")),
         "every line read once: {total_lines} in the files\n{text}"
     );
-    server.trigger.fire();
-    server.task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 fn import(log: &Path, to: &str, token_file: &Path) -> String {
@@ -822,15 +779,13 @@ fn import_log_with_a_nul_byte_invalid_utf8_and_an_invalid_event_stores_every_oth
     std::fs::write(&log, &file).unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let Target {
+        db,
+        port,
+        token_file,
+        to,
+    } = target(&dir);
     let server = rt.block_on(async { serve(&db, port) });
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     for round in 0..2 {
         let stdout = import(&log, &to, &token_file);
         let new = if round == 0 { 5 } else { 0 };
@@ -859,10 +814,7 @@ fn import_log_with_a_nul_byte_invalid_utf8_and_an_invalid_event_stores_every_oth
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(got, want);
-    rt.block_on(async {
-        server.trigger.fire();
-        server.task.await.unwrap().unwrap();
-    });
+    rt.block_on(server.stop());
 }
 
 /// What the stand-in ingest server received and how it misbehaves.
