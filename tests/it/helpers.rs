@@ -362,6 +362,16 @@ pub async fn json_of(req: RequestBuilder) -> (u16, Value) {
     (status, body)
 }
 
+/// The fields an error answer's details name, in order.
+pub fn error_fields(body: &Value) -> Vec<&str> {
+    body["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details: {body}"))
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect()
+}
+
 /// An instant written in RFC 3339 (`2024-05-01T10:00:00Z`).
 pub fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)

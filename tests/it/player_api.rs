@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{airlog_cmd, json_of, private_temp_dir, utc as t, TestApp};
+use crate::helpers::{airlog_cmd, error_fields, json_of, private_temp_dir, utc as t, TestApp};
 use crate::player_jobs::add;
 
 const BROWSER: &str = "/api/v1/stats/ingest/player-events/";
@@ -413,13 +413,7 @@ async fn trusted_ingest_takes_explicit_times_once_and_needs_the_ingest_scope() {
         )
         .await;
     assert_eq!(status, 400);
-    let fields: Vec<&str> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["time", "device_key"]);
+    assert_eq!(error_fields(&body), ["time", "device_key"]);
 
     let events = app
         .get_ok(

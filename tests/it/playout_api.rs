@@ -4,7 +4,7 @@ use airlog::auth::Scope;
 use airlog::db::playout::{self, NewLog};
 use serde_json::json;
 
-use crate::helpers::{airlog_cmd, private_temp_dir, utc as t, TestApp};
+use crate::helpers::{airlog_cmd, error_fields, private_temp_dir, utc as t, TestApp};
 
 #[tokio::test]
 async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
@@ -31,13 +31,7 @@ async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
         )
         .await;
     assert_eq!(status, 400);
-    let fields: Vec<&str> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["time_zone", "poll_ms"]);
+    assert_eq!(error_fields(&body), ["time_zone", "poll_ms"]);
     let (status, body) = app
         .put_json(
             "/api/v1/stations/main",

@@ -275,6 +275,42 @@ fn target(dir: &Path) -> Target {
     }
 }
 
+/// The events the shipper's rules make of these log lines read in order, the sessions still
+/// open at the end closed.
+fn converted<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<serde_json::Value> {
+    let mut conv = airlog::ship::Converter::new(
+        airlog::ship::parse::Format::NginxHls,
+        Duration::from_secs_f64(1.5),
+        Vec::new(),
+    );
+    let mut events = Vec::new();
+    for line in lines {
+        events.extend(conv.line(line));
+    }
+    events.extend(conv.sessions.close_all());
+    events
+}
+
+/// (user agent, bytes sent) of each event.
+fn agents_and_bytes(events: &[serde_json::Value]) -> BTreeSet<(String, i64)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["user_agent"].as_str().unwrap().to_string(),
+                e["bytes_sent"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// (user agent, bytes sent) of each stored row.
+fn stored_agents_and_bytes(rows: &[Row]) -> BTreeSet<(String, i64)> {
+    rows.iter()
+        .map(|r| (r.user_agent.clone(), r.bytes_sent))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_listeners_become_sessions_bots_and_probes_are_skipped_and_rotation_is_followed() {
     let dir = private_temp_dir("airlog-ship");
@@ -471,31 +507,13 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
     assert_eq!(got.len(), got_after.len(), "nothing more arrives");
 
     // What the logs say, computed offline with the same rules, is exactly what was stored.
-    let mut conv = airlog::ship::Converter::new(
-        airlog::ship::parse::Format::NginxHls,
-        Duration::from_secs_f64(1.5),
-        Vec::new(),
-    );
-    let mut expected = Vec::new();
-    for f in [dir.join("hls.log.1"), nginx.log.clone()] {
-        for line in std::fs::read_to_string(f).unwrap().lines() {
-            expected.extend(conv.line(line));
-        }
-    }
-    expected.extend(conv.sessions.close_all());
-    let want: BTreeSet<(String, i64)> = expected
+    let texts: Vec<String> = [dir.join("hls.log.1"), nginx.log.clone()]
         .iter()
-        .map(|e| {
-            (
-                e["user_agent"].as_str().unwrap().to_string(),
-                e["bytes_sent"].as_i64().unwrap(),
-            )
-        })
+        .map(|f| std::fs::read_to_string(f).unwrap())
         .collect();
-    let have: BTreeSet<(String, i64)> = got_after
-        .iter()
-        .map(|r| (r.user_agent.clone(), r.bytes_sent))
-        .collect();
+    let expected = converted(texts.iter().flat_map(|t| t.lines()));
+    let want = agents_and_bytes(&expected);
+    let have = stored_agents_and_bytes(&got_after);
     assert_eq!(expected.len(), 60);
     assert_eq!(got_after.len(), 60, "no event lost or counted twice");
     assert_eq!(have, want);
@@ -683,29 +701,9 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
     let got = rows(&db);
 
     // The sessions are those of the whole log read in order.
-    let mut conv = airlog::ship::Converter::new(
-        airlog::ship::parse::Format::NginxHls,
-        Duration::from_secs_f64(1.5),
-        Vec::new(),
-    );
-    let mut expected = Vec::new();
-    for line in all_lines.iter().flatten() {
-        expected.extend(conv.line(line));
-    }
-    expected.extend(conv.sessions.close_all());
-    let want: BTreeSet<(String, i64)> = expected
-        .iter()
-        .map(|e| {
-            (
-                e["user_agent"].as_str().unwrap().to_string(),
-                e["bytes_sent"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    let have: BTreeSet<(String, i64)> = got
-        .iter()
-        .map(|r| (r.user_agent.clone(), r.bytes_sent))
-        .collect();
+    let expected = converted(all_lines.iter().flatten().map(String::as_str));
+    let want = agents_and_bytes(&expected);
+    let have = stored_agents_and_bytes(&got);
     assert_eq!(got.len(), expected.len(), "{got:#?}");
     assert_eq!(have, want, "no session cut");
 

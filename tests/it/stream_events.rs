@@ -32,6 +32,16 @@ fn stored(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// The ids of a page's rows, in order.
+fn ids_of(page: &Value) -> Vec<i64> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// Follows `next` from `url` and returns the ids seen, page by page.
 async fn walk(app: &TestApp, token: &str, url: String) -> Vec<Vec<i64>> {
     let mut pages = Vec::new();
@@ -39,14 +49,7 @@ async fn walk(app: &TestApp, token: &str, url: String) -> Vec<Vec<i64>> {
     while let Some(url) = next {
         let (status, body) = app.get_json(&url, token).await;
         assert_eq!(status, 200, "{body}");
-        pages.push(
-            body["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_i64().unwrap())
-                .collect(),
-        );
+        pages.push(ids_of(&body));
         next = body["next"].as_str().map(str::to_string);
         assert!(pages.len() < 1000, "walk does not end");
     }
@@ -276,12 +279,7 @@ async fn cursor_paging_walks_equal_start_times_without_gaps_or_duplicates() {
 
     // The order is time_start, then id.
     let (_, all) = app.get_json(&format!("{LIST}?limit=100"), &token).await;
-    let ordered: Vec<i64> = all["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
+    let ordered: Vec<i64> = ids_of(&all);
     assert_eq!(ids, ordered);
     assert_eq!(all["count"], 30);
     assert!(all["next"].is_null() && all["previous"].is_null());
@@ -296,23 +294,11 @@ async fn cursor_paging_walks_equal_start_times_without_gaps_or_duplicates() {
             None => break body,
         }
     };
-    let mut back = vec![last["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect::<Vec<_>>()];
+    let mut back = vec![ids_of(&last)];
     let mut prev = last["previous"].as_str().map(str::to_string);
     while let Some(p) = prev {
         let (_, body) = app.get_json(&p, &token).await;
-        back.push(
-            body["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_i64().unwrap())
-                .collect(),
-        );
+        back.push(ids_of(&body));
         prev = body["previous"].as_str().map(str::to_string);
     }
     back.reverse();
@@ -322,12 +308,7 @@ async fn cursor_paging_walks_equal_start_times_without_gaps_or_duplicates() {
     let (_, body) = app
         .get_json(&format!("{LIST}?limit=10&offset=20"), &token)
         .await;
-    let ids_offset: Vec<i64> = body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
+    let ids_offset: Vec<i64> = ids_of(&body);
     assert_eq!(ids_offset, ordered[20..30]);
     assert!(body["next"].is_null());
     assert!(body["previous"].as_str().unwrap().contains("offset=10"));
