@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airlog::db::playout::{self, NewSound, StationRow};
+use airlog::db::playout::{self, DiffusionRow, NewSound, StationRow};
 use airlog::monitor::liquidsoap::monitor::{Monitor, StationConfig};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
 
-use crate::helpers::{private_temp_dir, tone, TestApp, TestDb};
+use crate::helpers::{private_temp_dir, settings_for, station_row, tone, Running, TestApp, TestDb};
 
 /// A Liquidsoap process running `deploy/liquidsoap/station.liq`.
 pub struct Liquidsoap {
@@ -98,16 +98,9 @@ impl Drop for Liquidsoap {
 
 pub fn station(db: &TestDb, ls: &Liquidsoap, cancel_timeout_s: i32) -> StationConfig {
     let row = StationRow {
-        id: 0,
-        name: "test".into(),
         time_zone: "Europe/Zurich".into(),
-        streamer: "liquidsoap".into(),
-        endpoint: ls.socket.display().to_string(),
-        queue_id: "airlog_queue".into(),
-        output_id: "airlog_out".into(),
-        playlist_dir: String::new(),
-        poll_ms: 200,
         cancel_timeout_s,
+        ..station_row("test", "liquidsoap", ls.socket.display().to_string())
     };
     let row = playout::upsert_station(&mut db.conn(), &row).unwrap();
     StationConfig::try_from(&row).unwrap()
@@ -131,6 +124,23 @@ pub fn sound(db: &TestDb, path: &Path, seconds: f64, tracks: &[(f64, &str)]) -> 
     )
     .unwrap()
     .id
+}
+
+/// A monitor of `config` with a pool of its own on `db`.
+pub fn new_monitor(db: &TestDb, config: StationConfig) -> Monitor {
+    Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)))
+}
+
+/// A show of `sounds` on `station` from `start`, scheduled for ten minutes.
+pub fn schedule_show(
+    db: &TestDb,
+    station: i64,
+    start: DateTime<Utc>,
+    title: &str,
+    sounds: &[i64],
+) -> DiffusionRow {
+    let end = start + chrono::Duration::minutes(10);
+    playout::insert_diffusion(&mut db.conn(), station, start, end, title, "on_air", sounds).unwrap()
 }
 
 #[derive(QueryableByName, Debug, Clone)]
@@ -316,7 +326,7 @@ async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
         &ids,
     )
     .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let mut monitor = new_monitor(&db, config);
 
     let show2_path = show2.display().to_string();
     wait_for(&db, &mut monitor, 60.0, "the show's sounds", |l| {
@@ -383,7 +393,7 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
         &[id],
     )
     .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let mut monitor = new_monitor(&db, config);
     wait_for(&db, &mut monitor, 60.0, "the cancel", |l| {
         l.iter().any(|x| x.r#type == "cancel")
     })
@@ -419,17 +429,8 @@ async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_d
     let mut ls = Liquidsoap::start(&dir, &[&filler]);
     let config = station(&db, &ls, 1200);
     let now = Utc::now();
-    let d = playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        now,
-        now + chrono::Duration::minutes(10),
-        "Show",
-        "on_air",
-        &ids,
-    )
-    .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let d = schedule_show(&db, config.id, now, "Show", &ids);
+    let mut monitor = new_monitor(&db, config);
     let part1_path = part1.display().to_string();
     wait_for(&db, &mut monitor, 60.0, "part 1 on air", |l| {
         l.iter()
@@ -496,23 +497,12 @@ async fn a_liquidsoap_that_hangs_times_out_and_the_api_keeps_answering() {
     });
     let app = TestApp::spawn_with(|_| {}).await;
     let mut row = StationRow {
-        id: 0,
-        name: "hung".into(),
-        time_zone: "UTC".into(),
-        streamer: "liquidsoap".into(),
-        endpoint: addr,
-        queue_id: "airlog_queue".into(),
-        output_id: "airlog_out".into(),
-        playlist_dir: String::new(),
         poll_ms: 100,
-        cancel_timeout_s: 1200,
+        ..station_row("hung", "liquidsoap", addr)
     };
     row = playout::upsert_station(&mut app.db.conn(), &row).unwrap();
     let config = StationConfig::try_from(&row).unwrap();
-    let mut monitor = Monitor::new(
-        config,
-        airlog::db::pool(&app.db.url, 2, Duration::from_secs(5)),
-    );
+    let mut monitor = new_monitor(&app.db, config);
     let started = Instant::now();
     let err = monitor.tick(Utc::now()).await.unwrap_err();
     assert!(format!("{err:#}").contains("did not answer"), "{err:#}");
@@ -540,32 +530,24 @@ fn advisory_locks(db: &TestDb) -> i64 {
 
 #[tokio::test]
 async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
-    use airlog::app::Application;
     let dir = private_temp_dir("airlog-ls-takeover");
     let files: Vec<PathBuf> = (0..4).map(|i| tone(&dir, &format!("t{i}"), 2)).collect();
     let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     let ls = Liquidsoap::start(&dir, &refs);
     let db = TestDb::new();
     station(&db, &ls, 1200);
-    let spawn = || {
-        let mut settings = crate::helpers::test_settings();
-        settings.database.url = db.url.clone();
-        let app = Application::build(settings, &db.url).unwrap();
-        let (trigger, stop) = airlog::shutdown::channel();
-        (trigger, tokio::spawn(app.run_until_stopped(stop)))
-    };
-    let (first, first_task) = spawn();
+    let spawn = || Running::start(settings_for(&db));
+    let first = spawn();
     let until = Instant::now() + Duration::from_secs(15);
     while sounds_logged(&db).is_empty() {
         assert!(Instant::now() < until, "the first airlog never logged");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (second, second_task) = spawn();
+    let second = spawn();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(advisory_locks(&db), 1, "one monitor for the station");
 
-    first.fire();
-    first_task.await.unwrap().unwrap();
+    first.stop().await;
     let stopped_at = Utc::now();
     tokio::time::sleep(Duration::from_secs(9)).await;
     assert_eq!(advisory_locks(&db), 1, "the second airlog took over");
@@ -577,8 +559,7 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
         !after.is_empty(),
         "sounds are still logged after the first airlog stopped"
     );
-    second.fire();
-    second_task.await.unwrap().unwrap();
+    second.stop().await;
     assert_eq!(advisory_locks(&db), 0, "the lock is released at shutdown");
 
     let all = sounds_logged(&db);
@@ -595,23 +576,14 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
 async fn programme_playlists_are_written_only_when_they_change_and_atomically() {
     let dir = private_temp_dir("airlog-playlists");
     let db = TestDb::new();
+    let endpoint = dir.join("no-liquidsoap.sock").display().to_string();
     let row = StationRow {
-        id: 0,
-        name: "lists".into(),
-        time_zone: "UTC".into(),
-        streamer: "liquidsoap".into(),
-        endpoint: dir.join("no-liquidsoap.sock").display().to_string(),
-        queue_id: "airlog_queue".into(),
-        output_id: "airlog_out".into(),
         playlist_dir: dir.join("playlists").display().to_string(),
         poll_ms: 1000,
-        cancel_timeout_s: 1200,
+        ..station_row("lists", "liquidsoap", endpoint)
     };
     let row = playout::upsert_station(&mut db.conn(), &row).unwrap();
-    let mut monitor = Monitor::new(
-        StationConfig::try_from(&row).unwrap(),
-        airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
-    );
+    let mut monitor = new_monitor(&db, StationConfig::try_from(&row).unwrap());
     sound(&db, Path::new("/srv/b.ogg"), 10.0, &[]);
     sound(&db, Path::new("/srv/a.ogg"), 10.0, &[]);
     assert_eq!(monitor.sync_playlists().await.unwrap(), 1);

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airlog::db::playout;
 use airlog::monitor::liquidsoap::monitor::Monitor;
 use airlog::monitor::liquidsoap::protocol::{
     parse_metadata, parse_metadata_blocks, parse_rids, take_reply,
@@ -21,7 +20,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
 
 use crate::helpers::{private_temp_dir, tone, TestApp, TestDb};
-use crate::liquidsoap::{run_for, sound, station, Liquidsoap};
+use crate::liquidsoap::{new_monitor, run_for, schedule_show, sound, station, Liquidsoap};
 
 /// One thing the output played, as the test saw it.
 #[derive(Debug, Clone)]
@@ -414,17 +413,8 @@ async fn a_push_whose_answer_is_held_is_found_in_liquidsoap_and_never_pushed_twi
     let mut config = station(&db, &ls, 1200);
     config.endpoint = proxy.addr.parse().unwrap();
     let now = Utc::now();
-    let d = playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        now,
-        now + chrono::Duration::minutes(10),
-        "Held show",
-        "on_air",
-        &ids,
-    )
-    .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let d = schedule_show(&db, config.id, now, "Held show", &ids);
+    let mut monitor = new_monitor(&db, config);
     tick_until(&mut monitor, 90.0, "the second sound of the show", || {
         logged(&db, &show2)
     })
@@ -482,17 +472,8 @@ async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_w
     let observer = Observer::start(&ls.socket);
     let config = station(&db, &ls, 1200);
     let start = Utc::now() + chrono::Duration::seconds(3);
-    playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        start,
-        start + chrono::Duration::minutes(10),
-        "Show",
-        "on_air",
-        &ids,
-    )
-    .unwrap();
-    let monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    schedule_show(&db, config.id, start, "Show", &ids);
+    let monitor = new_monitor(&db, config);
     let (trigger, stop) = airlog::shutdown::channel();
     let task = tokio::spawn(monitor.run_until_stopped(stop));
     let until = Instant::now() + Duration::from_secs(60);
@@ -569,24 +550,12 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
     let observer = Observer::start(&ls.socket);
     let config = station(db, &ls, 1200);
     let station_name = config.name.clone();
-    let mut monitor = Monitor::new(
-        config.clone(),
-        airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
-    );
+    let mut monitor = new_monitor(db, config.clone());
     tick_until(&mut monitor, 60.0, "the long sound", || logged(db, &long)).await;
     // The show starts about 4 s into the long sound.
     let play = sounds(db)[0].clone();
     let show_start = play.date + chrono::Duration::seconds(4);
-    let d = playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        show_start,
-        show_start + chrono::Duration::minutes(10),
-        "Interrupting show",
-        "on_air",
-        &ids,
-    )
-    .unwrap();
+    let d = schedule_show(db, config.id, show_start, "Interrupting show", &ids);
     tick_until(&mut monitor, 60.0, "the show", || logged(db, &show)).await;
     // During the show: now is the show, and the current diffusion is the show.
     let token = app.token(&[airlog::auth::Scope::Read]);
@@ -686,17 +655,8 @@ async fn measure(report: bool, poll: Duration) -> Vec<(f64, f64)> {
     let observer = Observer::start(&ls.socket);
     let config = station(&db, &ls, 1200);
     let start = Utc::now() + chrono::Duration::seconds(5);
-    playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        start,
-        start + chrono::Duration::minutes(10),
-        "Show",
-        "on_air",
-        &ids,
-    )
-    .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    schedule_show(&db, config.id, start, "Show", &ids);
+    let mut monitor = new_monitor(&db, config);
     let began = Utc::now();
     let until = Instant::now() + Duration::from_secs(16);
     while Instant::now() < until {
@@ -787,18 +747,13 @@ async fn an_hour_in_minutes_with_faults_matches_what_liquidsoap_played() {
             sound(&db, &show[1], 2.0, &[]),
         ];
         let start = began + chrono::Duration::seconds([4, 24, 42, 60][i]);
-        diffusions.push(
-            playout::insert_diffusion(
-                &mut db.conn(),
-                config.id,
-                start,
-                start + chrono::Duration::minutes(10),
-                &format!("Show {i}"),
-                "on_air",
-                &ids,
-            )
-            .unwrap(),
-        );
+        diffusions.push(schedule_show(
+            &db,
+            config.id,
+            start,
+            &format!("Show {i}"),
+            &ids,
+        ));
     }
     let pool = airlog::db::pool(&db.url, 2, Duration::from_secs(5));
     let mut monitor = Monitor::new(config.clone(), pool.clone());

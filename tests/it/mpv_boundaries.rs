@@ -16,11 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use serde_json::{json, Value};
 
-use crate::helpers::{private_temp_dir, start_mpv, tone, TestDb};
-
-fn secs(t: chrono::DateTime<chrono::Utc>) -> f64 {
-    t.timestamp_micros() as f64 / 1e6
-}
+use crate::helpers::{epoch_secs as secs, mpv_command, private_temp_dir, start_mpv, tone, TestDb};
 
 /// A play as mpv's own events show it.
 #[derive(Debug, Clone)]
@@ -394,18 +390,7 @@ async fn twenty_five_instances_launched_back_to_back_are_all_captured() {
             chrono::Utc::now().timestamp_nanos_opt().unwrap()
         ));
         children.push(
-            std::process::Command::new("mpv")
-                .args([
-                    "--no-config",
-                    "--idle=yes",
-                    "--ao=null",
-                    "--vo=null",
-                    "--no-terminal",
-                ])
-                .arg(format!("--input-ipc-server={}", socket.display()))
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+            mpv_command(&socket)
                 .spawn()
                 .expect("mpv is installed (make deps)"),
         );
@@ -592,20 +577,9 @@ async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
     ));
     let instance = instance_of(&socket);
     let mut child = Reaped(
-        std::process::Command::new("mpv")
-            .args([
-                "--no-config",
-                "--idle=yes",
-                "--ao=null",
-                "--vo=null",
-                "--no-terminal",
-                "--pause",
-            ])
-            .arg(format!("--input-ipc-server={}", socket.display()))
+        mpv_command(&socket)
+            .arg("--pause")
             .args(&songs)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("mpv is installed (make deps)"),
     );

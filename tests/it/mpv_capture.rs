@@ -9,10 +9,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Double, Nullable, Text};
 use serde_json::json;
 
-use crate::helpers::{private_temp_dir, start_mpv as mpv, tone, TestDb};
+use crate::helpers::{epoch_secs, private_temp_dir, start_mpv as mpv, station_row, tone, TestDb};
 
 fn now() -> f64 {
-    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+    epoch_secs(chrono::Utc::now())
 }
 
 #[derive(QueryableByName, Debug)]
@@ -231,16 +231,10 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
     let missing = dir.join("missing.ogg");
     let db = TestDb::new();
     let row = airlog::db::playout::StationRow {
-        id: 0,
-        name: "studio".into(),
-        time_zone: "UTC".into(),
-        streamer: "none".into(),
-        endpoint: String::new(),
         queue_id: "q".into(),
         output_id: "o".into(),
-        playlist_dir: String::new(),
         poll_ms: 1000,
-        cancel_timeout_s: 1200,
+        ..station_row("studio", "none", String::new())
     };
     airlog::db::playout::upsert_station(&mut db.conn(), &row).unwrap();
     let pool = airlog::db::pool(&db.url, 3, Duration::from_secs(5));
