@@ -143,40 +143,48 @@ pub fn schedule_show(
     playout::insert_diffusion(&mut db.conn(), station, start, end, title, "on_air", sounds).unwrap()
 }
 
+/// An entry of the as-run log.
 #[derive(QueryableByName, Debug, Clone)]
-struct Log {
+pub struct Entry {
     #[diesel(sql_type = BigInt)]
-    id: i64,
+    pub id: i64,
     #[diesel(sql_type = Text)]
-    r#type: String,
+    pub r#type: String,
     #[diesel(sql_type = Timestamptz)]
-    date: chrono::DateTime<Utc>,
+    pub date: DateTime<Utc>,
     #[diesel(sql_type = Text)]
-    source: String,
+    pub source: String,
     #[diesel(sql_type = Nullable<Text>)]
-    path: Option<String>,
+    pub path: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    track_id: Option<i64>,
+    pub track_id: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    diffusion_id: Option<i64>,
+    pub diffusion_id: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    parent_id: Option<i64>,
+    pub parent_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub resume_of: Option<i64>,
+    #[diesel(sql_type = Double)]
+    pub position_s: f64,
     #[diesel(sql_type = Nullable<Text>)]
-    date_from: Option<String>,
+    pub date_from: Option<String>,
 }
 
-fn logs(db: &TestDb) -> Vec<Log> {
+/// The whole as-run log, by date.
+pub fn entries(db: &TestDb) -> Vec<Entry> {
     diesel::sql_query(
-        "SELECT id, type, date, source, path, track_id, diffusion_id, parent_id, date_from FROM onair_log ORDER BY date, id",
+        "SELECT id, type, date, source, path, track_id, diffusion_id, parent_id, resume_of, \
+         position_s, date_from FROM onair_log ORDER BY date, id",
     )
     .load(&mut db.conn())
     .unwrap()
 }
 
-fn sounds_logged(db: &TestDb) -> Vec<Log> {
-    logs(db)
+/// Sound entries (starts and resumes), by date.
+pub fn sounds(db: &TestDb) -> Vec<Entry> {
+    entries(db)
         .into_iter()
-        .filter(|l| l.r#type == "on_air" && l.track_id.is_none())
+        .filter(|e| e.r#type == "on_air" && e.track_id.is_none())
         .collect()
 }
 
@@ -207,7 +215,7 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
 
     // Right after the start only the tracks already reached are logged.
     let started = Instant::now();
-    while sounds_logged(&db).is_empty() {
+    while sounds(&db).is_empty() {
         monitor.tick(Utc::now()).await.unwrap();
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -215,13 +223,13 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let first = sounds_logged(&db)[0].clone();
-    for t in logs(&db).iter().filter(|l| l.track_id.is_some()) {
+    let first = sounds(&db)[0].clone();
+    for t in entries(&db).iter().filter(|l| l.track_id.is_some()) {
         assert!(t.date <= Utc::now(), "no track is logged ahead of time");
     }
 
     run_for(&mut monitor, 8.5).await;
-    let played = sounds_logged(&db);
+    let played = sounds(&db);
     let paths: Vec<String> = played.iter().map(|l| l.path.clone().unwrap()).collect();
     let expected: Vec<String> = [&a, &b, &c]
         .iter()
@@ -242,7 +250,7 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
         .all(|l| l.date_from.as_deref() == Some("liquidsoap_report")
             && l.source == "airlog_rotation"));
 
-    let tracks: Vec<Log> = logs(&db)
+    let tracks: Vec<Entry> = entries(&db)
         .into_iter()
         .filter(|l| l.track_id.is_some())
         .collect();
@@ -252,19 +260,19 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
     assert_eq!((tracks[1].date - played[0].date).num_milliseconds(), 2000);
 
     // A monitor restarted mid-sound logs nothing twice.
-    let before = logs(&db).len();
+    let before = entries(&db).len();
     let mut again = Monitor::new(
         station(&db, &ls, 1200),
         airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
     );
     again.tick(Utc::now()).await.unwrap();
-    let after = logs(&db);
+    let after = entries(&db);
     let new_sounds = after.len() - before;
     assert!(
         new_sounds <= 1,
         "at most a sound that just started: {new_sounds}"
     );
-    let mut keys: Vec<(String, chrono::DateTime<Utc>)> = sounds_logged(&db)
+    let mut keys: Vec<(String, chrono::DateTime<Utc>)> = sounds(&db)
         .into_iter()
         .map(|l| (l.path.unwrap(), l.date))
         .collect();
@@ -273,23 +281,25 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
     assert_eq!(keys.len(), n, "no duplicate");
 }
 
-async fn wait_for(
+/// Ticks until `done` holds for the as-run log, tolerating failed ticks; fails after `within`
+/// seconds, showing the log.
+pub async fn wait_for(
     db: &TestDb,
     monitor: &mut Monitor,
     within: f64,
     what: &str,
-    done: impl Fn(&[Log]) -> bool,
+    done: impl Fn(&[Entry]) -> bool,
 ) {
     let until = Instant::now() + Duration::from_secs_f64(within);
     loop {
         let _ = monitor.tick(Utc::now()).await;
-        if done(&logs(db)) {
+        if done(&entries(db)) {
             return;
         }
         assert!(
             Instant::now() < until,
             "timed out waiting for {what}: {:#?}",
-            logs(db)
+            entries(db)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -335,12 +345,12 @@ async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
     })
     .await;
     run_for(&mut monitor, 1.0).await;
-    let all = logs(&db);
-    let starts: Vec<&Log> = all.iter().filter(|l| l.r#type == "start").collect();
+    let all = entries(&db);
+    let starts: Vec<&Entry> = all.iter().filter(|l| l.r#type == "start").collect();
     assert_eq!(starts.len(), 1, "started once");
     assert_eq!(starts[0].diffusion_id, Some(d.id));
     assert!(starts[0].date >= d.start, "not before its time");
-    let show: Vec<&Log> = all
+    let show: Vec<&Entry> = all
         .iter()
         .filter(|l| l.diffusion_id == Some(d.id) && l.r#type == "on_air")
         .collect();
@@ -399,7 +409,7 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
     })
     .await;
     run_for(&mut monitor, 1.0).await;
-    let all = logs(&db);
+    let all = entries(&db);
     assert_eq!(all.iter().filter(|l| l.r#type == "cancel").count(), 1);
     assert_eq!(
         all.iter().filter(|l| l.r#type == "start").count(),
@@ -466,7 +476,7 @@ async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_d
         (2, 1.0),
         "only what was never heard"
     );
-    let all = logs(&db);
+    let all = entries(&db);
     assert_eq!(all.iter().filter(|l| l.r#type == "start").count(), 1);
     assert_eq!(
         all.iter()
@@ -539,7 +549,7 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
     let spawn = || Running::start(settings_for(&db));
     let first = spawn();
     let until = Instant::now() + Duration::from_secs(15);
-    while sounds_logged(&db).is_empty() {
+    while sounds(&db).is_empty() {
         assert!(Instant::now() < until, "the first airlog never logged");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -551,7 +561,7 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
     let stopped_at = Utc::now();
     tokio::time::sleep(Duration::from_secs(9)).await;
     assert_eq!(advisory_locks(&db), 1, "the second airlog took over");
-    let after: Vec<Log> = sounds_logged(&db)
+    let after: Vec<Entry> = sounds(&db)
         .into_iter()
         .filter(|l| l.date > stopped_at)
         .collect();
@@ -562,7 +572,7 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
     second.stop().await;
     assert_eq!(advisory_locks(&db), 0, "the lock is released at shutdown");
 
-    let all = sounds_logged(&db);
+    let all = sounds(&db);
     let mut keys: Vec<(String, chrono::DateTime<Utc>)> = all
         .iter()
         .map(|l| (l.path.clone().unwrap(), l.date))
