@@ -14,11 +14,14 @@ use airlog::config::Settings;
 use airlog::db::cluster::Cluster;
 use airlog::db::playout::StationRow;
 use airlog::db::tokens;
+use airlog::db::DbPool;
+use airlog::mpv::capture::CaptureOptions;
 use airlog::shutdown::{self, ShutdownTrigger};
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
+use tokio::task::JoinHandle;
 
 /// Settings for a private test cluster: durability is not what tests check.
 pub const FAST_CONF: &str =
@@ -448,6 +451,21 @@ pub fn airlog_cmd(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (i32, Stri
     )
 }
 
+/// Runs `cmd` to its end, which must be a success; its standard output.
+pub fn stdout_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {stdout}{}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -509,6 +527,43 @@ pub fn start_mpv(socket: &Path) -> std::process::Child {
         std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+/// airlog's capture of the mpv at `socket`, running until the trigger fires (or mpv goes).
+pub fn capture_mpv(
+    pool: &DbPool,
+    socket: &Path,
+    opts: CaptureOptions,
+) -> (ShutdownTrigger, JoinHandle<anyhow::Result<()>>) {
+    let (trigger, stop) = shutdown::channel();
+    let task = tokio::spawn(airlog::mpv::capture::capture(
+        pool.clone(),
+        socket.to_path_buf(),
+        opts,
+        stop,
+    ));
+    (trigger, task)
+}
+
+/// airlog's watcher of the mpv sockets in `dir` (rescanned every `rescan`, dead sockets
+/// removed when `remove_dead`), running until the trigger fires.
+pub fn watch_mpv(
+    pool: &DbPool,
+    dir: &Path,
+    rescan: Duration,
+    remove_dead: bool,
+    opts: CaptureOptions,
+) -> (ShutdownTrigger, JoinHandle<()>) {
+    let (trigger, stop) = shutdown::channel();
+    let task = tokio::spawn(airlog::mpv::capture::watch(
+        pool.clone(),
+        vec![dir.to_path_buf()],
+        rescan,
+        remove_dead,
+        opts,
+        stop,
+    ));
+    (trigger, task)
 }
 
 /// A station row with the shipped script's queue and output ids, polled every 200 ms; tests

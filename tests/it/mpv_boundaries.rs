@@ -16,7 +16,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use serde_json::{json, Value};
 
-use crate::helpers::{epoch_secs as secs, mpv_command, private_temp_dir, start_mpv, tone, TestDb};
+use crate::helpers::{
+    capture_mpv, epoch_secs as secs, mpv_command, private_temp_dir, start_mpv, tone, watch_mpv,
+    TestDb,
+};
 
 /// A play as mpv's own events show it.
 #[derive(Debug, Clone)]
@@ -294,13 +297,7 @@ async fn rapid_skips_replaces_repeats_and_a_kill_lose_no_play() {
     ));
     let instance = instance_of(&socket);
     let mut child = start_mpv(&socket);
-    let (_trigger, stop) = airlog::shutdown::channel();
-    let task = tokio::spawn(airlog::mpv::capture::capture(
-        pool.clone(),
-        socket.clone(),
-        Default::default(),
-        stop,
-    ));
+    let (_trigger, task) = capture_mpv(&pool, &socket, Default::default());
     let mut mpv = Witness::connect(&socket).await;
     wait_connected(&db, &instance).await;
 
@@ -370,17 +367,15 @@ async fn twenty_five_instances_launched_back_to_back_are_all_captured() {
     let song = tone(&dir, "song", 1);
     let db = TestDb::new();
     let pool = airlog::db::pool(&db.url, 6, Duration::from_secs(10));
-    let (trigger, stop) = airlog::shutdown::channel();
     // No rescan during the test: inotify and the retries of refused sockets must do it, and
     // remove_dead must not take a starting mpv's socket.
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool.clone(),
-        vec![sockets_dir.clone()],
+    let (trigger, watcher) = watch_mpv(
+        &pool,
+        &sockets_dir,
         Duration::from_secs(3600),
         true,
         Default::default(),
-        stop,
-    ));
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut children = Vec::new();
     let mut sockets = Vec::new();
@@ -470,19 +465,11 @@ async fn refused_sockets_are_retried_and_only_dead_unheld_ones_removed() {
     let dir = private_temp_dir("airlog-mpv-refused");
     let db = TestDb::new();
     let pool = airlog::db::pool(&db.url, 2, Duration::from_secs(5));
-    let (trigger, stop) = airlog::shutdown::channel();
     let opts = airlog::mpv::capture::CaptureOptions {
         refused_grace: Duration::from_secs(1),
         ..Default::default()
     };
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool,
-        vec![dir.clone()],
-        Duration::from_secs(3600),
-        true,
-        opts,
-        stop,
-    ));
+    let (trigger, watcher) = watch_mpv(&pool, &dir, Duration::from_secs(3600), true, opts);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let starting = bound_not_listening(&dir.join("starting"));
     let stuck = bound_not_listening(&dir.join("stuck"));
@@ -560,15 +547,13 @@ async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
             .spawn()
             .expect("mpv-history-daemon is installed (make deps)"),
     );
-    let (trigger, stop) = airlog::shutdown::channel();
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool.clone(),
-        vec![sockets_dir.clone()],
+    let (trigger, watcher) = watch_mpv(
+        &pool,
+        &sockets_dir,
         Duration::from_secs(1),
         false,
         Default::default(),
-        stop,
-    ));
+    );
     // As mpv-sockets starts it: with its files (the daemon reads the playlist's length once,
     // when it connects, and follows only that many files), here paused at the start.
     let socket = sockets_dir.join(format!(

@@ -3,13 +3,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use airlog::mpv::capture::capture;
 use airlog::mpv::client::MpvClient;
 use diesel::prelude::*;
 use diesel::sql_types::{Double, Nullable, Text};
 use serde_json::json;
 
-use crate::helpers::{epoch_secs, private_temp_dir, start_mpv as mpv, station_row, tone, TestDb};
+use crate::helpers::{
+    capture_mpv, epoch_secs, private_temp_dir, start_mpv as mpv, station_row, tone, watch_mpv,
+    TestDb,
+};
 
 fn now() -> f64 {
     epoch_secs(chrono::Utc::now())
@@ -85,13 +87,7 @@ async fn plays_are_captured_with_pauses_and_end_reasons() {
         chrono::Utc::now().timestamp_nanos_opt().unwrap()
     ));
     let mut child = mpv(&socket);
-    let (_trigger, stop) = airlog::shutdown::channel();
-    let task = tokio::spawn(capture(
-        pool.clone(),
-        socket.clone(),
-        Default::default(),
-        stop,
-    ));
+    let (_trigger, task) = capture_mpv(&pool, &socket, Default::default());
     wait_ready(&db, 1).await;
     let (ctl, _events) = MpvClient::connect(&socket, Duration::from_secs(2))
         .await
@@ -172,15 +168,13 @@ async fn five_instances_are_captured_even_with_one_frozen() {
     drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
     let frozen = children[4].id() as i32;
     unsafe { libc::kill(frozen, libc::SIGSTOP) };
-    let (trigger, stop) = airlog::shutdown::channel();
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool.clone(),
-        vec![sockets_dir.clone()],
+    let (trigger, watcher) = watch_mpv(
+        &pool,
+        &sockets_dir,
         Duration::from_millis(300),
         true,
         Default::default(),
-        stop,
-    ));
+    );
     wait_ready(&db, 4).await;
     for socket in &sockets[..4] {
         let (ctl, _e) = MpvClient::connect(socket, Duration::from_secs(2))
@@ -243,13 +237,12 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
         chrono::Utc::now().timestamp_nanos_opt().unwrap()
     ));
     let mut child = mpv(&socket);
-    let (_trigger, stop) = airlog::shutdown::channel();
     let opts = airlog::mpv::capture::CaptureOptions {
         rules: Default::default(),
         station: Some("studio".into()),
         ..Default::default()
     };
-    let task = tokio::spawn(capture(pool.clone(), socket.clone(), opts, stop));
+    let (_trigger, task) = capture_mpv(&pool, &socket, opts);
     wait_ready(&db, 1).await;
     let (ctl, _events) = MpvClient::connect(&socket, Duration::from_secs(2))
         .await
@@ -257,20 +250,12 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
     ctl.request(&[json!("loadfile"), json!(c.display().to_string())])
         .await
         .unwrap();
-    ctl.request(&[
-        json!("loadfile"),
-        json!(missing.display().to_string()),
-        json!("append"),
-    ])
-    .await
-    .unwrap();
-    ctl.request(&[
-        json!("loadfile"),
-        json!(d.display().to_string()),
-        json!("append"),
-    ])
-    .await
-    .unwrap();
+    for file in [&missing, &d] {
+        let path = file.display().to_string();
+        ctl.request(&[json!("loadfile"), json!(path), json!("append")])
+            .await
+            .unwrap();
+    }
     tokio::time::sleep(Duration::from_millis(800)).await;
     ctl.request(&[json!("seek"), json!(1), json!("relative")])
         .await

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::private_temp_dir;
+use crate::helpers::{private_temp_dir, stdout_ok};
 
 fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
     let p = dir.join(name);
@@ -39,13 +39,7 @@ fn ours(files: &[&Path], all: bool) -> Value {
     if all {
         cmd.arg("--all-events");
     }
-    let out = cmd.args(files).env("HOME", "/home/dj").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&stdout_ok(cmd.args(files).env("HOME", "/home/dj"))).unwrap()
 }
 
 /// Floats compared to the microsecond: the two parsers sum pauses in different orders.

@@ -11,7 +11,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text, Timestamptz};
 
-use crate::helpers::{utc, TestDb};
+use crate::helpers::{stdout_ok, utc, TestDb};
 
 pub fn reference_sql() -> Option<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,27 +25,18 @@ pub fn reference_sql() -> Option<String> {
 
 pub fn psql(url: &str, sql: &str) -> String {
     let psql = PgBinaries::discover().unwrap().bindir.join("psql");
-    let out = Command::new(psql)
-        .args([
-            url,
-            "-X",
-            "-A",
-            "-t",
-            "-F",
-            "|",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_ok(Command::new(psql).args([
+        url,
+        "-X",
+        "-A",
+        "-t",
+        "-F",
+        "|",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+    ]))
 }
 
 #[test]

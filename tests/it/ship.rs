@@ -9,7 +9,9 @@ use airlog::auth::Scope;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::helpers::{free_port, private_temp_dir, settings_for, token_in, Running, TestDb};
+use crate::helpers::{
+    free_port, private_temp_dir, settings_for, stdout_ok, token_in, Running, TestDb,
+};
 
 struct Nginx {
     child: Child,
@@ -76,24 +78,16 @@ impl Nginx {
 
     /// `nginx -s reopen`: nginx's own command, which signals the master (USR1) by its pid file.
     fn reopen(&self) {
-        let out = Command::new("nginx")
-            .args([
-                "-p",
-                self.dir.to_str().unwrap(),
-                "-c",
-                self.dir.join("nginx.conf").to_str().unwrap(),
-                "-e",
-                self.dir.join("error.log").to_str().unwrap(),
-                "-s",
-                "reopen",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        stdout_ok(Command::new("nginx").args([
+            "-p",
+            self.dir.to_str().unwrap(),
+            "-c",
+            self.dir.join("nginx.conf").to_str().unwrap(),
+            "-e",
+            self.dir.join("error.log").to_str().unwrap(),
+            "-s",
+            "reopen",
+        ]));
     }
 
     /// Rotation as logrotate does it: rename, then tell nginx to reopen its logs.
@@ -211,6 +205,26 @@ fn shipper(log: &Path, state: &Path, token_file: &Path, to: &str, extra: &[&str]
     Shipper(child)
 }
 
+/// A shipper of nginx's log in batches of `batch_size`, writing its metrics to a file in `dir`;
+/// that file's path.
+fn metered_shipper(
+    nginx: &Nginx,
+    dir: &Path,
+    token_file: &Path,
+    to: &str,
+    batch_size: &str,
+) -> (Shipper, PathBuf) {
+    let metrics = dir.join("ship.prom");
+    let extra = [
+        "--batch-size",
+        batch_size,
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+    ];
+    let ship = shipper(&nginx.log, &dir.join("state.json"), token_file, to, &extra);
+    (ship, metrics)
+}
+
 #[derive(QueryableByName, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Row {
     #[diesel(sql_type = Text)]
@@ -252,27 +266,16 @@ fn serve(db: &TestDb, port: u16) -> Running {
     Running::start(settings)
 }
 
-/// Where the shipper sends to: a fresh database, the port airlog is to serve it on, an
-/// ingest token in `<dir>/token`, and the ingest URL.
-struct Target {
-    db: TestDb,
-    port: u16,
-    token_file: PathBuf,
-    to: String,
-}
-
-fn target(dir: &Path) -> Target {
+/// Where the shipper sends to: a fresh database, the port airlog is to serve it on, the file
+/// `<dir>/token` holding an ingest token, and the ingest URL at that port.
+fn target(dir: &Path) -> (TestDb, u16, PathBuf, String) {
     let db = TestDb::new();
     let port = free_port();
     let token_file = dir.join("token");
     let secret = token_in(&db, &[Scope::Ingest]);
     std::fs::write(&token_file, format!("{secret}\n")).unwrap();
-    Target {
-        db,
-        port,
-        token_file,
-        to: format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/"),
-    }
+    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
+    (db, port, token_file, to)
 }
 
 /// The events the shipper's rules make of these log lines read in order, the sessions still
@@ -316,26 +319,9 @@ async fn hls_listeners_become_sessions_bots_and_probes_are_skipped_and_rotation_
     let dir = private_temp_dir("airlog-ship");
     let sizes = stream(&dir, 4);
     let nginx = Nginx::start(&dir);
-    let Target {
-        db,
-        port,
-        token_file,
-        to,
-    } = target(&dir);
+    let (db, port, token_file, to) = target(&dir);
     let server = serve(&db, port);
-    let metrics = dir.join("ship.prom");
-    let mut ship = shipper(
-        &nginx.log,
-        &dir.join("state.json"),
-        &token_file,
-        &to,
-        &[
-            "--batch-size",
-            "2",
-            "--metrics-file",
-            metrics.to_str().unwrap(),
-        ],
-    );
+    let (mut ship, metrics) = metered_shipper(&nginx, &dir, &token_file, &to, "2");
 
     let client = reqwest::Client::new();
     let vlc = "VLC/3.0.18 LibVLC/3.0.18";
@@ -448,12 +434,7 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
     let dir = private_temp_dir("airlog-ship-crash");
     stream(&dir, 3);
     let nginx = Nginx::start(&dir);
-    let Target {
-        db,
-        port,
-        token_file,
-        to,
-    } = target(&dir);
+    let (db, port, token_file, to) = target(&dir);
     let mut server = Some(serve(&db, port));
     let state = dir.join("state.json");
     let mut ship = shipper(&nginx.log, &state, &token_file, &to, &["--batch-size", "3"]);
@@ -537,12 +518,7 @@ fn import_log_sends_old_files_in_one_go() {
     ];
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Target {
-        db,
-        port,
-        token_file,
-        to,
-    } = target(&dir);
+    let (db, port, token_file, to) = target(&dir);
     let server = rt.block_on(async { serve(&db, port) });
     for round in 0..2 {
         let stdout = import(&log, &to, &token_file);
@@ -583,26 +559,9 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
     stream(&dir, 4);
     // Two workers: each reopens the log on its own after the signal.
     let nginx = Nginx::start_with_workers(&dir, 2);
-    let Target {
-        db,
-        port,
-        token_file,
-        to,
-    } = target(&dir);
+    let (db, port, token_file, to) = target(&dir);
     let server = serve(&db, port);
-    let metrics = dir.join("ship.prom");
-    let mut ship = shipper(
-        &nginx.log,
-        &dir.join("state.json"),
-        &token_file,
-        &to,
-        &[
-            "--batch-size",
-            "20",
-            "--metrics-file",
-            metrics.to_str().unwrap(),
-        ],
-    );
+    let (mut ship, metrics) = metered_shipper(&nginx, &dir, &token_file, &to, "20");
 
     // Six listeners fetch the playlist and segments without pause longer than the gap.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -718,27 +677,20 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
 }
 
 fn import(log: &Path, to: &str, token_file: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_airlog"))
-        .args([
-            "import-log",
-            log.to_str().unwrap(),
-            "--format",
-            "icecast",
-            "--to",
-            to,
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    stdout_ok(
+        Command::new(env!("CARGO_BIN_EXE_airlog"))
+            .args([
+                "import-log",
+                log.to_str().unwrap(),
+                "--format",
+                "icecast",
+                "--to",
+                to,
+                "--token-file",
+                token_file.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "warn"),
+    )
 }
 
 fn icecast_line(ip: &str, method: &str, ua: &[u8], seconds: u64) -> Vec<u8> {
@@ -777,12 +729,7 @@ fn import_log_with_a_nul_byte_invalid_utf8_and_an_invalid_event_stores_every_oth
     std::fs::write(&log, &file).unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Target {
-        db,
-        port,
-        token_file,
-        to,
-    } = target(&dir);
+    let (db, port, token_file, to) = target(&dir);
     let server = rt.block_on(async { serve(&db, port) });
     for round in 0..2 {
         let stdout = import(&log, &to, &token_file);
