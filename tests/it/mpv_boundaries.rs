@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use airlog::mpv::client::{MpvClient, MpvError};
 use airlog::mpv::protocol::Incoming;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 use serde_json::{json, Value};
 
 use crate::helpers::{
     capture_mpv, epoch_secs as secs, mpv_command, private_temp_dir, start_mpv, tone, watch_mpv,
     TestDb,
 };
+use crate::mpv_capture::{plays_of, Play};
 
 /// A play as mpv's own events show it.
 #[derive(Debug, Clone)]
@@ -181,38 +182,15 @@ impl Witness {
     }
 }
 
-#[derive(QueryableByName, Debug)]
-struct Row {
-    #[diesel(sql_type = Text)]
-    path: String,
-    #[diesel(sql_type = Double)]
-    start: f64,
-    #[diesel(sql_type = Double)]
-    end: f64,
-    #[diesel(sql_type = Nullable<Text>)]
-    end_reason: Option<String>,
-}
-
-fn plays_of(db: &TestDb, instance: &str) -> Vec<Row> {
-    diesel::sql_query(
-        "SELECT path, extract(epoch FROM start_time)::float8 AS start, \
-         extract(epoch FROM end_time)::float8 AS \"end\", end_reason \
-         FROM mpv_play WHERE instance = $1 ORDER BY start_time, id",
-    )
-    .bind::<Text, _>(instance)
-    .load(&mut db.conn())
-    .unwrap()
-}
-
 fn instance_of(socket: &Path) -> String {
     socket.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 /// Waits (generously: the machine may be loaded) until airlog stored `n` plays of the instance.
-async fn wait_plays(db: &TestDb, instance: &str, n: usize) -> Vec<Row> {
+async fn wait_plays(db: &TestDb, instance: &str, n: usize) -> Vec<Play> {
     let started = Instant::now();
     loop {
-        let p = plays_of(db, instance);
+        let p = plays_of(db, Some(instance));
         if p.len() >= n || started.elapsed() > Duration::from_secs(30) {
             return p;
         }
@@ -248,7 +226,7 @@ async fn wait_connected(db: &TestDb, instance: &str) {
 
 /// airlog's plays are mpv's boundaries: count, order, path, start and end within 0.5 s, and
 /// the end reason.
-fn assert_same(instance: &str, ours: &[Row], mpv: &[Boundary]) {
+fn assert_same(instance: &str, ours: &[Play], mpv: &[Boundary]) {
     let table = || {
         let mut s = format!("instance {instance}\nmpv ({}):\n", mpv.len());
         for b in mpv {
@@ -619,7 +597,7 @@ async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
         crate::helpers::airlog_cmd(&["mpv", "import", file.to_str().unwrap()], &env, &dir);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("in 1 files, 0 new"), "{out}");
-    assert_same(&instance, &plays_of(&db, &instance), &expected);
+    assert_same(&instance, &plays_of(&db, Some(&instance)), &expected);
     let theirs: Value = serde_json::from_str(&airlog_parse(&file)).unwrap();
     eprintln!(
         "mpv {} plays, airlog live {}, mpv-history-daemon {} (all events)",

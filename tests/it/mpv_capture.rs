@@ -17,31 +17,39 @@ fn now() -> f64 {
     epoch_secs(chrono::Utc::now())
 }
 
+/// A play airlog stored, its times in seconds since the epoch.
 #[derive(QueryableByName, Debug)]
-struct Row {
+pub struct Play {
     #[diesel(sql_type = Text)]
-    path: String,
+    pub path: String,
     #[diesel(sql_type = Double)]
-    start: f64,
+    pub start: f64,
     #[diesel(sql_type = Double)]
-    end: f64,
+    pub end: f64,
     #[diesel(sql_type = Double)]
-    pause_duration_s: f64,
+    pub pause_duration_s: f64,
     #[diesel(sql_type = Nullable<Text>)]
-    end_reason: Option<String>,
+    pub end_reason: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Bool)]
-    listened: bool,
+    pub listened: bool,
     #[diesel(sql_type = diesel::sql_types::Bool)]
-    scrobbled: bool,
+    pub scrobbled: bool,
 }
 
-fn plays(db: &TestDb) -> Vec<Row> {
+/// The plays airlog stored, of one mpv instance or of all, by start.
+pub fn plays_of(db: &TestDb, instance: Option<&str>) -> Vec<Play> {
     diesel::sql_query(
-        "SELECT path, extract(epoch FROM start_time)::float8 AS start, extract(epoch FROM end_time)::float8 AS \"end\", \
-         pause_duration_s, end_reason, listened, scrobbled FROM mpv_play ORDER BY start_time",
+        "SELECT path, extract(epoch FROM start_time)::float8 AS start, \
+         extract(epoch FROM end_time)::float8 AS \"end\", pause_duration_s, end_reason, listened, \
+         scrobbled FROM mpv_play WHERE $1::text IS NULL OR instance = $1 ORDER BY start_time, id",
     )
+    .bind::<Nullable<Text>, _>(instance)
     .load(&mut db.conn())
     .unwrap()
+}
+
+fn plays(db: &TestDb) -> Vec<Play> {
+    plays_of(db, None)
 }
 
 /// Waits until the capture of `instances` instances observes their properties (the first
@@ -65,7 +73,7 @@ async fn wait_ready(db: &TestDb, instances: i64) {
     }
 }
 
-async fn wait_plays(db: &TestDb, n: usize) -> Vec<Row> {
+async fn wait_plays(db: &TestDb, n: usize) -> Vec<Play> {
     let started = Instant::now();
     loop {
         let p = plays(db);
