@@ -8,7 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod error;
+pub mod domain;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;

@@ -8,15 +8,16 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::auth::{AdminScope, Caller, ReadScope};
+use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
-use crate::auth::{AdminScope, Caller, ReadScope};
 use crate::db::playout::{self, LogRow, NewSound, StationRow, LOG_SELECT};
-use crate::db::stream_events::{Direction, Key};
 use crate::db::{self};
-use crate::error::{ApiError, FieldError};
-use crate::ingest::time::parse_event_time;
+use crate::domain::time::parse_event_time;
+use crate::domain::FieldError;
+use crate::domain::{Direction, Key};
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]

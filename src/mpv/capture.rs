@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::client::{MpvClient, MpvError};
-use super::history::{content_hash, Rules};
+use super::history::content_hash;
 use super::live::{Change, Event, LivePlay, Rebuild};
 use super::protocol::Incoming;
 use crate::db::{DbError, DbPool};
+use crate::domain::play::Rules;
 use crate::shutdown::Shutdown;
 
 /// Properties observed on every instance, with their observer ids.
