@@ -37,3 +37,10 @@ named! {
         Other = "other",
     }
 }
+
+/// Most entries are sounds observed on air.
+impl Default for LogType {
+    fn default() -> LogType {
+        LogType::OnAir
+    }
+}

@@ -530,4 +530,58 @@ mod tests {
             "Say \"hi\" \u{e9}"
         );
     }
+
+    #[test]
+    fn the_shippers_wire_events_parse_to_what_they_say() {
+        use crate::domain::stream_event::WireStreamEvent;
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let sent = [
+            WireStreamEvent {
+                origin: Origin::Hls,
+                ip: "2001:db8::7".parse().unwrap(),
+                method: "GET".into(),
+                path: "/hls/live/index.m3u8".into(),
+                status: 200,
+                bytes_sent: 123_456,
+                user_agent: "AppleCoreMedia/1.0 \"quoted\" \u{e9}".into(),
+                referer: "https://radio.example/".into(),
+                time_start: t("2024-11-05T11:15:32.123456Z"),
+                time_end: t("2024-11-05T11:25:32.623456Z"),
+                seconds_connected: 601,
+            },
+            WireStreamEvent {
+                origin: Origin::Icecast,
+                ip: "83.150.2.154".parse().unwrap(),
+                method: "SOURCE".into(),
+                path: "/128.mp3".into(),
+                status: 404,
+                bytes_sent: 0,
+                user_agent: String::new(),
+                referer: String::new(),
+                time_start: t("2024-11-05T11:15:32Z"),
+                time_end: t("2024-11-05T11:15:32Z"),
+                seconds_connected: 0,
+            },
+        ];
+        let body = serde_json::to_vec(&sent).unwrap();
+        let got = parse_batch(&body).unwrap();
+        let want: Vec<StreamEvent> = sent
+            .iter()
+            .map(|w| StreamEvent {
+                origin: w.origin,
+                ip: w.ip,
+                method: w.method.clone(),
+                path: w.path.clone(),
+                status: i32::from(w.status),
+                bytes_sent: w.bytes_sent as i64,
+                referer: w.referer.clone(),
+                user_agent: w.user_agent.clone(),
+                seconds_connected: w.seconds_connected as i32,
+                time_start: w.time_start,
+                time_end: w.time_end,
+                device_key: device_key(&w.ip, &w.user_agent),
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
 }
