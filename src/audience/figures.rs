@@ -27,6 +27,9 @@ pub struct Listening {
     /// What a breakdown groups by (stream, source or station).
     pub group: String,
     pub span: Span,
+    /// Whether `span.start` is the start of a session (false for the later pieces of a session
+    /// that a signed-in identity took over in part).
+    pub starts_session: bool,
 }
 
 /// Thresholds of the definitions.
@@ -83,6 +86,7 @@ pub fn compute(
         .collect();
     let mut starts: Vec<DateTime<Utc>> = sessions
         .iter()
+        .filter(|s| s.starts_session)
         .map(|s| s.span.start)
         .filter(|t| windows.iter().any(|w| w.contains(*t)))
         .collect();
@@ -232,6 +236,7 @@ mod tests {
             listener: who.into(),
             group: group.into(),
             span: Span::new(from, to),
+            starts_session: true,
         }
     }
 
@@ -429,7 +434,10 @@ mod tests {
                 aas: if hours > 0.0 { tlh_hours / hours } else { 0.0 },
                 peak,
                 peak_at,
-                sessions: sessions.iter().filter(|s| counted(s.span.start)).count() as u64,
+                sessions: sessions
+                    .iter()
+                    .filter(|s| s.starts_session && counted(s.span.start))
+                    .count() as u64,
             }
         }
 
@@ -453,6 +461,7 @@ mod tests {
                         listener: format!("l{who}"),
                         group: format!("g{g}"),
                         span: Span::new(t(*start * 30), t(((*start + *len) * 30).min(7200))),
+                        starts_session: true,
                     })
                     .collect();
                 let mut points: Vec<i64> = cuts.clone();

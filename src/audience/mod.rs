@@ -70,6 +70,67 @@ impl Validity {
     }
 }
 
+/// A signed-in listener's player session: who (the identity) and on which listener key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub identity: String,
+    pub listener: String,
+    pub span: period::Span,
+}
+
+/// Gives signed-in identities the listening of their address + user agent while their player
+/// session lasts: the part of a session of that listener key inside a signed-in span becomes the
+/// identity's (a web player and the HLS stream it fetches are one listener, whoever signed in).
+/// A session is cut where a signed-in span starts or ends; only its first piece starts a session.
+pub fn take_over(
+    sessions: Vec<figures::Listening>,
+    signed_in: &[SignedIn],
+) -> Vec<figures::Listening> {
+    use std::collections::HashMap;
+    let mut by_listener: HashMap<&str, Vec<&SignedIn>> = HashMap::new();
+    for s in signed_in {
+        by_listener.entry(&s.listener).or_default().push(s);
+    }
+    for spans in by_listener.values_mut() {
+        spans.sort_by_key(|s| (s.span.start, s.span.end));
+    }
+    let mut out = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let Some(ids) = by_listener.get(session.listener.as_str()) else {
+            out.push(session);
+            continue;
+        };
+        // Walk the session from its start; at each instant the earliest signed-in span covering
+        // it (if any) names the listener.
+        let mut t = session.span.start;
+        let mut first = session.starts_session;
+        while t < session.span.end {
+            let covering = ids.iter().find(|s| s.span.contains(t));
+            let (who, until) = match covering {
+                Some(s) => (s.identity.clone(), s.span.end.min(session.span.end)),
+                None => {
+                    let next = ids
+                        .iter()
+                        .map(|s| s.span.start)
+                        .filter(|start| *start > t)
+                        .min()
+                        .unwrap_or(session.span.end);
+                    (session.listener.clone(), next.min(session.span.end))
+                }
+            };
+            out.push(figures::Listening {
+                listener: who,
+                group: session.group.clone(),
+                span: period::Span::new(t, until),
+                starts_session: first,
+            });
+            first = false;
+            t = until;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +145,44 @@ mod tests {
         assert_eq!(
             listener_key("192.0.2.1".parse().unwrap(), "VLC"),
             "192.0.2.1 VLC"
+        );
+    }
+
+    #[test]
+    fn a_signed_in_identity_takes_over_its_stream_while_its_player_session_lasts() {
+        use chrono::TimeZone;
+        let at = |m: u32| chrono::Utc.with_ymd_and_hms(2024, 6, 3, 10, m, 0).unwrap();
+        let key = "192.0.2.1 VLC".to_string();
+        let hls = figures::Listening {
+            listener: key.clone(),
+            group: "hls".into(),
+            span: period::Span::new(at(0), at(50)),
+            starts_session: true,
+        };
+        let player = SignedIn {
+            identity: "account.user:7".into(),
+            listener: key.clone(),
+            span: period::Span::new(at(10), at(30)),
+        };
+        let pieces = take_over(vec![hls], &[player]);
+        let got: Vec<(String, u32, u32, bool)> = pieces
+            .iter()
+            .map(|p| {
+                (
+                    p.listener.clone(),
+                    (p.span.start - at(0)).num_minutes() as u32,
+                    (p.span.end - at(0)).num_minutes() as u32,
+                    p.starts_session,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (key.clone(), 0, 10, true),
+                ("account.user:7".into(), 10, 30, false),
+                (key, 30, 50, false),
+            ]
         );
     }
 
