@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audience;
 pub mod auth;
 pub mod broadcast;
 pub mod catalog;
