@@ -13,6 +13,7 @@ use diesel::sql_types::{BigInt, Bool};
 
 use crate::db::playout::{self, StationRow};
 use crate::db::{DbConn, DbError, DbPool};
+use crate::domain::playout::Streamer;
 use crate::shutdown::{self, Shutdown, ShutdownTrigger};
 use liquidsoap::monitor::{Monitor, StationConfig};
 
@@ -43,7 +44,7 @@ pub async fn run_until_stopped(pool: DbPool, mut shutdown: Shutdown) {
             Ok(stations) => {
                 let wanted: HashMap<i64, StationRow> = stations
                     .into_iter()
-                    .filter(|s| s.streamer == "liquidsoap")
+                    .filter(|s| s.streamer == Streamer::Liquidsoap)
                     .map(|s| (s.id, s))
                     .collect();
                 let stale: Vec<i64> = running

@@ -573,7 +573,7 @@ pub fn station_row(name: &str, streamer: &str, endpoint: String) -> StationRow {
         id: 0,
         name: name.into(),
         time_zone: "UTC".into(),
-        streamer: streamer.into(),
+        streamer: streamer.parse().unwrap(),
         endpoint,
         queue_id: "airlog_queue".into(),
         output_id: "airlog_out".into(),

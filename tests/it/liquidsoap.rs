@@ -140,7 +140,8 @@ pub fn schedule_show(
     sounds: &[i64],
 ) -> DiffusionRow {
     let end = start + chrono::Duration::minutes(10);
-    playout::insert_diffusion(&mut db.conn(), station, start, end, title, "on_air", sounds).unwrap()
+    let on_air = "on_air".parse().unwrap();
+    playout::insert_diffusion(&mut db.conn(), station, start, end, title, on_air, sounds).unwrap()
 }
 
 /// An entry of the as-run log.
@@ -332,7 +333,7 @@ async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
         now + chrono::Duration::seconds(2),
         now + chrono::Duration::minutes(10),
         "Morning show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &ids,
     )
     .unwrap();
@@ -399,7 +400,7 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
         now - chrono::Duration::seconds(1),
         now + chrono::Duration::minutes(10),
         "Late show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &[id],
     )
     .unwrap();
@@ -417,7 +418,7 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
         "cancel and start are exclusive"
     );
     let row = playout::diffusion(&mut db.conn(), d.id).unwrap();
-    assert_eq!(row.r#type, "cancel");
+    assert_eq!(row.r#type.as_str(), "cancel");
     let pushes: i64 = diesel::dsl::select(diesel::dsl::sql::<BigInt>(
         "(SELECT count(*) FROM diffusion_push)",
     ))

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use crate::helpers::{utc as t, TestDb};
 
 fn key(ip: &str) -> String {
-    airlog::ingest::stream::device_key(&ip.parse().unwrap(), "Firefox")
+    airlog::domain::stream_event::device_key(&ip.parse().unwrap(), "Firefox")
 }
 
 /// Inserts one player event and returns its id.

@@ -26,6 +26,7 @@ use super::protocol::{
 };
 use crate::db::playout::{self, DiffusionRow, LogRow, NewLog, StationRow};
 use crate::db::{DbError, DbPool};
+use crate::domain::playout::LogType;
 
 /// How often programme playlists are rewritten (when changed).
 const PLAYLIST_SYNC: Duration = Duration::from_secs(300);
@@ -184,7 +185,7 @@ fn log_start(
         c,
         &NewLog {
             station_id,
-            r#type: "on_air",
+            r#type: LogType::OnAir,
             date,
             source: &air.source,
             comment: &comment_of(air),
@@ -228,7 +229,7 @@ fn log_resume(
         c,
         &NewLog {
             station_id,
-            r#type: "on_air",
+            r#type: LogType::OnAir,
             date,
             source: &air.source,
             comment: &comment_of(air),
@@ -445,7 +446,7 @@ impl Monitor {
                     c,
                     &NewLog {
                         station_id,
-                        r#type: "on_air",
+                        r#type: LogType::OnAir,
                         date: at,
                         source: &play.source,
                         comment: &comment,
@@ -533,7 +534,7 @@ impl Monitor {
                 c,
                 &NewLog {
                     station_id,
-                    r#type: "start",
+                    r#type: LogType::Start,
                     date: now,
                     comment: &title,
                     diffusion_id: Some(id),
