@@ -36,6 +36,7 @@ use super::error::ErrorBody;
         (path = "/api/v1", api = super::playout::Doc, tags = ["playout"]),
         (path = "/api/v1", api = super::plays::Doc, tags = ["plays"]),
         (path = "/api/v1", api = super::items::Doc, tags = ["items"]),
+        (path = "/api/v1", api = super::audience::Doc, tags = ["audience"]),
     ),
     modifiers(&Shared),
     tags(
