@@ -1,7 +1,7 @@
 //! The HTTP API: one `configure` registers every route.
 
-pub mod auth;
 mod audience;
+pub mod auth;
 pub mod boundary;
 pub mod error;
 pub mod export;
