@@ -4,7 +4,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -13,12 +12,12 @@ use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
-use crate::db::playout::{self, LogRow, NewSound, StationRow, LOG_SELECT};
+use crate::db::playout::{self, LogFilter, LogRow, NewSound, StationRow};
 use crate::db::{self};
-use crate::domain::playout::{DiffusionType, Streamer};
+use crate::domain::playout::{DiffusionType, LogType, Streamer};
 use crate::domain::time::parse_event_time;
 use crate::domain::FieldError;
-use crate::domain::{Direction, Key};
+use crate::domain::Key;
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]
@@ -163,10 +162,7 @@ async fn list_stations(
     _c: Caller<ReadScope>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = db::run(&state.pool, |c| {
-        playout::stations(c).map_err(ApiError::from)
-    })
-    .await?;
+    let rows = db::run(&state.pool, playout::stations).await?;
     Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
 }
 
@@ -184,10 +180,7 @@ async fn get_station(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let row = db::run(&state.pool, move |c| {
-        playout::station(c, &name).map_err(ApiError::from)
-    })
-    .await?;
+    let row = db::run(&state.pool, move |c| playout::station(c, &name)).await?;
     row.map(|r| HttpResponse::Ok().json(r))
         .ok_or_else(|| ApiError::NotFound("no such station".into()))
 }
@@ -313,7 +306,7 @@ async fn list_sounds(
     let limit = params.int("limit", 1..=10_000).unwrap_or(1000);
     params.finish()?;
     let rows = db::run(&state.pool, move |c| {
-        playout::sounds(c, program.as_deref(), limit).map_err(ApiError::from)
+        playout::sounds(c, program.as_deref(), limit)
     })
     .await?;
     Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
@@ -397,10 +390,7 @@ async fn put_sound(
             .map(|t| (t.timestamp, t.artist, t.title))
             .collect(),
     };
-    let row = db::run(&state.pool, move |c| {
-        playout::upsert_sound(c, &new).map_err(ApiError::from)
-    })
-    .await?;
+    let row = db::run(&state.pool, move |c| playout::upsert_sound(c, &new)).await?;
     Ok(HttpResponse::Ok().json(row))
 }
 
@@ -523,10 +513,7 @@ async fn get_diffusion(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let row = db::run(&state.pool, move |c| {
-        playout::diffusion(c, id).optional().map_err(ApiError::from)
-    })
-    .await?;
+    let row = db::run(&state.pool, move |c| playout::diffusion(c, id).optional()).await?;
     row.map(|r| HttpResponse::Ok().json(r))
         .ok_or_else(|| ApiError::NotFound(format!("no diffusion {id}")))
 }
@@ -648,95 +635,41 @@ async fn list_diffusions(
     Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
 }
 
-/// Filters of the as-run log.
-struct LogFilter {
+/// The as-run log filters as asked: `day` is a broadcast day in the station's time.
+struct LogQuery {
     station: Option<String>,
     day: Option<NaiveDate>,
-    r#type: Option<String>,
+    r#type: Option<LogType>,
     source: Option<String>,
 }
 
-/// An optional `[from, until)` in UTC.
-type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-/// The UTC bounds of the filter's broadcast day, in the station's time zone (or the default).
-fn day_range(
+/// The log filter of a query: its broadcast day as UTC bounds, in the station's time zone
+/// (or the default).
+fn log_filter(
     c: &mut PgConnection,
-    f: &LogFilter,
+    q: &LogQuery,
     settings: &crate::config::Settings,
-) -> Result<TimeRange, ApiError> {
-    let Some(day) = f.day else {
-        return Ok((None, None));
+) -> QueryResult<LogFilter> {
+    let (from, until) = match q.day {
+        None => (None, None),
+        Some(day) => {
+            let tz = match &q.station {
+                Some(name) => playout::station(c, name)?
+                    .and_then(|s| s.time_zone.parse().ok())
+                    .unwrap_or(settings.station.time_zone.0),
+                None => settings.station.time_zone.0,
+            };
+            let (a, b) = crate::broadcast::day_bounds(day, settings.station.day_start_hour.0, tz);
+            (Some(a), Some(b))
+        }
     };
-    let tz = match &f.station {
-        Some(name) => playout::station(c, name)?
-            .and_then(|s| s.time_zone.parse().ok())
-            .unwrap_or(settings.station.time_zone.0),
-        None => settings.station.time_zone.0,
-    };
-    let (a, b) = crate::broadcast::day_bounds(day, settings.station.day_start_hour.0, tz);
-    Ok((Some(a), Some(b)))
-}
-
-const LOG_WHERE: &str =
-    "WHERE ($1::text IS NULL OR st.name = $1) AND ($2::timestamptz IS NULL OR l.date >= $2) \
-     AND ($3::timestamptz IS NULL OR l.date < $3) AND ($4::text IS NULL OR l.type = $4) \
-     AND ($5::text IS NULL OR l.source = $5)";
-
-fn log_count(
-    c: &mut PgConnection,
-    f: &LogFilter,
-    settings: &crate::config::Settings,
-) -> Result<i64, ApiError> {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let (from, until) = day_range(c, f, settings)?;
-    let n: N = diesel::sql_query(format!(
-        "SELECT count(*) AS n FROM onair_log l JOIN station st ON st.id = l.station_id {LOG_WHERE}"
-    ))
-    .bind::<Nullable<Text>, _>(f.station.as_deref())
-    .bind::<Nullable<Timestamptz>, _>(from)
-    .bind::<Nullable<Timestamptz>, _>(until)
-    .bind::<Nullable<Text>, _>(f.r#type.as_deref())
-    .bind::<Nullable<Text>, _>(f.source.as_deref())
-    .get_result(c)?;
-    Ok(n.n)
-}
-
-fn log_page(
-    c: &mut PgConnection,
-    f: &LogFilter,
-    key: Option<Key>,
-    direction: Direction,
-    limit: i64,
-    settings: &crate::config::Settings,
-) -> Result<Vec<LogRow>, ApiError> {
-    let (from, until) = day_range(c, f, settings)?;
-    // Newest first: "after" a key is older than it.
-    let (op, order) = match direction {
-        Direction::After => ("<", "DESC"),
-        Direction::Before => (">", "ASC"),
-    };
-    let mut rows: Vec<LogRow> = diesel::sql_query(format!(
-        "{LOG_SELECT} {LOG_WHERE} AND ($6::timestamptz IS NULL OR (l.date, l.id) {op} ($6, $7)) \
-         ORDER BY l.date {order}, l.id {order} LIMIT $8"
-    ))
-    .bind::<Nullable<Text>, _>(f.station.as_deref())
-    .bind::<Nullable<Timestamptz>, _>(from)
-    .bind::<Nullable<Timestamptz>, _>(until)
-    .bind::<Nullable<Text>, _>(f.r#type.as_deref())
-    .bind::<Nullable<Text>, _>(f.source.as_deref())
-    .bind::<Nullable<Timestamptz>, _>(key.map(|k| k.time))
-    .bind::<BigInt, _>(key.map(|k| k.id).unwrap_or(0))
-    .bind::<BigInt, _>(limit)
-    .load(c)?;
-    if direction == Direction::Before {
-        rows.reverse();
-    }
-    Ok(rows)
+    Ok(LogFilter {
+        station: q.station.clone(),
+        from,
+        until,
+        r#type: q.r#type,
+        source: q.source.clone(),
+    })
 }
 
 /// `GET /api/v1/onair/`: the as-run log, newest first, keyset paged; filters `station`, `day`
@@ -763,18 +696,13 @@ async fn list_onair(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(req.query_string())?;
-    let filter = LogFilter {
+    let query = LogQuery {
         station: params.text("station").map(str::to_string),
         day: params.get("day", |s| {
             NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
         }),
-        r#type: params.get("type", |s| match s {
-            "on_air" | "start" | "cancel" | "stop" | "other" => Ok(s.to_string()),
-            _ => Err(format!(
-                "{s:?} is not one of on_air, start, cancel, stop, other"
-            )),
-        }),
+        r#type: params.get("type", str::parse::<LogType>),
         source: params.text("source").map(str::to_string),
     };
     let page = PageRequest::parse(&mut params, 100, 5000);
@@ -783,11 +711,12 @@ async fn list_onair(
     let request = page.clone();
     let settings = state.settings.clone();
     let fetched = db::run(&state.pool, move |c| {
+        let filter = log_filter(c, &query, &settings)?;
         pagination::fetch(
             c,
             &request,
-            |c| log_count(c, &filter, &settings),
-            |c, key, dir, n| log_page(c, &filter, key, dir, n, &settings),
+            |c| playout::count_log(c, &filter),
+            |c, key, dir, n| playout::log_page(c, &filter, key, dir, n),
             None,
         )
     })
@@ -824,41 +753,23 @@ async fn onair_now(
     let name = station.expect("checked");
     let now = Utc::now();
     let body = db::run(&state.pool, move |c| -> Result<OnAirNow, ApiError> {
-        let s = playout::station(c, &name)?.ok_or_else(|| ApiError::NotFound(format!("no station named {name:?}")))?;
-        // What the output plays: its latest sound entry, a start or a resume.
-        let sound: Option<LogRow> = diesel::sql_query(format!(
-            "{LOG_SELECT} WHERE l.station_id = $1 AND l.type = 'on_air' AND l.track_id IS NULL AND l.date <= $2 \
-             ORDER BY l.date DESC, l.id DESC LIMIT 1"
-        ))
-        .bind::<BigInt, _>(s.id)
-        .bind::<Timestamptz, _>(now)
-        .get_result(c)
-        .optional()?;
+        let s = playout::station(c, &name)?
+            .ok_or_else(|| ApiError::NotFound(format!("no station named {name:?}")))?;
+        let sound = playout::latest_sound(c, s.id, now)?;
         // Tracks hang on the play's first entry, whether this is it or a resume of it.
-        let track: Option<LogRow> = match &sound {
-            Some(p) => diesel::sql_query(format!(
-                "{LOG_SELECT} WHERE l.parent_id = $1 AND l.date <= $2 ORDER BY l.date DESC LIMIT 1"
-            ))
-            .bind::<BigInt, _>(p.resume_of.unwrap_or(p.id))
-            .bind::<Timestamptz, _>(now)
-            .get_result(c)
-            .optional()?,
+        let track = match &sound {
+            Some(p) => playout::latest_track(c, p.resume_of.unwrap_or(p.id), now)?,
             None => None,
         };
         let duration = match sound.as_ref().and_then(|p| p.sound_id) {
-            Some(id) => {
-                #[derive(QueryableByName)]
-                struct D {
-                    #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
-                    duration_s: Option<f64>,
-                }
-                diesel::sql_query("SELECT duration_s FROM sound WHERE id = $1").bind::<BigInt, _>(id).get_result::<D>(c)?.duration_s
-            }
+            Some(id) => playout::sound_duration(c, id)?,
             None => None,
         };
         // A resumed sound has `position_s` behind it already.
         let remaining = match (&sound, duration) {
-            (Some(p), Some(d)) => Some((d - p.position_s - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0)),
+            (Some(p), Some(d)) => Some(
+                (d - p.position_s - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0),
+            ),
             _ => None,
         };
         // The current diffusion is the one whose sound plays, not one merely still scheduled.
@@ -872,12 +783,17 @@ async fn onair_now(
             at: now,
             observed: Observed {
                 started_at: sound.as_ref().map(|p| p.date),
-                position_seconds: sound.as_ref().map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
+                position_seconds: sound
+                    .as_ref()
+                    .map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
                 remaining_seconds: remaining,
                 sound,
                 track,
             },
-            scheduled: Scheduled { current: running, next },
+            scheduled: Scheduled {
+                current: running,
+                next,
+            },
         })
     })
     .await?;

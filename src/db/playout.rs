@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
+use super::keyset::{self, Walk};
 use crate::domain::playout::{DiffusionType, LogType, Streamer};
+use crate::domain::{Direction, Key};
 
 /// A station as stored.
 #[derive(Debug, Clone, QueryableByName, Serialize, PartialEq, utoipa::ToSchema)]
@@ -750,4 +752,109 @@ pub fn log_entry(conn: &mut PgConnection, id: i64) -> QueryResult<LogRow> {
     diesel::sql_query(format!("{LOG_SELECT} WHERE l.id = $1"))
         .bind::<BigInt, _>(id)
         .get_result(conn)
+}
+
+/// Which entries of the as-run log a list shows; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub station: Option<String>,
+    /// date >= this.
+    pub from: Option<DateTime<Utc>>,
+    /// date < this.
+    pub until: Option<DateTime<Utc>>,
+    pub r#type: Option<LogType>,
+    pub source: Option<String>,
+}
+
+const LOG_WHERE: &str =
+    "WHERE ($1::text IS NULL OR st.name = $1) AND ($2::timestamptz IS NULL OR l.date >= $2) \
+     AND ($3::timestamptz IS NULL OR l.date < $3) AND ($4::text IS NULL OR l.type = $4) \
+     AND ($5::text IS NULL OR l.source = $5)";
+
+/// How many entries match.
+pub fn count_log(conn: &mut PgConnection, f: &LogFilter) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let n: N = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM onair_log l JOIN station st ON st.id = l.station_id {LOG_WHERE}"
+    ))
+    .bind::<Nullable<Text>, _>(f.station.as_deref())
+    .bind::<Nullable<Timestamptz>, _>(f.from)
+    .bind::<Nullable<Timestamptz>, _>(f.until)
+    .bind::<Nullable<Text>, _>(f.r#type)
+    .bind::<Nullable<Text>, _>(f.source.as_deref())
+    .get_result(conn)?;
+    Ok(n.n)
+}
+
+/// One keyset page of the log, newest first (so "after" a key is older than it).
+pub fn log_page(
+    conn: &mut PgConnection,
+    f: &LogFilter,
+    key: Option<Key>,
+    direction: Direction,
+    limit: i64,
+) -> QueryResult<Vec<LogRow>> {
+    let Walk { op, order, .. } = keyset::walk(direction, true);
+    let rows = diesel::sql_query(format!(
+        "{LOG_SELECT} {LOG_WHERE} AND ($6::timestamptz IS NULL OR (l.date, l.id) {op} ($6, $7)) \
+         ORDER BY l.date {order}, l.id {order} LIMIT $8"
+    ))
+    .bind::<Nullable<Text>, _>(f.station.as_deref())
+    .bind::<Nullable<Timestamptz>, _>(f.from)
+    .bind::<Nullable<Timestamptz>, _>(f.until)
+    .bind::<Nullable<Text>, _>(f.r#type)
+    .bind::<Nullable<Text>, _>(f.source.as_deref())
+    .bind::<Nullable<Timestamptz>, _>(key.map(|k| k.time))
+    .bind::<BigInt, _>(key.map(|k| k.id).unwrap_or(0))
+    .bind::<BigInt, _>(limit)
+    .load(conn)?;
+    Ok(keyset::in_list_order(rows, direction))
+}
+
+/// What a station's output plays at `at`: its latest sound entry, a start or a resume.
+pub fn latest_sound(
+    conn: &mut PgConnection,
+    station_id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<Option<LogRow>> {
+    diesel::sql_query(format!(
+        "{LOG_SELECT} WHERE l.station_id = $1 AND l.type = 'on_air' AND l.track_id IS NULL AND l.date <= $2 \
+         ORDER BY l.date DESC, l.id DESC LIMIT 1"
+    ))
+    .bind::<BigInt, _>(station_id)
+    .bind::<Timestamptz, _>(at)
+    .get_result(conn)
+    .optional()
+}
+
+/// The latest track logged under the play `play_id` by `at`.
+pub fn latest_track(
+    conn: &mut PgConnection,
+    play_id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<Option<LogRow>> {
+    diesel::sql_query(format!(
+        "{LOG_SELECT} WHERE l.parent_id = $1 AND l.date <= $2 ORDER BY l.date DESC LIMIT 1"
+    ))
+    .bind::<BigInt, _>(play_id)
+    .bind::<Timestamptz, _>(at)
+    .get_result(conn)
+    .optional()
+}
+
+/// A catalogued sound's length in seconds, when known.
+pub fn sound_duration(conn: &mut PgConnection, sound_id: i64) -> QueryResult<Option<f64>> {
+    #[derive(QueryableByName)]
+    struct D {
+        #[diesel(sql_type = Nullable<Double>)]
+        duration_s: Option<f64>,
+    }
+    diesel::sql_query("SELECT duration_s FROM sound WHERE id = $1")
+        .bind::<BigInt, _>(sound_id)
+        .get_result::<D>(conn)
+        .map(|d| d.duration_s)
 }
