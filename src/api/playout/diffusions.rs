@@ -73,6 +73,7 @@ fn diffusion_type(name: &str, errors: &mut Vec<FieldError>) -> Option<DiffusionT
 /// `POST /api/v1/diffusions/`: schedules a diffusion of catalogued sounds.
 #[utoipa::path(
     post,
+    tag = "playout",
     path = "/diffusions/",
     description = "Schedules a diffusion of catalogued sounds (scope `admin`).",
     security(("token" = [])),
@@ -124,6 +125,7 @@ pub(super) async fn post_diffusion(
 
 #[utoipa::path(
     get,
+    tag = "playout",
     path = "/diffusions/{id}",
     description = "One diffusion (scope `read`).",
     security(("token" = [])),
@@ -158,6 +160,7 @@ pub(super) struct DiffusionChange {
 /// started or cancelled keeps that decision (the as-run log does not change).
 #[utoipa::path(
     put,
+    tag = "playout",
     path = "/diffusions/{id}",
     description = "Changes the given fields of a diffusion; one the monitor already started or cancelled keeps that decision (scope `admin`).",
     security(("token" = [])),
@@ -221,6 +224,7 @@ pub(super) async fn put_diffusion(
 
 #[utoipa::path(
     get,
+    tag = "playout",
     path = "/diffusions/",
     description = "A station's diffusions between two times (scope `read`).",
     security(("token" = [])),

@@ -56,6 +56,7 @@ fn log_filter(
 /// scheduled diffusions), `source`.
 #[utoipa::path(
     get,
+    tag = "playout",
     path = "/onair/",
     description = "The as-run log, newest first, keyset paged (scope `read`).",
     security(("token" = [])),
@@ -112,6 +113,7 @@ pub(super) async fn list_onair(
 /// diffusions (scheduled): the one running and the next.
 #[utoipa::path(
     get,
+    tag = "playout",
     path = "/onair/now",
     description = "The sound and track on air (observed) and the current and next diffusion (scheduled) (scope `read`).",
     security(("token" = [])),

@@ -47,6 +47,7 @@ fn other() -> String {
 
 #[utoipa::path(
     get,
+    tag = "playout",
     path = "/sounds/",
     description = "The catalogue's sounds with their tracks (scope `read`).",
     security(("token" = [])),
@@ -80,6 +81,7 @@ const MAX_SOUND_S: f64 = 7.0 * 86_400.0;
 /// `POST /api/v1/sounds/`: creates or updates the sound at `path`, replacing its tracks.
 #[utoipa::path(
     post,
+    tag = "playout",
     path = "/sounds/",
     description = "Creates or updates the sound at `path`, replacing its tracks (scope `admin`).",
     security(("token" = [])),

@@ -107,6 +107,7 @@ fn default_station() -> StationRow {
 
 #[utoipa::path(
     get,
+    tag = "playout",
     path = "/stations/",
     description = "Every station (scope `read`).",
     security(("token" = [])),
@@ -122,6 +123,7 @@ pub(super) async fn list_stations(
 
 #[utoipa::path(
     get,
+    tag = "playout",
     path = "/stations/{name}",
     description = "One station (scope `read`).",
     security(("token" = [])),
@@ -142,6 +144,7 @@ pub(super) async fn get_station(
 /// `POST /api/v1/stations/`: creates a station (201), or updates the one with that name (200).
 #[utoipa::path(
     post,
+    tag = "playout",
     path = "/stations/",
     description = "Creates a station, or updates the one with that name (scope `admin`).",
     security(("token" = [])),
@@ -169,6 +172,7 @@ pub(super) async fn put_station(
 /// `PUT /api/v1/stations/{name}`: updates the given fields of a station (creating it if new).
 #[utoipa::path(
     put,
+    tag = "playout",
     path = "/stations/{name}",
     description = "Updates the given fields of a station, creating it if new (scope `admin`).",
     security(("token" = [])),
