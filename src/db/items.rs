@@ -6,6 +6,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, SmallInt, Text, Timestamptz};
 use serde::Serialize;
 
+use crate::db::Id;
+
 /// What plays now, as a rating of "the current item" needs it.
 #[derive(Debug, QueryableByName)]
 pub struct Playing {
@@ -57,11 +59,6 @@ pub struct NewRating<'a> {
 
 /// Stores a rating and returns its id; None when the item does not exist.
 pub fn insert_rating(conn: &mut PgConnection, r: &NewRating<'_>) -> QueryResult<Option<i64>> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
     let inserted = diesel::sql_query(
         "INSERT INTO item_rating (item_id, rating, tag, position_s, instance, token_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )

@@ -6,11 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
+use crate::db::Id;
 
 /// Records the start of a run (with the window it covers, if any) and returns its id.
 pub fn start_run(

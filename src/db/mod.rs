@@ -153,3 +153,10 @@ impl Database {
         Ok(())
     }
 }
+
+/// The id a query returns (`RETURNING id`, `SELECT id`).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct Id {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+}

@@ -5,13 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
+use crate::db::Id;
 use crate::domain::play::{Play, Rules};
-
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
 
 /// The item a play is of: by content hash when the file can be read, else by path. A known
 /// hash under a new path keeps its id and learns the path (a rename); a new hash at a known

@@ -6,6 +6,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
 use super::log::{insert_log, NewLog};
+use crate::db::Id;
 use crate::domain::playout::{DiffusionType, LogType};
 
 /// A diffusion with the paths of its sounds, in order.
@@ -48,11 +49,6 @@ pub fn insert_diffusion(
     sound_ids: &[i64],
 ) -> QueryResult<DiffusionRow> {
     conn.transaction(|conn| {
-        #[derive(QueryableByName)]
-        struct Id {
-            #[diesel(sql_type = BigInt)]
-            id: i64,
-        }
         let id = diesel::sql_query(
             "INSERT INTO diffusion (station_id, start, \"end\", title, type) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -188,11 +184,6 @@ pub fn diffusion_playing(
     path: &str,
     at: DateTime<Utc>,
 ) -> QueryResult<Option<i64>> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
     Ok(diesel::sql_query(
         "SELECT d.id FROM diffusion d JOIN diffusion_sound ds ON ds.diffusion_id = d.id JOIN sound s ON s.id = ds.sound_id \
          JOIN onair_log l ON l.diffusion_id = d.id AND l.type = 'start' \

@@ -6,6 +6,7 @@ use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
 use crate::db::keyset::{self, Walk};
+use crate::db::Id;
 use crate::domain::playout::LogType;
 use crate::domain::{Direction, Key};
 
@@ -77,11 +78,6 @@ pub struct NewLog<'a> {
 /// Writes a log entry unless the same one exists (see the unique indexes); returns the new
 /// entry's id, or None when it was already there.
 pub fn insert_log(conn: &mut PgConnection, l: &NewLog<'_>) -> QueryResult<Option<i64>> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
     Ok(diesel::sql_query(
         "INSERT INTO onair_log (station_id, type, date, source, comment, path, sound_id, track_id, diffusion_id, \
          parent_id, tags, date_from, request_key, resume_of, position_s, push_id) \
@@ -179,11 +175,6 @@ pub fn resume_logged(
     play_id: i64,
     date: DateTime<Utc>,
 ) -> QueryResult<Option<i64>> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
     Ok(diesel::sql_query(
         "SELECT id FROM onair_log WHERE resume_of = $1 AND date BETWEEN $2 - interval '3 seconds' AND $2 + interval '3 seconds' LIMIT 1",
     )

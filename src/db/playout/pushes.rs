@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
 
+use crate::db::Id;
+
 /// A push as stored (its id is the `airlog_push` annotation).
 #[derive(Debug, Clone, QueryableByName)]
 pub struct PushRow {
@@ -39,11 +41,6 @@ pub fn new_push(
     path: &str,
     at: DateTime<Utc>,
 ) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
     Ok(diesel::sql_query(
         "INSERT INTO diffusion_push (diffusion_id, attempt, position, path, state, pushed_at) \
          SELECT $1, coalesce(max(attempt), 0) + 1, $2, $3, 'sending', $4 FROM diffusion_push \

@@ -4,6 +4,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Jsonb, Nullable, Text};
 use serde::Serialize;
 
+use crate::db::Id;
+
 /// A sound with its tracks.
 #[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 pub struct SoundRow {
@@ -44,11 +46,6 @@ pub struct NewSound {
 /// Creates or updates the sound at `path` and replaces its tracks.
 pub fn upsert_sound(conn: &mut PgConnection, s: &NewSound) -> QueryResult<SoundRow> {
     conn.transaction(|conn| {
-        #[derive(QueryableByName)]
-        struct Id {
-            #[diesel(sql_type = BigInt)]
-            id: i64,
-        }
         let id = diesel::sql_query(
             "INSERT INTO sound (path, duration_s, title, artist, type, program) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (path) DO UPDATE SET duration_s = excluded.duration_s, title = excluded.title, \
