@@ -6,24 +6,11 @@ use std::time::Duration;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 
+use crate::api::metrics::Metrics;
+use crate::api::AppState;
 use crate::config::Settings;
-use crate::db::{self, DbPool};
-use crate::metrics::Metrics;
+use crate::db;
 use crate::shutdown::Shutdown;
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub pool: DbPool,
-    pub settings: Arc<Settings>,
-    pub metrics: Metrics,
-    pub rate_limiter: crate::api::ratelimit::RateLimiter,
-    /// The share of the pool exports may hold.
-    pub exports: crate::api::export::ExportLimits,
-    /// Where the database is, for the health check's own probe when the pool is busy.
-    pub database_url: String,
-    /// Permits to write a stream-event batch (`server.ingest_writers`).
-    pub ingest_writers: Arc<tokio::sync::Semaphore>,
-}
 
 /// A bound, not yet running, airlog service.
 pub struct Application {
@@ -73,7 +60,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(middleware::from_fn(crate::api::boundary::check))
-                .wrap(middleware::from_fn(crate::metrics::observe))
+                .wrap(middleware::from_fn(crate::api::metrics::observe))
                 .configure(|cfg| crate::api::configure(cfg, &app_settings))
         })
         .disable_signals()

@@ -12,7 +12,6 @@ pub mod db;
 pub mod domain;
 pub mod ingest;
 pub mod jobs;
-pub mod metrics;
 pub mod monitor;
 pub mod mpv;
 pub mod ship;

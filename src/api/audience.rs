@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{AdminScope, Caller, ReadScope};
 use super::error::ApiError;
 use super::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::audience::figures::{self, Figures, Thresholds};
 use crate::audience::period::{self, Daypart, Interval, Span};
 use crate::audience::{self as model, By, StreamKind, Validity};

@@ -8,7 +8,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::auth::{hash_token, Scope, PREFIX_LEN, TOKEN_BYTES};
 use crate::db::{self, tokens};
 

@@ -17,7 +17,7 @@ use futures_core::Stream;
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::domain::FieldError;
 
 /// Refuses NUL in the path and the query, reads the body with a deadline and a size cap, and

@@ -6,7 +6,7 @@ use crate::db;
 use actix_web::{web, HttpResponse};
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::api::AppState;
 
 /// How long `/healthz` waits for the database before it says it is down.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);

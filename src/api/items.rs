@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::auth::{Caller, IngestScope, ReadScope};
 use super::error::ApiError;
 use super::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::items::{self as queries, HistoryEntry, ItemRow, NewRating};
 use crate::db::{self};
 use crate::domain::FieldError;

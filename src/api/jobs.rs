@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::{AdminScope, Caller};
 use super::error::ApiError;
 use super::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db;
 use crate::jobs::{self, Job, Trigger, Window};
 

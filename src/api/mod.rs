@@ -8,6 +8,7 @@ pub mod export;
 pub mod health;
 mod items;
 mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod params;
@@ -15,8 +16,11 @@ mod player_events;
 mod playout;
 mod plays;
 pub mod ratelimit;
+mod state;
 mod stream_events;
 mod tokens;
+
+pub use state::AppState;
 
 use actix_web::{error::JsonPayloadError, web, HttpRequest};
 

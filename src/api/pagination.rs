@@ -133,7 +133,7 @@ fn link(req: &HttpRequest, set: (&str, String)) -> String {
 /// client-written, and links built from them could point anywhere (`javascript://...`).
 pub fn base_url(req: &HttpRequest) -> String {
     let settings = req
-        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .app_data::<actix_web::web::Data<crate::api::AppState>>()
         .map(|s| s.settings.clone());
     if let Some(url) = settings
         .as_ref()

@@ -12,7 +12,7 @@ use super::auth::{AdminScope, Caller, IngestScope, ReadScope};
 use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::player_events::{
     self as queries, List, MediaLength, NewPlayerEvent, PlayerEventRow, SessionRow,
 };

@@ -6,7 +6,7 @@ use super::auth::{Caller, ReadScope};
 use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::mpv::{self as queries, PlayFilter, PlayRow};
 use crate::db::{self};
 use crate::domain::Key;

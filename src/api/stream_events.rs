@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::export;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::stream_events::{self as queries, Filter, StreamEventRow};
 use crate::db::{self};
 use crate::domain::stream_event::Origin;

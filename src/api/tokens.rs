@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 
 use super::auth::{AdminScope, Caller};
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::{self, tokens};
 
 /// The operations of this module, nested under `/api/v1` by the API document.

@@ -8,7 +8,7 @@ use crate::api::auth::{Caller, ReadScope};
 use crate::api::error::ApiError;
 use crate::api::pagination::{self, PageRequest};
 use crate::api::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::playout::{self, LogFilter, LogRow};
 use crate::db::{self};
 use crate::domain::playout::LogType;

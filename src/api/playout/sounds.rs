@@ -7,7 +7,7 @@ use super::invalid;
 use crate::api::auth::{AdminScope, Caller, ReadScope};
 use crate::api::error::ApiError;
 use crate::api::params::Params;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::playout::{self, NewSound};
 use crate::db::{self};
 use crate::domain::FieldError;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::invalid;
 use crate::api::auth::{AdminScope, Caller, ReadScope};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::playout::{self, StationRow};
 use crate::db::{self};
 use crate::domain::playout::Streamer;

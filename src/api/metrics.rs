@@ -10,7 +10,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::db::DbPool;
 
 /// The service's metrics, exported at `GET /metrics`.
