@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod monitor;
 pub mod mpv;
+pub mod reports;
 pub mod ship;
 pub mod shutdown;
 pub mod telemetry;

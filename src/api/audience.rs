@@ -4,19 +4,17 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{AdminScope, Caller, ReadScope};
 use super::error::ApiError;
 use super::params::Params;
-use crate::api::AppState;
-use crate::audience::figures::{self, Figures, Thresholds};
-use crate::audience::period::{self, Daypart, Interval, Span};
-use crate::audience::{self as model, By, StreamKind, Validity};
+use super::AppState;
+use crate::audience::period::Daypart;
+use crate::audience::StreamKind;
 use crate::db;
 use crate::db::audience::{DaypartRow, StreamRow};
+use crate::reports::audience::{self as report, Asked, Query, Report};
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]
@@ -40,262 +38,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/stations/{name}/dayparts", web::put().to(put_dayparts));
 }
 
-/// Most intervals one request may ask for (a year by quarter-hour is 35 040).
-const MAX_INTERVALS: usize = 40_000;
-
-/// One row of figures.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Row {
-    /// Interval start, RFC 3339 with the station's offset.
-    pub start: String,
-    pub end: String,
-    /// The group of a breakdown (`by=`); absent on the de-duplicated total.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    pub aqh: f64,
-    pub cume: u64,
-    pub tlh_hours: f64,
-    pub tsl_minutes: f64,
-    pub aas: f64,
-    pub peak: u64,
-    pub peak_at: Option<String>,
-    pub sessions: u64,
-}
-
-/// The rules the figures were computed with.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Rules {
-    pub min_session_s: u32,
-    pub cume_min_s: u32,
-    pub aqh_min_s: u32,
-    /// Daypart windows counted (local wall clock), if restricted.
-    pub daypart: Option<String>,
-    /// Sessions not counted, by the first rule that excluded them.
-    pub excluded: BTreeMap<String, u64>,
-}
-
-/// The answer of `GET /api/v1/audience/`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Report {
-    /// The station, or null for every station.
-    pub station: Option<String>,
-    pub time_zone: String,
-    pub interval: String,
-    pub by: Option<String>,
-    pub rules: Rules,
-    pub results: Vec<Row>,
-}
-
-/// A checked request for figures.
-struct Query {
-    station: Option<(i64, String)>,
-    tz: Tz,
-    period: Span,
-    interval: Interval,
-    daypart: Option<(String, Daypart)>,
-    by: Option<By>,
-}
-
-/// A time bound: an RFC 3339 instant, or `YYYY-MM-DD` meaning local midnight.
-fn bound(tz: Tz, s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return crate::domain::time::checked(period::local_midnight(tz, date), s);
-    }
-    crate::domain::time::parse_time_str(s)
-}
-
+/// Reads the request's parameters and checks them against the station.
 async fn query(state: &AppState, req: &HttpRequest) -> Result<Query, ApiError> {
-    let mut params = Params::parse(req.query_string())?;
-    let station_name = params.text("station").map(str::to_string);
-    let interval = params
-        .get("interval", |s| s.parse::<Interval>())
-        .unwrap_or(Interval::Day);
-    let by = params.get("by", |s| s.parse::<By>());
-    let (from, until, daypart) = (
-        params.text("from").map(str::to_string),
-        params.text("until").map(str::to_string),
-        params.text("daypart").map(str::to_string),
-    );
-    if from.is_none() {
-        params.problem("from", "is required (an RFC 3339 instant or YYYY-MM-DD)");
-    }
-    if until.is_none() {
-        params.problem("until", "is required (an RFC 3339 instant or YYYY-MM-DD)");
-    }
-    // The station (and its zone and dayparts) is needed to read the times.
-    let lookup = station_name.clone();
-    let found = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let Some(name) = lookup else {
-            return Ok(None);
-        };
-        let Some(row) = db::playout::station(conn, &name)? else {
-            return Ok(Some(None));
-        };
-        let dayparts = db::audience::dayparts(conn, row.id)?;
-        Ok(Some(Some((row, dayparts))))
+    let params = Params::parse(req.query_string())?;
+    let text = |n: &str| params.text(n).map(str::to_string);
+    let asked = Asked {
+        station: text("station"),
+        from: text("from"),
+        until: text("until"),
+        interval: text("interval"),
+        daypart: text("daypart"),
+        by: text("by"),
+    };
+    params.finish()?;
+    let settings = state.settings.clone();
+    let checked = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        Ok(report::check(conn, &settings, &asked)?)
     })
     .await?;
-    let (station, tz, dayparts) = match found {
-        None => (None, state.settings.station.time_zone.0, Vec::new()),
-        Some(None) => {
-            params.problem("station", "no such station");
-            (None, state.settings.station.time_zone.0, Vec::new())
-        }
-        Some(Some((row, dayparts))) => {
-            let tz = row
-                .time_zone
-                .parse::<Tz>()
-                .unwrap_or(state.settings.station.time_zone.0);
-            (Some((row.id, row.name)), tz, dayparts)
-        }
-    };
-    let from = from.and_then(|s| params.get("from", |_| bound(tz, &s)));
-    let until = until.and_then(|s| params.get("until", |_| bound(tz, &s)));
-    let daypart = daypart.and_then(|d| {
-        params.get("daypart", |_| {
-            // A station's named daypart, or a spec written out.
-            let spec = dayparts
-                .iter()
-                .find(|p| p.name == d)
-                .map(|p| p.spec.clone())
-                .unwrap_or_else(|| d.clone());
-            spec.parse::<Daypart>()
-                .map(|parsed| (spec, parsed))
-                .map_err(|e| format!("{e} (or the name of one of the station's dayparts)"))
-        })
-    });
-    if let (Some(f), Some(u)) = (from, until) {
-        if f >= u {
-            params.problem("until", "must be after from");
-        }
-    }
-    params.finish()?;
-    let period = Span::new(from.expect("checked"), until.expect("checked"));
-    // Counted from the lengths first, so a century of quarter-hours is refused without work.
-    let count = match period::count_at_most(period, interval) {
-        n if n > 4 * MAX_INTERVALS as u64 => n as usize,
-        _ => period::split(tz, period, interval).len(),
-    };
-    if count > MAX_INTERVALS {
-        return Err(ApiError::validation(
-            format!("{count} intervals asked for; at most {MAX_INTERVALS} per request"),
-            vec![crate::domain::FieldError::new(
-                "interval",
-                format!("{interval} over this period gives {count} intervals (at most {MAX_INTERVALS}); choose a longer interval or a shorter period"),
-            )],
-        ));
-    }
-    Ok(Query {
-        station,
-        tz,
-        period,
-        interval,
-        daypart,
-        by,
+    checked.map_err(|problems| {
+        let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        ApiError::validation(
+            format!("invalid query parameters: {}", names.join(", ")),
+            problems,
+        )
     })
 }
 
-/// Computes the report a query asks for, from the sessions overlapping its period.
-async fn report(state: &AppState, q: Query) -> Result<Report, ApiError> {
+/// Computes the report on the blocking pool (it loads and walks every session of the period).
+async fn compute(state: &AppState, q: Query) -> Result<Report, ApiError> {
     let settings = state.settings.clone();
-    let station_id = q.station.as_ref().map(|(id, _)| *id);
-    let period_span = q.period;
-    let (streams, plays) = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        Ok((
-            db::audience::stream_sessions(conn, station_id, period_span)?,
-            db::audience::player_plays(conn, station_id, period_span)?,
-        ))
-    })
-    .await?;
-    let a = &settings.audience;
-    let validity = Validity {
-        robots: crate::ship::robots::Robots::new(&a.bot_allow, &a.bot_deny),
-        relay_addresses: a.relay_addresses.clone(),
-        min_session_s: a.min_session_s as f64,
-    };
-    let thresholds = Thresholds {
-        aqh_min_s: 300.0,
-        cume_min_s: a.cume_min_s as f64,
-    };
-    let gap_s = settings.jobs.session_gap_s as f64;
-    let (tz, interval, by) = (q.tz, q.interval, q.by);
-    let daypart = q.daypart.clone();
-    // The computation is CPU work on possibly many sessions: off the request thread.
-    let (rows, excluded) = tokio::task::spawn_blocking(move || {
-        let assembled = model::assemble(streams, plays, &validity, gap_s, by);
-        let intervals = period::split(tz, period_span, interval);
-        let windows = match &daypart {
-            Some((_, d)) => d.windows(tz, period_span),
-            None => vec![period_span],
-        };
-        let (total, groups) = match by {
-            Some(_) => {
-                figures::compute_by_group(&assembled.sessions, &intervals, &windows, thresholds)
-            }
-            None => (
-                figures::compute(&assembled.sessions, &intervals, &windows, thresholds),
-                Vec::new(),
-            ),
-        };
-        let mut rows = Vec::new();
-        for (i, f) in total.iter().enumerate() {
-            rows.push(row(tz, f, None));
-            for (g, figures) in &groups {
-                rows.push(row(tz, &figures[i], Some(g.clone())));
-            }
-        }
-        (rows, assembled.excluded)
+    db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        Ok(report::compute(conn, &settings, q)?)
     })
     .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("audience computation failed: {e}")))?;
-    Ok(Report {
-        station: q.station.map(|(_, name)| name),
-        time_zone: tz.name().to_string(),
-        interval: interval.to_string(),
-        by: by.map(|b| match b {
-            By::Stream => "stream".to_string(),
-            By::Source => "source".to_string(),
-            By::Station => "station".to_string(),
-        }),
-        rules: Rules {
-            min_session_s: a.min_session_s,
-            cume_min_s: a.cume_min_s,
-            aqh_min_s: 300,
-            daypart: q.daypart.map(|(spec, _)| spec),
-            excluded: excluded
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        },
-        results: rows,
-    })
-}
-
-fn local(tz: Tz, t: DateTime<Utc>) -> String {
-    t.with_timezone(&tz)
-        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
-/// Rounds a figure for display; the computation keeps full precision.
-fn round(x: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (x * f).round() / f
-}
-
-fn row(tz: Tz, f: &Figures, group: Option<String>) -> Row {
-    Row {
-        start: local(tz, f.span.start),
-        end: local(tz, f.span.end),
-        group,
-        aqh: round(f.aqh, 4),
-        cume: f.cume,
-        tlh_hours: round(f.tlh_hours, 4),
-        tsl_minutes: round(f.tsl_minutes, 4),
-        aas: round(f.aas, 4),
-        peak: f.peak,
-        peak_at: f.peak_at.map(|t| local(tz, t)),
-        sessions: f.sessions,
-    }
 }
 
 /// Audience figures of a station (or every station) over a period, per interval.
@@ -320,7 +96,7 @@ async fn figures_json(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query(&state, &req).await?;
-    Ok(HttpResponse::Ok().json(report(&state, q).await?))
+    Ok(HttpResponse::Ok().json(compute(&state, q).await?))
 }
 
 /// The same figures as CSV, one line per row.
@@ -345,40 +121,10 @@ async fn figures_csv(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q = query(&state, &req).await?;
-    let report = report(&state, q).await?;
+    let report = compute(&state, q).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .body(to_csv(&report)))
-}
-
-/// The report as CSV (header line, then one line per row).
-pub fn to_csv(report: &Report) -> String {
-    let mut out =
-        String::from("start,end,group,aqh,cume,tlh_hours,tsl_minutes,aas,peak,peak_at,sessions\n");
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    for r in &report.results {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.start,
-            r.end,
-            quote(r.group.as_deref().unwrap_or("")),
-            r.aqh,
-            r.cume,
-            r.tlh_hours,
-            r.tsl_minutes,
-            r.aas,
-            r.peak,
-            r.peak_at.as_deref().unwrap_or(""),
-            r.sessions
-        ));
-    }
-    out
+        .body(report::to_csv(&report)))
 }
 
 async fn station_id(state: &AppState, name: String) -> Result<i64, ApiError> {

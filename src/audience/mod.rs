@@ -190,6 +190,16 @@ pub enum By {
     Station,
 }
 
+impl By {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Stream => "stream",
+            By::Source => "source",
+            By::Station => "station",
+        }
+    }
+}
+
 impl std::str::FromStr for By {
     type Err = String;
     fn from_str(s: &str) -> Result<By, String> {

@@ -1,0 +1,4 @@
+//! Reports built from the database and the domain's rules, answered by the API and the
+//! command line alike.
+
+pub mod audience;
