@@ -17,3 +17,4 @@ pub mod mpv;
 pub mod ship;
 pub mod shutdown;
 pub mod telemetry;
+pub mod worker;
