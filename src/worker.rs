@@ -157,11 +157,19 @@ pub async fn run_until_stopped<W: Worker>(
                     };
                     let delay = b.next_delay();
                     if !failing {
-                        tracing::warn!(worker = name.as_str(), error = format!("{e:#}"), retry_ms = delay.as_millis() as u64,
-                            "{name} failed; retrying with backoff");
+                        tracing::warn!(
+                            worker = name.as_str(),
+                            error = format!("{e:#}"),
+                            retry_ms = delay.as_millis() as u64,
+                            "{name} failed; retrying with backoff"
+                        );
                     } else {
-                        tracing::debug!(worker = name.as_str(), error = format!("{e:#}"), retry_ms = delay.as_millis() as u64,
-                            "{name} failed again");
+                        tracing::debug!(
+                            worker = name.as_str(),
+                            error = format!("{e:#}"),
+                            retry_ms = delay.as_millis() as u64,
+                            "{name} failed again"
+                        );
                     }
                     failing = true;
                     Some(delay)
