@@ -56,7 +56,7 @@ fn day_of_listening(devices: usize, events_per_device: usize, day: i64, seed: u6
     let mut out = Vec::with_capacity(devices * events_per_device * 160);
     for d in 0..devices {
         let ip = format!("10.{}.{}.{}", d / 65536, (d / 256) % 256, d % 256);
-        let key = airlog::ingest::stream::device_key(&ip.parse().unwrap(), "Mozilla/5.0");
+        let key = airlog::domain::stream_event::device_key(&ip.parse().unwrap(), "Mozilla/5.0");
         let mut time = base + chrono::Duration::seconds(rng.next(20 * 3600) as i64);
         let mut left = events_per_device;
         while left > 0 {

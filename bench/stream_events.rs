@@ -108,7 +108,7 @@ fn copy_in(url: &str, events: &[Ev]) -> Duration {
                 let mut buf = Vec::with_capacity(1 << 20);
                 for e in events {
                     let ip: std::net::IpAddr = e.ip.parse().unwrap();
-                    let key = airlog::ingest::stream::device_key(&ip, e.ua);
+                    let key = airlog::domain::stream_event::device_key(&ip, e.ua);
                     writeln!(
                         buf,
                         "{}\t{}\tGET\t{}\t{}\t{}\t\t{}\t{}\t{}\t{}\t{}",

@@ -279,7 +279,7 @@ pub enum JobsCommand {
 }
 
 fn parse_cli_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    crate::ingest::time::parse_time_str(s)
+    crate::domain::time::parse_time_str(s)
 }
 
 #[derive(Debug, Args)]

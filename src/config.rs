@@ -54,8 +54,8 @@ pub struct MpvSettings {
 
 impl MpvSettings {
     /// The listening rules these settings describe.
-    pub fn rules(&self) -> crate::mpv::history::Rules {
-        crate::mpv::history::Rules {
+    pub fn rules(&self) -> crate::domain::play::Rules {
+        crate::domain::play::Rules {
             short_media_s: self.short_media_s,
             short_fraction: self.listened_fraction,
             long_min_s: self.long_min_s,

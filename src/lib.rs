@@ -2,13 +2,14 @@
 
 pub mod api;
 pub mod app;
+pub mod audience;
 pub mod auth;
 pub mod broadcast;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod error;
+pub mod domain;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;

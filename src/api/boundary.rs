@@ -16,8 +16,9 @@ use actix_web::{http::Method, web};
 use futures_core::Stream;
 use serde_json::Value;
 
+use super::error::ApiError;
 use crate::app::AppState;
-use crate::error::{ApiError, FieldError};
+use crate::domain::FieldError;
 
 /// Refuses NUL in the path and the query, reads the body with a deadline and a size cap, and
 /// refuses NUL inside it; hands the body on unchanged otherwise.

@@ -14,8 +14,8 @@ use actix_web::web::Bytes;
 use diesel::PgConnection;
 use tokio::sync::mpsc;
 
+use super::error::ApiError;
 use crate::db::{DbError, DbPool};
-use crate::error::ApiError;
 
 /// Chunks in flight between the database reader and the client.
 const CHANNEL_CHUNKS: usize = 2;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use diesel::RunQueryDsl;
 
+use super::error::ApiError;
 use crate::app::AppState;
-use crate::error::ApiError;
 
 /// How long `/healthz` waits for the database before it says it is down.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,7 +40,7 @@ pub struct Health {
     tag = "service",
     responses(
         (status = 200, description = "The database answered through the pool", body = Health),
-        (status = 503, description = "The database does not answer, or every pooled connection is busy (the message says which)", body = crate::error::ErrorBody),
+        (status = 503, description = "The database does not answer, or every pooled connection is busy (the message says which)", body = super::error::ErrorBody),
     ),
 )]
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -6,11 +6,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, SmallInt, Text};
 use serde::Deserialize;
 
+use super::auth::{Caller, IngestScope, ReadScope};
+use super::error::ApiError;
 use super::params::Params;
 use crate::app::AppState;
-use crate::auth::{Caller, IngestScope, ReadScope};
 use crate::db::{self};
-use crate::error::{ApiError, FieldError};
+use crate::domain::FieldError;
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]

@@ -2,11 +2,11 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::auth::{AdminScope, Caller};
+use super::error::ApiError;
 use super::params::Params;
 use crate::app::AppState;
-use crate::auth::{AdminScope, Caller};
 use crate::db::{self, DbError};
-use crate::error::ApiError;
 use crate::jobs::{self, Job, Trigger, Window};
 
 /// The operations of this module, nested under `/api/v1` by the API document.

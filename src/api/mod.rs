@@ -1,6 +1,8 @@
 //! The HTTP API: one `configure` registers every route.
 
+pub mod auth;
 pub mod boundary;
+pub mod error;
 pub mod export;
 pub mod health;
 mod items;
@@ -17,7 +19,7 @@ mod tokens;
 
 use actix_web::{error::JsonPayloadError, web, HttpRequest};
 
-use crate::error::ApiError;
+use error::ApiError;
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Settings) {

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::error::ErrorBody;
+use super::error::ErrorBody;
 
 /// The whole document: every module's operations, the token scheme, the error answer.
 #[derive(OpenApi)]
@@ -27,7 +27,7 @@ use crate::error::ErrorBody;
             (or `Bearer <key>`) of the scope they name.",
     ),
     paths(super::health::healthz, super::health::metrics, openapi_json, docs_page),
-    components(schemas(ErrorBody, crate::error::FieldError)),
+    components(schemas(ErrorBody, crate::domain::FieldError)),
     nest(
         (path = "/api/v1", api = super::tokens::Doc, tags = ["tokens"]),
         (path = "/api/v1", api = super::stream_events::Doc, tags = ["stream events"]),

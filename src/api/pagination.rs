@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::params::Params;
-use crate::db::stream_events::{Direction, Key};
+use crate::domain::{Direction, Key};
 
 /// A page of results in the shape the replaced API's clients read.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -30,9 +30,9 @@ pub struct Page<T> {
 
 impl PageRequest {
     /// Refuses `offset` for lists that page by cursor only.
-    pub fn cursor_only(&self, what: &str) -> Result<(), crate::error::ApiError> {
+    pub fn cursor_only(&self, what: &str) -> Result<(), super::error::ApiError> {
         match self.start {
-            Start::Offset(_) => Err(crate::error::ApiError::BadRequest(format!(
+            Start::Offset(_) => Err(super::error::ApiError::BadRequest(format!(
                 "{what} pages by cursor only; follow `next`"
             ))),
             _ => Ok(()),
@@ -113,7 +113,7 @@ fn decode_cursor(s: &str) -> Option<(Key, Direction, i64)> {
     }
     // A forged cursor must not carry a time PostgreSQL refuses.
     let time = DateTime::<Utc>::from_timestamp_micros(micros)
-        .filter(|t| crate::ingest::time::in_range(*t))?;
+        .filter(|t| crate::domain::time::in_range(*t))?;
     Some((Key { time, id }, direction, count))
 }
 

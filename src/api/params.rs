@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{ApiError, FieldError};
-use crate::ingest::time::parse_time_str;
+use super::error::ApiError;
+use crate::domain::time::parse_time_str;
+use crate::domain::FieldError;
 
 /// The parameters of one request and the problems found so far.
 pub struct Params {

@@ -8,16 +8,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::Value;
 
+use super::auth::{AdminScope, Caller, IngestScope, ReadScope};
+use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
-use crate::auth::{AdminScope, Caller, IngestScope, ReadScope};
 use crate::db::player_events::{self as queries, List, NewPlayerEvent, PlayerEventRow, SessionRow};
-use crate::db::stream_events::Key;
 use crate::db::{self};
-use crate::error::{ApiError, FieldError};
-use crate::ingest::player::{check_batch, events_of, PlayerEvent, MAX_TRUSTED_BATCH};
-use crate::ingest::stream::device_key;
+use crate::domain::player_event::{PlayerEvent, Source};
+use crate::domain::stream_event::device_key;
+use crate::domain::FieldError;
+use crate::domain::Key;
+use crate::ingest::player::{check_batch, events_of, MAX_TRUSTED_BATCH};
 
 /// Devices seen within this many seconds count as listening now.
 const LISTENING_WINDOW_S: f64 = 120.0;
@@ -244,13 +246,9 @@ async fn ingest_browser(
     let events = check_batch(items, false).map_err(|d| rejected(d, &state, items.len()))?;
     // The server's clock orders events; events of one request keep their order a microsecond apart.
     let now = Utc::now();
-    let last = events.last().map(|e| {
-        (
-            e.source,
-            e.obj_key.clone(),
-            e.state == "playing" || e.state == "buffering",
-        )
-    });
+    let last = events
+        .last()
+        .map(|e| (e.source, e.obj_key.clone(), e.state.is_listening()));
     let total = events.len();
     let created = db::run(&state.pool, move |conn| -> Result<usize, ApiError> {
         let rows: Vec<NewPlayerEvent> = events
@@ -269,7 +267,7 @@ async fn ingest_browser(
                 conn,
                 &who.device_key,
                 &who.user_identity,
-                source,
+                *source,
                 Some(obj_key),
                 *listening,
             )?;
@@ -365,19 +363,11 @@ async fn heartbeat(
             .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?
     };
     let source = match body.get("source").and_then(Value::as_str) {
-        None => "live",
-        Some(s @ ("live" | "on-demand" | "news")) => s,
-        Some(other) => {
-            return Err(ApiError::validation(
-                "invalid heartbeat",
-                vec![FieldError::new(
-                    "source",
-                    format!("{other:?} is not one of live, on-demand, news"),
-                )],
-            ))
-        }
+        None => Source::Live,
+        Some(s) => s.parse::<Source>().map_err(|m| {
+            ApiError::validation("invalid heartbeat", vec![FieldError::new("source", m)])
+        })?,
     };
-    let source = source.to_string();
     let obj_key = body
         .get("objKey")
         .and_then(Value::as_str)
@@ -387,7 +377,7 @@ async fn heartbeat(
             conn,
             &who.device_key,
             &who.user_identity,
-            &source,
+            source,
             obj_key.as_deref(),
             true,
         )
@@ -441,10 +431,7 @@ fn parse_filter(params: &mut Params) -> queries::Filter {
     queries::Filter {
         time_from: params.time("time_from"),
         time_until: params.time("time_until"),
-        source: params.get("source", |s| match s {
-            "live" | "on-demand" | "news" => Ok(s.to_string()),
-            _ => Err(format!("{s:?} is not one of live, on-demand, news")),
-        }),
+        source: params.get("source", str::parse::<Source>),
         user_identity: params.text("user_identity").map(str::to_string),
         min_duration: params.get("min_duration", |s| {
             s.parse::<f64>()

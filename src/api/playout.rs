@@ -8,15 +8,17 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::auth::{AdminScope, Caller, ReadScope};
+use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
-use crate::auth::{AdminScope, Caller, ReadScope};
 use crate::db::playout::{self, LogRow, NewSound, StationRow, LOG_SELECT};
-use crate::db::stream_events::{Direction, Key};
 use crate::db::{self};
-use crate::error::{ApiError, FieldError};
-use crate::ingest::time::parse_event_time;
+use crate::domain::playout::{DiffusionType, Streamer};
+use crate::domain::time::parse_event_time;
+use crate::domain::FieldError;
+use crate::domain::{Direction, Key};
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]
@@ -74,11 +76,21 @@ struct StationIn {
 
 fn merge_station(base: StationRow, s: StationIn) -> Result<StationRow, ApiError> {
     let mut errors = Vec::new();
+    let streamer = match s.streamer {
+        None => Some(base.streamer),
+        Some(name) => {
+            let parsed = Streamer::parse(&name);
+            if parsed.is_none() {
+                errors.push(FieldError::new("streamer", "must be liquidsoap or none"));
+            }
+            parsed
+        }
+    };
     let row = StationRow {
         id: base.id,
         name: s.name.unwrap_or(base.name),
         time_zone: s.time_zone.unwrap_or(base.time_zone),
-        streamer: s.streamer.unwrap_or(base.streamer),
+        streamer: streamer.unwrap_or(base.streamer),
         endpoint: s.endpoint.unwrap_or(base.endpoint),
         queue_id: s.queue_id.unwrap_or(base.queue_id),
         output_id: s.output_id.unwrap_or(base.output_id),
@@ -104,10 +116,7 @@ fn merge_station(base: StationRow, s: StationIn) -> Result<StationRow, ApiError>
             format!("{:?} is not an IANA time zone", row.time_zone),
         ));
     }
-    if !matches!(row.streamer.as_str(), "liquidsoap" | "none") {
-        errors.push(FieldError::new("streamer", "must be liquidsoap or none"));
-    }
-    if row.streamer == "liquidsoap" {
+    if streamer == Some(Streamer::Liquidsoap) {
         if let Err(e) = row
             .endpoint
             .parse::<crate::monitor::liquidsoap::client::Endpoint>()
@@ -133,7 +142,7 @@ fn default_station() -> StationRow {
         id: 0,
         name: String::new(),
         time_zone: "UTC".into(),
-        streamer: "liquidsoap".into(),
+        streamer: Streamer::Liquidsoap,
         endpoint: String::new(),
         queue_id: "airlog_queue".into(),
         output_id: "airlog_out".into(),
@@ -433,7 +442,19 @@ fn sound_ids(c: &mut PgConnection, paths: &[String]) -> Result<Vec<i64>, ApiErro
 }
 
 fn on_air() -> String {
-    "on_air".into()
+    DiffusionType::OnAir.as_str().into()
+}
+
+/// A diffusion's `type`, or a problem with it.
+fn diffusion_type(name: &str, errors: &mut Vec<FieldError>) -> Option<DiffusionType> {
+    let parsed = DiffusionType::parse(name);
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            "type",
+            "must be on_air, unconfirmed or cancel",
+        ));
+    }
+    parsed
 }
 
 /// `POST /api/v1/diffusions/`: schedules a diffusion of catalogued sounds.
@@ -463,16 +484,15 @@ async fn post_diffusion(
             errors.push(FieldError::new("end", "must be after start"));
         }
     }
-    if !matches!(d.r#type.as_str(), "on_air" | "unconfirmed" | "cancel") {
-        errors.push(FieldError::new(
-            "type",
-            "must be on_air, unconfirmed or cancel",
-        ));
-    }
+    let kind = diffusion_type(&d.r#type, &mut errors);
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
-    let (start, end) = (start.expect("checked"), end.expect("checked"));
+    let (start, end, kind) = (
+        start.expect("checked"),
+        end.expect("checked"),
+        kind.expect("checked"),
+    );
     let row = db::run(&state.pool, move |c| -> Result<_, ApiError> {
         let station = playout::station(c, &d.station)?.ok_or_else(|| {
             invalid(vec![FieldError::new(
@@ -482,7 +502,7 @@ async fn post_diffusion(
         })?;
         let ids = sound_ids(c, &d.sounds)?;
         Ok(playout::insert_diffusion(
-            c, station.id, start, end, &d.title, &d.r#type, &ids,
+            c, station.id, start, end, &d.title, kind, &ids,
         )?)
     })
     .await?;
@@ -553,16 +573,10 @@ async fn put_diffusion(
             .map_err(|m| errors.push(FieldError::new("end", m)))
             .ok()
     });
-    if change
+    let kind = change
         .r#type
         .as_deref()
-        .is_some_and(|t| !matches!(t, "on_air" | "unconfirmed" | "cancel"))
-    {
-        errors.push(FieldError::new(
-            "type",
-            "must be on_air, unconfirmed or cancel",
-        ));
-    }
+        .map(|t| diffusion_type(t, &mut errors));
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
@@ -580,14 +594,14 @@ async fn put_diffusion(
             .map(|paths| sound_ids(c, paths))
             .transpose()?;
         let title = change.title.unwrap_or(current.title);
-        let kind = change.r#type.unwrap_or(current.r#type);
+        let kind = kind.flatten().unwrap_or(current.r#type);
         Ok(playout::update_diffusion(
             c,
             id,
             start,
             end,
             &title,
-            &kind,
+            kind,
             ids.as_deref(),
         )?)
     })

@@ -2,14 +2,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::auth::{Caller, ReadScope};
+use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
-use crate::auth::{Caller, ReadScope};
 use crate::db::mpv::{self as queries, PlayFilter, PlayRow};
-use crate::db::stream_events::Key;
 use crate::db::{self};
-use crate::error::ApiError;
+use crate::domain::Key;
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]

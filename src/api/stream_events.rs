@@ -5,15 +5,18 @@ use std::io::Write;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Days, NaiveDate, TimeZone, Utc};
 
+use super::auth::{Caller, IngestScope, ReadScope};
+use super::error::ApiError;
 use super::export;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
-use crate::auth::{Caller, IngestScope, ReadScope};
-use crate::db::stream_events::{self as queries, Direction, Filter, Key, StreamEventRow};
+use crate::db::stream_events::{self as queries, Filter, StreamEventRow};
 use crate::db::{self};
-use crate::error::{ApiError, FieldError};
-use crate::ingest::stream::{parse_batch, BatchError, Origin, MAX_BATCH};
+use crate::domain::stream_event::Origin;
+use crate::domain::FieldError;
+use crate::domain::{Direction, Key};
+use crate::ingest::stream::{parse_batch, BatchError, MAX_BATCH};
 
 /// Largest `limit` of a list page.
 pub const MAX_LIMIT: i64 = 20_000;
@@ -397,12 +400,12 @@ async fn export_icecast(
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
         .map_err(|_| ApiError::BadRequest(format!("{day:?} is not a date (YYYY-MM-DD)")))?;
     let from = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"));
-    if !crate::ingest::time::in_range(from) {
+    if !crate::domain::time::in_range(from) {
         return Err(ApiError::validation(
             format!("{day} is outside the accepted range"),
             vec![FieldError::new(
                 "day",
-                format!("must be within {}", crate::ingest::time::RANGE_TEXT),
+                format!("must be within {}", crate::domain::time::RANGE_TEXT),
             )],
         ));
     }

@@ -2,10 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 
+use super::auth::{AdminScope, Caller};
+use super::error::ApiError;
 use crate::app::AppState;
-use crate::auth::{AdminScope, Caller};
 use crate::db::{self, tokens};
-use crate::error::ApiError;
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod mpv;
+mod named;
 pub mod player_events;
 pub mod playout;
 pub mod schema;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
-use crate::mpv::history::{Play, Rules};
+use crate::domain::play::{Play, Rules};
 
 #[derive(QueryableByName)]
 struct Id {
@@ -256,11 +256,11 @@ pub fn count_plays(conn: &mut PgConnection, f: &PlayFilter) -> QueryResult<i64> 
 pub fn play_page(
     conn: &mut PgConnection,
     f: &PlayFilter,
-    key: Option<crate::db::stream_events::Key>,
-    direction: crate::db::stream_events::Direction,
+    key: Option<crate::domain::Key>,
+    direction: crate::domain::Direction,
     limit: i64,
 ) -> QueryResult<Vec<PlayRow>> {
-    use crate::db::stream_events::Direction;
+    use crate::domain::Direction;
     let (op, order) = if direction == Direction::After {
         (">", "ASC")
     } else {

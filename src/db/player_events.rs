@@ -7,8 +7,8 @@ use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
-use crate::db::stream_events::{Direction, Key};
-use crate::ingest::player::PlayerEvent;
+use crate::domain::player_event::{PlayerEvent, Source};
+use crate::domain::{Direction, Key};
 
 /// An event to store, with its final time and identity.
 pub struct NewPlayerEvent<'a> {
@@ -53,7 +53,7 @@ pub fn heartbeat(
     conn: &mut PgConnection,
     device_key: &str,
     user_identity: &str,
-    source: &str,
+    source: Source,
     obj_key: Option<&str>,
     listening: bool,
 ) -> QueryResult<usize> {
@@ -158,7 +158,7 @@ pub struct SessionRow {
 pub struct Filter {
     pub time_from: Option<DateTime<Utc>>,
     pub time_until: Option<DateTime<Utc>>,
-    pub source: Option<String>,
+    pub source: Option<Source>,
     pub user_identity: Option<String>,
     pub min_duration: Option<f64>,
 }
@@ -267,8 +267,8 @@ fn filtered(list: List, f: &Filter, head: &str) -> Builder<'static> {
     }
     match list {
         List::Events => {
-            if let Some(s) = &f.source {
-                b = b.filter_text("source =", s.clone());
+            if let Some(s) = f.source {
+                b = b.filter_text("source =", s.as_str().to_string());
             }
             if let Some(d) = f.min_duration {
                 b = b.filter_f64("calculated_duration_s >=", d);
@@ -276,11 +276,11 @@ fn filtered(list: List, f: &Filter, head: &str) -> Builder<'static> {
         }
         List::Sessions => {
             // A session "of" a source is one with playing time from it.
-            if let Some(s) = &f.source {
-                let column = match s.as_str() {
-                    "live" => "duration_playing_live_s",
-                    "news" => "duration_playing_news_s",
-                    _ => "duration_playing_ondemand_s",
+            if let Some(s) = f.source {
+                let column = match s {
+                    Source::Live => "duration_playing_live_s",
+                    Source::News => "duration_playing_news_s",
+                    Source::OnDemand => "duration_playing_ondemand_s",
                 };
                 b = b.filter_f64(&format!("{column} >"), 0.0);
             }

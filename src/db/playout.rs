@@ -6,6 +6,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
+use crate::domain::playout::{DiffusionType, LogType, Streamer};
+
 /// A station as stored.
 #[derive(Debug, Clone, QueryableByName, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StationRow {
@@ -16,7 +18,8 @@ pub struct StationRow {
     #[diesel(sql_type = Text)]
     pub time_zone: String,
     #[diesel(sql_type = Text)]
-    pub streamer: String,
+    #[schema(value_type = String)]
+    pub streamer: Streamer,
     #[diesel(sql_type = Text)]
     pub endpoint: String,
     #[diesel(sql_type = Text)]
@@ -184,7 +187,8 @@ pub struct DiffusionRow {
     #[diesel(sql_type = Text)]
     pub title: String,
     #[diesel(sql_type = Text)]
-    pub r#type: String,
+    #[schema(value_type = String)]
+    pub r#type: DiffusionType,
     #[diesel(sql_type = Array<Text>)]
     pub sounds: Vec<String>,
     /// `start` or `cancel` once the monitor decided, else null.
@@ -205,7 +209,7 @@ pub fn insert_diffusion(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     title: &str,
-    r#type: &str,
+    r#type: DiffusionType,
     sound_ids: &[i64],
 ) -> QueryResult<DiffusionRow> {
     conn.transaction(|conn| {
@@ -243,7 +247,7 @@ pub fn update_diffusion(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     title: &str,
-    r#type: &str,
+    r#type: DiffusionType,
     sound_ids: Option<&[i64]>,
 ) -> QueryResult<DiffusionRow> {
     conn.transaction(|conn| {
@@ -350,7 +354,8 @@ pub struct LogRow {
     #[diesel(sql_type = Text)]
     pub station: String,
     #[diesel(sql_type = Text)]
-    pub r#type: String,
+    #[schema(value_type = String)]
+    pub r#type: LogType,
     #[diesel(sql_type = Timestamptz)]
     pub date: DateTime<Utc>,
     #[diesel(sql_type = Text)]
@@ -389,7 +394,7 @@ pub const LOG_SELECT: &str =
 #[derive(Debug, Clone, Default)]
 pub struct NewLog<'a> {
     pub station_id: i64,
-    pub r#type: &'a str,
+    pub r#type: LogType,
     pub date: DateTime<Utc>,
     pub source: &'a str,
     pub comment: &'a str,
@@ -702,7 +707,7 @@ pub fn cancel_diffusion(
             conn,
             &NewLog {
                 station_id,
-                r#type: "cancel",
+                r#type: LogType::Cancel,
                 date: now,
                 comment: &d.title,
                 diffusion_id: Some(d.id),

@@ -9,7 +9,8 @@ use ipnetwork::IpNetwork;
 use serde::Serialize;
 
 use super::schema::stats_stream_event as se;
-use crate::ingest::stream::{Origin, StreamEvent};
+use crate::domain::stream_event::{Origin, StreamEvent};
+use crate::domain::{Direction, Key};
 
 /// A stored stream event, serialised with the camelCase names clients of the replaced API read.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
@@ -52,20 +53,6 @@ pub struct Filter {
     pub min_seconds: Option<i32>,
     /// bytes_sent >= this.
     pub min_bytes: Option<i64>,
-}
-
-/// A position in the (time_start, id) order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key {
-    pub time: DateTime<Utc>,
-    pub id: i64,
-}
-
-/// Which way a keyset page reads from its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    After,
-    Before,
 }
 
 type Boxed<'a> =

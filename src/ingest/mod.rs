@@ -1,5 +1,5 @@
-//! The edges where events come in: parsing and checking before anything is stored.
+//! The edges where events come in: parsing and checking into domain types before anything is
+//! stored.
 
 pub mod player;
 pub mod stream;
-pub mod time;

@@ -1,34 +1,17 @@
-//! Player events as web players and media servers send them, checked field by field.
+//! Player events as web players and media servers send them, checked field by field into
+//! the domain's `PlayerEvent`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::time::parse_event_time;
-use crate::error::FieldError;
+use crate::domain::player_event::{valid_device_key, PlayerEvent, Source, State};
+use crate::domain::time::parse_event_time;
+use crate::domain::FieldError;
 
 /// Longest `objKey` accepted.
 const MAX_KEY: usize = 256;
 /// Most events one trusted request may carry.
 pub const MAX_TRUSTED_BATCH: usize = 10_000;
-
-/// One checked player event. Browser events get their `time` from the server's clock.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlayerEvent {
-    pub time: Option<DateTime<Utc>>,
-    pub time_end: Option<DateTime<Utc>>,
-    pub state: &'static str,
-    pub obj_key: String,
-    pub source: &'static str,
-    /// Seconds, from the event; otherwise the catalogue's duration is used.
-    pub max_duration_s: Option<f64>,
-    pub client_ts: Option<DateTime<Utc>>,
-    /// Only trusted events carry an identity; browser events get theirs from the request.
-    pub user_identity: Option<String>,
-    pub device_key: Option<String>,
-}
-
-const STATES: &[&str] = &["playing", "paused", "stopped", "buffering"];
-const SOURCES: &[&str] = &["live", "on-demand", "news"];
 
 fn get<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
     names
@@ -37,23 +20,21 @@ fn get<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
         .filter(|v| !v.is_null())
 }
 
-fn one_of(
+/// A named value (`State`, `Source`): `parse` and the list of names come from the type.
+fn one_of<T: std::str::FromStr<Err = String>>(
     obj: &Map<String, Value>,
     name: &'static str,
-    allowed: &[&'static str],
+    names: &str,
     problems: &mut Vec<(&'static str, String)>,
-) -> Option<&'static str> {
+) -> Option<T> {
     match get(obj, &[name]) {
-        Some(Value::String(s)) => allowed.iter().find(|a| **a == s).copied().or_else(|| {
-            problems.push((name, format!("{s:?} is not one of {}", allowed.join(", "))));
-            None
-        }),
+        Some(Value::String(s)) => s.parse().map_err(|m| problems.push((name, m))).ok(),
         Some(_) => {
-            problems.push((name, format!("must be one of {}", allowed.join(", "))));
+            problems.push((name, format!("must be one of {names}")));
             None
         }
         None => {
-            problems.push((name, format!("is required (one of {})", allowed.join(", "))));
+            problems.push((name, format!("is required (one of {names})")));
             None
         }
     }
@@ -93,8 +74,8 @@ fn check_event(
     trusted: bool,
 ) -> Result<PlayerEvent, Vec<(&'static str, String)>> {
     let mut problems = Vec::new();
-    let state = one_of(obj, "state", STATES, &mut problems);
-    let source = one_of(obj, "source", SOURCES, &mut problems);
+    let state: Option<State> = one_of(obj, "state", &State::names(), &mut problems);
+    let source: Option<Source> = one_of(obj, "source", &Source::names(), &mut problems);
     let obj_key = match get(obj, &["objKey", "obj_key"]) {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_KEY => {
             Some(s.trim().to_string())
@@ -178,22 +159,6 @@ fn check_event(
     })
 }
 
-/// A device key as airlog makes them; the session query decodes its first part, so a
-/// malformed one would break it.
-pub fn valid_device_key(key: &str) -> bool {
-    use base64::Engine;
-    let Some((ip, hash)) = key.split_once('-') else {
-        return false;
-    };
-    hash.len() == 10
-        && hash.bytes().all(|b| b.is_ascii_hexdigit())
-        && base64::engine::general_purpose::STANDARD
-            .decode(ip)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok())
-}
-
 /// Checks a batch; `trusted` batches carry times and identities of their own.
 pub fn check_batch(items: &[Value], trusted: bool) -> Result<Vec<PlayerEvent>, Vec<FieldError>> {
     let mut events = Vec::with_capacity(items.len());
@@ -252,9 +217,7 @@ mod tests {
 
     #[test]
     fn trusted_events_need_time_and_identity() {
-        let key = crate::ingest::stream::device_key(&"10.0.0.1".parse().unwrap(), "ua");
-        assert!(valid_device_key(&key));
-        assert!(!valid_device_key("bm9wZQ==-0123456789"), "not an address");
+        let key = crate::domain::stream_event::device_key(&"10.0.0.1".parse().unwrap(), "ua");
         let ok = check_batch(
             &[
                 json!({"time": "2024-05-01 10:00:00+00:00", "state": "paused", "obj_key": "x", "source": "live",

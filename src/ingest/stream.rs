@@ -1,74 +1,21 @@
-//! Stream events (one listener connection) as shippers post them, checked field by field.
+//! Stream events (one listener connection) as shippers post them, checked field by field
+//! into the domain's `StreamEvent`.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use std::borrow::Cow;
-
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use sha1::{Digest, Sha1};
 
-use super::time::{parse_time_str, parse_unix_float, parse_unix_int, ACCEPTED};
-use crate::error::FieldError;
+use crate::domain::stream_event::{device_key, Origin, StreamEvent};
+use crate::domain::time::{parse_time_str, parse_unix_float, parse_unix_int, ACCEPTED};
+use crate::domain::FieldError;
 
 /// Most events one request may carry.
 pub const MAX_BATCH: usize = 10_000;
 /// Longest text accepted in `path`, `user_agent` and `referer`.
 const MAX_TEXT: usize = 8192;
-
-/// Where a stream event comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Hls,
-    Icecast,
-}
-
-impl Origin {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Hls => "hls",
-            Origin::Icecast => "icecast",
-        }
-    }
-
-    /// Parses a stored or posted name.
-    pub fn parse(s: &str) -> Option<Origin> {
-        match s {
-            "hls" => Some(Origin::Hls),
-            "icecast" => Some(Origin::Icecast),
-            _ => None,
-        }
-    }
-}
-
-/// A checked stream event, ready to store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamEvent {
-    pub origin: Origin,
-    pub ip: IpAddr,
-    pub method: String,
-    pub path: String,
-    pub status: i32,
-    pub bytes_sent: i64,
-    pub referer: String,
-    pub user_agent: String,
-    pub seconds_connected: i32,
-    pub time_start: DateTime<Utc>,
-    pub time_end: DateTime<Utc>,
-    pub device_key: String,
-}
-
-/// base64(ip) + "-" + the first 10 hex characters of sha1(user agent), as the system airlog
-/// replaces computes it (its session SQL decodes the first part back to the address).
-pub fn device_key(ip: &IpAddr, user_agent: &str) -> String {
-    let ip = base64::engine::general_purpose::STANDARD.encode(ip.to_string());
-    // 10 hex characters are the first 5 bytes of the digest.
-    let ua = hex::encode(&Sha1::digest(user_agent.as_bytes())[..5]);
-    format!("{ip}-{ua}")
-}
 
 /// How far `seconds_connected` may stray from `time_end - time_start`: shippers round, and
 /// nginx logs whole seconds.
@@ -502,18 +449,6 @@ mod tests {
     }
 
     #[test]
-    fn device_keys_are_those_of_the_replaced_system() {
-        // Expected values computed by Python: b64encode(ip) + "-" + sha1(ua).hexdigest()[:10].
-        let ip: IpAddr = "83.150.2.154".parse().unwrap();
-        assert_eq!(
-            device_key(&ip, "Mozilla/5.0 (X11; Linux x86_64) Firefox/118.0"),
-            "ODMuMTUwLjIuMTU0-032c8ce13a"
-        );
-        let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_eq!(device_key(&ip, ""), "MjAwMTpkYjg6OjE=-da39a3ee5e");
-    }
-
-    #[test]
     fn camel_case_keys_are_accepted_and_seconds_are_derived() {
         let events = check_batch(&[json!({
             "origin": "icecast", "ip": "2001:db8::1", "path": "/live", "status": 200,
@@ -594,5 +529,59 @@ mod tests {
             check_batch(&[e]).unwrap()[0].user_agent,
             "Say \"hi\" \u{e9}"
         );
+    }
+
+    #[test]
+    fn the_shippers_wire_events_parse_to_what_they_say() {
+        use crate::domain::stream_event::WireStreamEvent;
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let sent = [
+            WireStreamEvent {
+                origin: Origin::Hls,
+                ip: "2001:db8::7".parse().unwrap(),
+                method: "GET".into(),
+                path: "/hls/live/index.m3u8".into(),
+                status: 200,
+                bytes_sent: 123_456,
+                user_agent: "AppleCoreMedia/1.0 \"quoted\" \u{e9}".into(),
+                referer: "https://radio.example/".into(),
+                time_start: t("2024-11-05T11:15:32.123456Z"),
+                time_end: t("2024-11-05T11:25:32.623456Z"),
+                seconds_connected: 601,
+            },
+            WireStreamEvent {
+                origin: Origin::Icecast,
+                ip: "83.150.2.154".parse().unwrap(),
+                method: "SOURCE".into(),
+                path: "/128.mp3".into(),
+                status: 404,
+                bytes_sent: 0,
+                user_agent: String::new(),
+                referer: String::new(),
+                time_start: t("2024-11-05T11:15:32Z"),
+                time_end: t("2024-11-05T11:15:32Z"),
+                seconds_connected: 0,
+            },
+        ];
+        let body = serde_json::to_vec(&sent).unwrap();
+        let got = parse_batch(&body).unwrap();
+        let want: Vec<StreamEvent> = sent
+            .iter()
+            .map(|w| StreamEvent {
+                origin: w.origin,
+                ip: w.ip,
+                method: w.method.clone(),
+                path: w.path.clone(),
+                status: i32::from(w.status),
+                bytes_sent: w.bytes_sent as i64,
+                referer: w.referer.clone(),
+                user_agent: w.user_agent.clone(),
+                seconds_connected: w.seconds_connected as i32,
+                time_start: w.time_start,
+                time_end: w.time_end,
+                device_key: device_key(&w.ip, &w.user_agent),
+            })
+            .collect();
+        assert_eq!(got, want);
     }
 }

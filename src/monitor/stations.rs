@@ -12,6 +12,7 @@ use super::playlists::PlaylistWriter;
 use super::{lock_alive, release_lock, station_lock_key, take_lock, LockConn};
 use crate::db::playout::{self, StationRow};
 use crate::db::{DbError, DbPool};
+use crate::domain::playout::Streamer;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::worker::{self, Backoff, Next, OnError, Running, Worker};
 
@@ -41,7 +42,7 @@ impl Supervisor {
     async fn reconcile(&mut self, stations: Vec<StationRow>) {
         let wanted: HashMap<i64, StationRow> = stations
             .into_iter()
-            .filter(|s| s.streamer == "liquidsoap")
+            .filter(|s| s.streamer == Streamer::Liquidsoap)
             .map(|s| (s.id, s))
             .collect();
         let stale: Vec<i64> = self

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::client::{MpvClient, MpvError, Timed};
-use super::history::{content_hash, Rules};
+use super::history::content_hash;
 use super::live::{Change, Event, LivePlay, Rebuild};
 use super::protocol::Incoming;
 use crate::db::{DbError, DbPool};
+use crate::domain::play::Rules;
+use crate::domain::playout::LogType;
 use crate::shutdown::Shutdown;
 use crate::worker::{Backoff, Next, OnError, Worker};
 
@@ -264,7 +266,7 @@ async fn log_on_air(
             c,
             &crate::db::playout::NewLog {
                 station_id: s.id,
-                r#type: "on_air",
+                r#type: LogType::OnAir,
                 date: at,
                 source: &source,
                 comment: &path,

@@ -24,7 +24,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::history::{media_path, Action, Play};
+use super::history::media_path;
+use crate::domain::play::{Action, Play};
 
 /// One stored event of an instance.
 #[derive(Debug, Clone, PartialEq)]

@@ -80,7 +80,7 @@ fn parse_json(line: &str) -> Result<Hit, String> {
             DateTime::<Utc>::from_timestamp_micros((ms * 1e6).round() as i64)
                 .ok_or_else(|| format!("msec {ms} is out of range"))?
         }
-        (_, Some(t)) => crate::ingest::time::parse_time_str(t)?,
+        (_, Some(t)) => crate::domain::time::parse_time_str(t)?,
         _ => return Err("no time (msec or time)".into()),
     };
     Ok(Hit {

@@ -2,17 +2,19 @@
 //! user agent, stream), Icecast lines taken one for one.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::parse::Hit;
+use crate::domain::stream_event::{Origin, WireStreamEvent};
 
 /// A listening session still open, carried in the shipper's state across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenSession {
-    pub ip: String,
+    pub ip: IpAddr,
     pub user_agent: String,
     pub stream: String,
     /// The playlist path (the first `.m3u8` requested), else the stream directory.
@@ -32,27 +34,29 @@ pub fn stream_of(path: &str) -> String {
     }
 }
 
-fn time_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+/// An event as the sender batches it: serialised once, in the wire form.
+fn json(event: WireStreamEvent) -> Value {
+    serde_json::to_value(event).expect("a stream event serialises")
 }
 
 impl OpenSession {
     /// The stream event this session becomes once closed.
-    pub fn event(&self) -> Value {
+    pub fn event(&self) -> WireStreamEvent {
         let seconds = (self.last - self.first).num_milliseconds() as f64 / 1000.0;
-        json!({
-            "origin": "hls",
-            "ip": self.ip,
-            "method": "GET",
-            "path": self.path,
-            "status": 200,
-            "bytes_sent": self.bytes,
-            "user_agent": self.user_agent,
-            "referer": self.referer,
-            "time_start": time_text(self.first),
-            "time_end": time_text(self.last),
-            "seconds_connected": seconds.round(),
-        })
+        WireStreamEvent {
+            origin: Origin::Hls,
+            ip: self.ip,
+            method: "GET".into(),
+            path: self.path.clone(),
+            status: 200,
+            bytes_sent: self.bytes,
+            user_agent: self.user_agent.clone(),
+            referer: self.referer.clone(),
+            time_start: self.first,
+            time_end: self.last,
+            // A session's first request is never after its last.
+            seconds_connected: seconds.round().max(0.0) as u64,
+        }
     }
 }
 
@@ -80,7 +84,12 @@ impl Sessionizer {
     pub fn new(gap: std::time::Duration, carried: Vec<OpenSession>) -> Sessionizer {
         let open = carried
             .into_iter()
-            .map(|s| ((s.ip.clone(), s.user_agent.clone(), s.stream.clone()), s))
+            .map(|s| {
+                (
+                    (s.ip.to_string(), s.user_agent.clone(), s.stream.clone()),
+                    s,
+                )
+            })
             .collect();
         Sessionizer {
             gap: Duration::from_std(gap).unwrap_or(Duration::seconds(20)),
@@ -136,7 +145,7 @@ impl Sessionizer {
             }
             _ => {
                 if let Some(old) = self.open.remove(&key) {
-                    ended.push(old.event());
+                    ended.push(json(old.event()));
                 }
                 let path = if hit.path.ends_with(".m3u8") {
                     hit.path.clone()
@@ -146,7 +155,7 @@ impl Sessionizer {
                 self.open.insert(
                     key,
                     OpenSession {
-                        ip: hit.ip.to_string(),
+                        ip: hit.ip,
                         user_agent: hit.user_agent.clone(),
                         stream,
                         path,
@@ -173,7 +182,7 @@ impl Sessionizer {
             .collect();
         done.into_iter()
             .filter_map(|k| self.open.remove(&k))
-            .map(|s| s.event())
+            .map(|s| json(s.event()))
             .collect()
     }
 
@@ -181,7 +190,7 @@ impl Sessionizer {
     pub fn close_all(&mut self) -> Vec<Value> {
         std::mem::take(&mut self.open)
             .into_values()
-            .map(|s| s.event())
+            .map(|s| json(s.event()))
             .collect()
     }
 }
@@ -189,23 +198,21 @@ impl Sessionizer {
 /// An Icecast line is a whole connection: it ended at the line's time.
 pub fn icecast_event(hit: &Hit) -> Value {
     let seconds = hit.seconds.unwrap_or(0);
-    json!({
-        "origin": "icecast",
-        "ip": hit.ip.to_string(),
-        "method": hit.method,
-        "path": hit.path,
-        "status": hit.status,
-        "bytes_sent": hit.bytes,
-        "user_agent": hit.user_agent,
-        "referer": hit.referer,
+    json(WireStreamEvent {
+        origin: Origin::Icecast,
+        ip: hit.ip,
+        method: hit.method.clone(),
+        path: hit.path.clone(),
+        status: hit.status,
+        bytes_sent: hit.bytes,
+        user_agent: hit.user_agent.clone(),
+        referer: hit.referer.clone(),
         // parse_line refuses seconds that leave no representable start; never panic here.
-        "time_start": time_text(
-            Duration::try_seconds(seconds.min(i64::MAX as u64) as i64)
-                .and_then(|d| hit.time.checked_sub_signed(d))
-                .unwrap_or(hit.time)
-        ),
-        "time_end": time_text(hit.time),
-        "seconds_connected": seconds,
+        time_start: Duration::try_seconds(seconds.min(i64::MAX as u64) as i64)
+            .and_then(|d| hit.time.checked_sub_signed(d))
+            .unwrap_or(hit.time),
+        time_end: hit.time,
+        seconds_connected: seconds,
     })
 }
 
@@ -240,7 +247,7 @@ mod tests {
         assert_eq!(events.len(), 2, "{events:#?}");
         let first = events.iter().find(|e| e["ip"] == "10.0.0.1").unwrap();
         assert_eq!(first["bytes_sent"], 300);
-        assert_eq!(first["seconds_connected"], 12.0);
+        assert_eq!(first["seconds_connected"], 12);
         assert_eq!(first["path"], "/hls/live/index.m3u8");
         assert_eq!(first["time_start"], "2024-11-05T11:10:00.000000Z");
         let carried = s.open_sessions();

@@ -190,7 +190,7 @@ fn the_private_cluster_stays_up_while_any_airlog_uses_it_and_the_last_one_out_st
             id: 0,
             name: "main".into(),
             time_zone: "UTC".into(),
-            streamer: "liquidsoap".into(),
+            streamer: "liquidsoap".parse().unwrap(),
             endpoint: ls.socket.display().to_string(),
             queue_id: "airlog_queue".into(),
             output_id: "airlog_out".into(),

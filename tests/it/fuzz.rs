@@ -66,8 +66,8 @@ proptest! {
 
     #[test]
     fn event_times_never_panic(text in ".{0,40}", n in proptest::num::f64::ANY) {
-        let _ = airlog::ingest::time::parse_time_str(&text);
-        let _ = airlog::ingest::time::parse_event_time(&serde_json::json!(n));
+        let _ = airlog::domain::time::parse_time_str(&text);
+        let _ = airlog::domain::time::parse_event_time(&serde_json::json!(n));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn station(db: &TestDb, ls: &Liquidsoap, cancel_timeout_s: i32) -> StationCo
         id: 0,
         name: "test".into(),
         time_zone: "Europe/Zurich".into(),
-        streamer: "liquidsoap".into(),
+        streamer: "liquidsoap".parse().unwrap(),
         endpoint: ls.socket.display().to_string(),
         queue_id: "airlog_queue".into(),
         output_id: "airlog_out".into(),
@@ -313,7 +313,7 @@ async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
         now + chrono::Duration::seconds(2),
         now + chrono::Duration::minutes(10),
         "Morning show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &ids,
     )
     .unwrap();
@@ -380,7 +380,7 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
         now - chrono::Duration::seconds(1),
         now + chrono::Duration::minutes(10),
         "Late show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &[id],
     )
     .unwrap();
@@ -398,7 +398,7 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
         "cancel and start are exclusive"
     );
     let row = playout::diffusion(&mut db.conn(), d.id).unwrap();
-    assert_eq!(row.r#type, "cancel");
+    assert_eq!(row.r#type.as_str(), "cancel");
     let pushes: i64 = diesel::dsl::select(diesel::dsl::sql::<BigInt>(
         "(SELECT count(*) FROM diffusion_push)",
     ))
@@ -426,7 +426,7 @@ async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_d
         now,
         now + chrono::Duration::minutes(10),
         "Show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &ids,
     )
     .unwrap();
@@ -500,7 +500,7 @@ async fn a_liquidsoap_that_hangs_times_out_and_the_api_keeps_answering() {
         id: 0,
         name: "hung".into(),
         time_zone: "UTC".into(),
-        streamer: "liquidsoap".into(),
+        streamer: "liquidsoap".parse().unwrap(),
         endpoint: addr,
         queue_id: "airlog_queue".into(),
         output_id: "airlog_out".into(),
@@ -600,7 +600,7 @@ async fn programme_playlists_are_written_only_when_they_change_and_atomically() 
         id: 0,
         name: "lists".into(),
         time_zone: "UTC".into(),
-        streamer: "liquidsoap".into(),
+        streamer: "liquidsoap".parse().unwrap(),
         endpoint: dir.join("no-liquidsoap.sock").display().to_string(),
         queue_id: "airlog_queue".into(),
         output_id: "airlog_out".into(),

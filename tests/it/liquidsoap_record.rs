@@ -420,7 +420,7 @@ async fn a_push_whose_answer_is_held_is_found_in_liquidsoap_and_never_pushed_twi
         now,
         now + chrono::Duration::minutes(10),
         "Held show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &ids,
     )
     .unwrap();
@@ -488,7 +488,7 @@ async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_w
         start,
         start + chrono::Duration::minutes(10),
         "Show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &ids,
     )
     .unwrap();
@@ -583,7 +583,7 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
         show_start,
         show_start + chrono::Duration::minutes(10),
         "Interrupting show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &ids,
     )
     .unwrap();
@@ -710,7 +710,7 @@ async fn measure(report: bool, poll: Duration) -> Vec<(f64, f64)> {
         start,
         start + chrono::Duration::minutes(10),
         "Show",
-        "on_air",
+        "on_air".parse().unwrap(),
         &ids,
     )
     .unwrap();
@@ -812,7 +812,7 @@ async fn an_hour_in_minutes_with_faults_matches_what_liquidsoap_played() {
                 start,
                 start + chrono::Duration::minutes(10),
                 &format!("Show {i}"),
-                "on_air",
+                "on_air".parse().unwrap(),
                 &ids,
             )
             .unwrap(),

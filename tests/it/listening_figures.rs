@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use airlog::config::JobSettings;
 use airlog::db::player_events::{self, NewPlayerEvent};
-use airlog::ingest::player::PlayerEvent;
+use airlog::domain::player_event::PlayerEvent;
 use airlog::jobs::{self, Trigger, Window};
 use chrono::{DateTime, Duration, Utc};
 use diesel::connection::SimpleConnection;
@@ -49,7 +49,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 }
 
 fn device(listener: usize) -> String {
-    airlog::ingest::stream::device_key(&LISTENERS[listener].1.parse().unwrap(), "Chrome")
+    airlog::domain::stream_event::device_key(&LISTENERS[listener].1.parse().unwrap(), "Chrome")
 }
 
 /// One generated player event.
@@ -77,9 +77,9 @@ fn store(conn: &mut PgConnection, events: &[&Ev]) {
         .map(|e| PlayerEvent {
             time: Some(e.time),
             time_end: e.client_end,
-            state: e.state,
+            state: e.state.parse().unwrap(),
             obj_key: e.obj.to_string(),
-            source: e.source,
+            source: e.source.parse().unwrap(),
             max_duration_s: e.max_s,
             client_ts: None,
             user_identity: None,

@@ -234,7 +234,7 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
         id: 0,
         name: "studio".into(),
         time_zone: "UTC".into(),
-        streamer: "none".into(),
+        streamer: "none".parse().unwrap(),
         endpoint: String::new(),
         queue_id: "q".into(),
         output_id: "o".into(),

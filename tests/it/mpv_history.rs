@@ -349,7 +349,7 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
 /// boundaries, replaces the imported record of the same play, and only that one.
 #[test]
 fn a_live_play_replaces_the_imported_record_of_the_same_play() {
-    use airlog::mpv::history::{Play, Rules};
+    use airlog::domain::play::{Play, Rules};
     use diesel::RunQueryDsl;
     let db = crate::helpers::TestDb::new();
     let mut c = db.conn();

@@ -58,8 +58,10 @@ async fn browsers_post_events_without_a_token_and_retries_are_not_counted_twice(
     let events = get(&app, &read, "/api/v1/stats/player-events/").await;
     let rows = events["results"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    let key =
-        airlog::ingest::stream::device_key(&"127.0.0.1".parse().unwrap(), "Firefox/120|de-CH");
+    let key = airlog::domain::stream_event::device_key(
+        &"127.0.0.1".parse().unwrap(),
+        "Firefox/120|de-CH",
+    );
     assert_eq!(rows[0]["deviceKey"], key);
     assert_eq!(rows[0]["userIdentity"], format!("anonymous:{key}"));
     assert_eq!(rows[0]["maxDurationS"], 200.0);
@@ -121,7 +123,7 @@ async fn trusted_proxies_give_the_client_address_and_the_signed_in_user() {
     )
     .await;
     let events = get(&app, &read, "/api/v1/stats/player-events/").await;
-    let key = airlog::ingest::stream::device_key(&"203.0.113.7".parse().unwrap(), "Safari");
+    let key = airlog::domain::stream_event::device_key(&"203.0.113.7".parse().unwrap(), "Safari");
     assert_eq!(events["results"][0]["deviceKey"], key);
     assert_eq!(
         events["results"][0]["userIdentity"],
@@ -269,7 +271,7 @@ async fn sessions_are_listed_with_filters() {
     let app = TestApp::spawn().await;
     let read = app.token(&[Scope::Read]);
     let mut c = app.db.conn();
-    let d = airlog::ingest::stream::device_key(&"10.9.0.1".parse().unwrap(), "x");
+    let d = airlog::domain::stream_event::device_key(&"10.9.0.1".parse().unwrap(), "x");
     add(
         &mut c,
         &d,
@@ -364,7 +366,7 @@ async fn backfill_walks_broadcast_days_in_station_time_across_dst() {
     let app = TestApp::spawn().await;
     let dir = private_temp_dir("airlog-backfill");
     let mut c = app.db.conn();
-    let d = airlog::ingest::stream::device_key(&"10.9.1.1".parse().unwrap(), "x");
+    let d = airlog::domain::stream_event::device_key(&"10.9.1.1".parse().unwrap(), "x");
     add(
         &mut c,
         &d,
@@ -434,7 +436,7 @@ async fn trusted_ingest_takes_explicit_times_once_and_needs_the_ingest_scope() {
     let app = TestApp::spawn().await;
     let ingest = app.token(&[Scope::Ingest]);
     let read = app.token(&[Scope::Read]);
-    let key = airlog::ingest::stream::device_key(&"192.0.2.44".parse().unwrap(), "Sonos");
+    let key = airlog::domain::stream_event::device_key(&"192.0.2.44".parse().unwrap(), "Sonos");
     let batch = json!([
         {"time": "2024-05-01 10:00:00+00:00", "state": "playing", "objKey": "catalog.media:C3", "source": "on-demand",
          "user_identity": "account.user:77", "device_key": key, "max_duration": 300},

@@ -11,7 +11,7 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn key(ip: &str) -> String {
-    airlog::ingest::stream::device_key(&ip.parse().unwrap(), "Firefox")
+    airlog::domain::stream_event::device_key(&ip.parse().unwrap(), "Firefox")
 }
 
 /// Inserts one player event and returns its id.

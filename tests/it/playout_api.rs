@@ -146,7 +146,7 @@ async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
             &mut c,
             &NewLog {
                 station_id,
-                r#type: "on_air",
+                r#type: "on_air".parse().unwrap(),
                 date: t(date),
                 source: "airlog_rotation",
                 path: Some(path),

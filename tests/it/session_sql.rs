@@ -71,7 +71,7 @@ fn the_reference_session_query_agrees_with_the_materialised_sessions() {
         ("account.user:D34C5A0A", "2001:db8::7"),
         ("account.user:OTHER", "198.51.100.9"),
     ] {
-        let device = airlog::ingest::stream::device_key(&ip.parse().unwrap(), "Chrome");
+        let device = airlog::domain::stream_event::device_key(&ip.parse().unwrap(), "Chrome");
         let mut time = start;
         for _ in 0..150 {
             let source = ["live", "on-demand", "news"][rnd(3) as usize];

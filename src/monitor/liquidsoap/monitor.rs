@@ -27,6 +27,7 @@ use super::protocol::{
 };
 use crate::db::playout::{self, DiffusionRow, LogRow, NewLog, StationRow};
 use crate::db::{DbError, DbPool};
+use crate::domain::playout::LogType;
 use crate::worker::{Backoff, Next, OnError, Worker};
 
 /// A failed tick is retried soon and then every second at most: connection attempts are
@@ -181,7 +182,7 @@ fn log_start(
         c,
         &NewLog {
             station_id,
-            r#type: "on_air",
+            r#type: LogType::OnAir,
             date,
             source: &air.source,
             comment: &comment_of(air),
@@ -225,7 +226,7 @@ fn log_resume(
         c,
         &NewLog {
             station_id,
-            r#type: "on_air",
+            r#type: LogType::OnAir,
             date,
             source: &air.source,
             comment: &comment_of(air),
@@ -436,7 +437,7 @@ impl Monitor {
                     c,
                     &NewLog {
                         station_id,
-                        r#type: "on_air",
+                        r#type: LogType::OnAir,
                         date: at,
                         source: &play.source,
                         comment: &comment,
@@ -524,7 +525,7 @@ impl Monitor {
                 c,
                 &NewLog {
                     station_id,
-                    r#type: "start",
+                    r#type: LogType::Start,
                     date: now,
                     comment: &title,
                     diffusion_id: Some(id),
