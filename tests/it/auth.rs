@@ -1,55 +1,36 @@
 use airlog::auth::Scope;
+use reqwest::Method;
 
-use crate::helpers::{airlog_cmd, private_temp_dir, TestApp};
+use crate::helpers::{airlog_cmd, json_of, private_temp_dir, TestApp};
 
 #[tokio::test]
 async fn endpoints_need_a_token_and_the_right_scope() {
     let app = TestApp::spawn().await;
-    let url = app.url("/api/v1/tokens/");
+    let url = "/api/v1/tokens/";
 
-    let res = app.client.get(&url).send().await.unwrap();
-    assert_eq!(res.status(), 401);
-    assert_eq!(
-        res.json::<serde_json::Value>().await.unwrap()["error"],
-        "unauthorized"
-    );
+    let (status, body) = json_of(app.request(Method::GET, url, None)).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "unauthorized");
 
     let wrong = "0000000000000000000000000000000000000000";
-    let res = app
-        .client
-        .get(&url)
-        .header("Authorization", format!("Token {wrong}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(app.get_json(url, wrong).await.0, 401);
 
     let read = app.token(&[Scope::Read, Scope::Ingest]);
-    let res = app
-        .client
-        .get(&url)
-        .header("Authorization", format!("Token {read}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let (status, body) = app.get_json(url, &read).await;
+    assert_eq!(status, 403);
     assert!(
         body["message"].as_str().unwrap().contains("admin"),
         "{body}"
     );
 
-    let admin = app.token(&[Scope::Admin]);
+    let admin = app.admin_token();
     for scheme in ["Token", "Bearer"] {
-        let res = app
-            .client
-            .get(&url)
-            .header("Authorization", format!("{scheme} {admin}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{scheme}");
-        let body: serde_json::Value = res.json().await.unwrap();
+        let (status, body) = json_of(
+            app.request(Method::GET, url, None)
+                .header("Authorization", format!("{scheme} {admin}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{scheme}");
         let listed = body["results"].as_array().unwrap();
         assert_eq!(listed.len(), 2);
         assert!(
@@ -100,31 +81,12 @@ async fn token_cli_creates_lists_and_revokes_hashed_tokens() {
         stdout.contains("shipper") && stdout.contains(&secret[..8]) && !stdout.contains(&secret)
     );
 
-    let url = app.url("/api/v1/tokens/");
-    let auth = format!("Token {secret}");
-    assert_eq!(
-        app.client
-            .get(&url)
-            .header("Authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let url = "/api/v1/tokens/";
+    assert_eq!(app.get_json(url, &secret).await.0, 200);
 
     let (code, _, stderr) = airlog_cmd(&["token", "revoke", "shipper"], &env, &dir);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        app.client
-            .get(&url)
-            .header("Authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(app.get_json(url, &secret).await.0, 401);
 
     let (code, _, stderr) = airlog_cmd(&["token", "revoke", "shipper"], &env, &dir);
     assert_eq!(code, 1);

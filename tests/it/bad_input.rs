@@ -4,9 +4,10 @@
 //! shape naming the field, never a 5xx; and what was accepted before stays readable.
 
 use airlog::auth::Scope;
+use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{json_of, TestApp};
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -32,15 +33,13 @@ fn rendered(d: &Value) -> String {
 #[tokio::test]
 async fn every_bad_input_of_the_corpus_gets_a_4xx_naming_the_field() {
     let app = TestApp::spawn().await;
-    let admin = app.token(&[Scope::Admin]);
+    let admin = app.admin_token();
     let cases: Vec<Case> = serde_json::from_str(include_str!("../corpus/bad_inputs.json")).unwrap();
     let mut failures = Vec::new();
     for case in &cases {
         let method = reqwest::Method::from_bytes(case.method.as_bytes()).unwrap();
-        let mut req = app.client.request(method, app.url(&case.path));
-        if case.auth == "admin" {
-            req = req.header("Authorization", format!("Token {admin}"));
-        }
+        let token = (case.auth == "admin").then_some(admin.as_str());
+        let mut req = app.request(method, &case.path, token);
         if let Some(body) = &case.body {
             req = req.json(body);
         } else if let Some(raw) = &case.raw {
@@ -103,12 +102,11 @@ async fn answers_from_the_router_and_middleware_are_in_the_error_shape() {
         s.player.allowed_origins = vec!["https://radio.example".into()];
     })
     .await;
-    let admin = app.token(&[Scope::Admin]);
+    let admin = app.admin_token();
     let c = &app.client;
     // An id that is not a number, a method a route does not have, an unknown path.
-    let res = c
-        .get(app.url("/api/v1/items/abc/history"))
-        .header("Authorization", format!("Token {admin}"))
+    let res = app
+        .request(Method::GET, "/api/v1/items/abc/history", Some(&admin))
         .send()
         .await
         .unwrap();
@@ -201,46 +199,34 @@ async fn a_body_that_stalls_gets_408_and_the_service_keeps_answering() {
 async fn links_believe_forwarded_headers_only_from_trusted_proxies() {
     let app = TestApp::spawn().await;
     let read = app.token(&[Scope::Read]);
-    let res = app
-        .client
-        .get(app.url("/api/v1/stats/stream-events/?limit=1"))
-        .header("Authorization", format!("Token {read}"))
+    // A page read through a proxy that is not trusted.
+    let page = || {
+        app.request(
+            Method::GET,
+            "/api/v1/stats/stream-events/?limit=1",
+            Some(&read),
+        )
         .header("X-Forwarded-Host", "evil.example")
         .header("X-Forwarded-Proto", "javascript")
         .header("Host", "stats.example.org:8080")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let _ = res.text().await.unwrap();
+    };
+    assert_eq!(json_of(page()).await.0, 200);
     let ingest = app.token(&[Scope::Ingest]);
     let ev = |s: u32| {
         serde_json::json!({"origin":"hls","ip":"10.0.0.1","method":"GET","path":"/hls/a.m3u8","status":200,
             "bytes_sent":1,"user_agent":"u","referer":"","time_start":format!("2024-11-05T11:15:{s:02}Z"),
             "time_end":format!("2024-11-05T11:16:{s:02}Z"),"seconds_connected":60})
     };
-    let res = app
-        .client
-        .post(app.url("/api/v1/stats/ingest/stream-events/"))
-        .header("Authorization", format!("Token {ingest}"))
-        .json(&serde_json::json!([ev(1), ev(2)]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let page: Value = app
-        .client
-        .get(app.url("/api/v1/stats/stream-events/?limit=1"))
-        .header("Authorization", format!("Token {read}"))
-        .header("X-Forwarded-Host", "evil.example")
-        .header("X-Forwarded-Proto", "javascript")
-        .header("Host", "stats.example.org:8080")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, body) = app
+        .post_json(
+            "/api/v1/stats/ingest/stream-events/",
+            &ingest,
+            &serde_json::json!([ev(1), ev(2)]),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, page) = json_of(page()).await;
+    assert_eq!(status, 200, "{page}");
     let next = page["next"].as_str().unwrap();
     assert!(
         next.starts_with("http://stats.example.org:8080/api/v1/stats/stream-events/?"),

@@ -2,7 +2,9 @@ use airlog::db::cluster::{Cluster, ClusterState, Started};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
-use crate::helpers::{airlog_cmd, private_temp_dir, FAST_CONF};
+use crate::helpers::{
+    airlog_cmd, free_port, private_temp_dir, station_row, wait_healthy, FAST_CONF,
+};
 
 fn count_rows(url: &str) -> i64 {
     let mut conn = PgConnection::establish(url).unwrap();
@@ -154,7 +156,7 @@ fn wait_plays(url: &str, after: chrono::DateTime<chrono::Utc>, what: &str) {
 fn assert_serving(bind: &str, what: &str) {
     for _ in 0..5 {
         assert!(
-            crate::config::wait_healthy(bind, std::time::Duration::from_secs(2)),
+            wait_healthy(bind, std::time::Duration::from_secs(2)),
             "{what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -163,7 +165,6 @@ fn assert_serving(bind: &str, what: &str) {
 
 #[test]
 fn the_private_cluster_stays_up_while_any_airlog_uses_it_and_the_last_one_out_stops_it() {
-    use crate::config::{free_port, wait_healthy};
     let dir = private_temp_dir("airlog-takeover");
     let data_path = dir.join("var");
     let data = data_path.to_str().unwrap();
@@ -186,18 +187,7 @@ fn the_private_cluster_stays_up_while_any_airlog_uses_it_and_the_last_one_out_st
     let mut conn = PgConnection::establish(&url).unwrap();
     airlog::db::playout::upsert_station(
         &mut conn,
-        &airlog::db::playout::StationRow {
-            id: 0,
-            name: "main".into(),
-            time_zone: "UTC".into(),
-            streamer: "liquidsoap".parse().unwrap(),
-            endpoint: ls.socket.display().to_string(),
-            queue_id: "airlog_queue".into(),
-            output_id: "airlog_out".into(),
-            playlist_dir: String::new(),
-            poll_ms: 200,
-            cancel_timeout_s: 1200,
-        },
+        &station_row("main", "liquidsoap", ls.socket.display().to_string()),
     )
     .unwrap();
     drop(conn);

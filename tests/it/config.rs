@@ -1,6 +1,6 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::helpers::{airlog_cmd, private_temp_dir, write_file, TestDb};
+use crate::helpers::{airlog_cmd, free_port, private_temp_dir, wait_healthy, write_file, TestDb};
 
 /// Asserts a failed run printed exactly one line, containing every `needle`.
 fn assert_one_line_error(code: i32, stderr: &str, needles: &[&str]) {
@@ -82,32 +82,6 @@ fn unusable_data_directory_is_reported() {
     let data = file.join("var");
     let (code, _, stderr) = airlog_cmd(&["--data-dir", data.to_str().unwrap(), "serve"], &[], &dir);
     assert_one_line_error(code, &stderr, &["data directory", "cannot be created"]);
-}
-
-/// Polls `GET /healthz` on `addr` with a bare HTTP/1.0 request until it answers 200.
-pub fn wait_healthy(addr: &str, within: Duration) -> bool {
-    use std::io::{Read, Write};
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
-            let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
-            let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200") {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

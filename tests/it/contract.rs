@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use airlog::auth::Scope;
 
-use crate::helpers::{private_temp_dir, token_in, TestDb};
+use crate::helpers::{free_port, private_temp_dir, token_in, wait_healthy, TestDb};
 
 /// Examples per operation and phase: enough to reach every documented limit, bounded so the
 /// run takes a few minutes at most on a loaded 2-core machine.
@@ -26,11 +26,7 @@ struct Served {
 
 impl Served {
     fn start(db: &TestDb, dir: &std::path::Path) -> Served {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let log = dir.join("airlog.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
@@ -56,16 +52,11 @@ impl Served {
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
-        let started = Instant::now();
-        let client = reqwest::blocking_get_ok;
-        while !client(&format!("{}/healthz", served.base)) {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "airlog did not answer /healthz within 60 s; its log:\n{}",
-                served.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        assert!(
+            wait_healthy(&format!("127.0.0.1:{port}"), Duration::from_secs(60)),
+            "airlog did not answer /healthz within 60 s; its log:\n{}",
+            served.log_text()
+        );
         served
     }
 
@@ -97,24 +88,6 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-mod reqwest {
-    /// Whether GET `url` answers 200 (a plain HTTP/1.0 request: no client runtime needed).
-    pub fn blocking_get_ok(url: &str) -> bool {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://").unwrap();
-        let (host, path) = rest.split_once('/').unwrap();
-        let Ok(mut s) = std::net::TcpStream::connect(host) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-        if write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").is_err() {
-            return false;
-        }
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head).is_ok() && &head[9..12] == b"200"
     }
 }
 
@@ -272,15 +245,8 @@ async fn the_largest_offset_is_an_empty_page() {
         "/api/v1/stats/player-events/",
         "/api/v1/stats/sessions/",
     ] {
-        let res = app
-            .client
-            .get(app.url(&format!("{list}?limit=20000&offset={}", i64::MAX)))
-            .header("Authorization", format!("Token {token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{list}");
-        let page: serde_json::Value = res.json().await.unwrap();
+        let path = format!("{list}?limit=20000&offset={}", i64::MAX);
+        let page = app.get_ok(&path, &token).await;
         assert_eq!(page["results"], serde_json::json!([]), "{list}");
         assert_eq!(page["next"], serde_json::Value::Null, "{list}");
         let previous = page["previous"].as_str().unwrap();

@@ -1,15 +1,13 @@
-use airlog::app::Application;
 use airlog::db::cluster::Cluster;
-use airlog::shutdown;
+use reqwest::Method;
 
-use crate::helpers::{private_temp_dir, test_settings, TestApp, FAST_CONF};
+use crate::helpers::{json_of, private_temp_dir, test_settings, Running, TestApp, FAST_CONF};
 
 #[tokio::test]
 async fn healthz_answers_200_after_a_database_round_trip() {
     let app = TestApp::spawn().await;
-    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let (status, body) = json_of(app.request(Method::GET, "/healthz", None)).await;
+    assert_eq!(status, 200);
     assert_eq!(body["database"], "ok");
     app.stop().await;
 }
@@ -24,10 +22,8 @@ async fn healthz_answers_503_while_the_database_is_down_and_recovers() {
     airlog::db::migrate(&cluster.url()).unwrap();
     let mut settings = test_settings();
     settings.database.url = cluster.url();
-    let app = Application::build(settings.clone(), &cluster.url()).unwrap();
-    let url = format!("http://127.0.0.1:{}/healthz", app.port());
-    let (trigger, stop) = shutdown::channel();
-    let task = tokio::spawn(app.run_until_stopped(stop));
+    let running = Running::start(settings);
+    let url = format!("http://127.0.0.1:{}/healthz", running.port);
     let client = reqwest::Client::new();
 
     assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
@@ -53,8 +49,7 @@ async fn healthz_answers_503_while_the_database_is_down_and_recovers() {
         .unwrap();
     assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
 
-    trigger.fire();
-    task.await.unwrap().unwrap();
+    running.stop().await;
     cluster.stop().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -68,15 +63,7 @@ async fn metrics_count_requests_by_route_and_status() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"airlog_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
@@ -97,14 +84,8 @@ async fn metrics_count_requests_by_route_and_status() {
 #[tokio::test]
 async fn unknown_paths_get_a_json_404() {
     let app = TestApp::spawn().await;
-    let res = app
-        .client
-        .get(app.url("/api/v1/nothing-here"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let (status, body) = json_of(app.request(Method::GET, "/api/v1/nothing-here", None)).await;
+    assert_eq!(status, 404);
     assert_eq!(body["error"], "not_found");
     assert!(body["details"].is_array());
     app.stop().await;

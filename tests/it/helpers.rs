@@ -6,14 +6,22 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use airlog::app::Application;
 use airlog::auth::{generate_token, Scope};
 use airlog::config::Settings;
 use airlog::db::cluster::Cluster;
+use airlog::db::playout::StationRow;
 use airlog::db::tokens;
+use airlog::db::DbPool;
+use airlog::mpv::capture::CaptureOptions;
 use airlog::shutdown::{self, ShutdownTrigger};
+use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+use tokio::task::JoinHandle;
 
 /// Settings for a private test cluster: durability is not what tests check.
 pub const FAST_CONF: &str =
@@ -202,13 +210,48 @@ pub fn test_settings() -> Settings {
     settings
 }
 
+/// `test_settings` pointed at `db`.
+pub fn settings_for(db: &TestDb) -> Settings {
+    let mut settings = test_settings();
+    settings.database.url = db.url.clone();
+    settings
+}
+
+/// An airlog application (HTTP server, monitors, scheduler) running in this process.
+pub struct Running {
+    /// The port it listens on.
+    pub port: u16,
+    trigger: ShutdownTrigger,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Builds the application from `settings` (on `settings.database.url`) and runs it.
+    pub fn start(settings: Settings) -> Running {
+        let url = settings.database.url.clone();
+        let app = Application::build(settings, &url).expect("build app");
+        let port = app.port();
+        let (trigger, shutdown) = shutdown::channel();
+        Running {
+            port,
+            trigger,
+            task: tokio::spawn(app.run_until_stopped(shutdown)),
+        }
+    }
+
+    /// Stops it as a signal would and waits until it has; it must end without an error.
+    pub async fn stop(self) {
+        self.trigger.fire();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 /// A running airlog API on its own database.
 pub struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub client: reqwest::Client,
-    trigger: ShutdownTrigger,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
 impl TestApp {
@@ -220,26 +263,24 @@ impl TestApp {
     /// Starts the API after `adjust` changed the settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db = TestDb::new();
-        let mut settings = test_settings();
-        settings.database.url = db.url.clone();
+        let mut settings = settings_for(&db);
         adjust(&mut settings);
-        let url = settings.database.url.clone();
-        let app = Application::build(settings, &url).expect("build app");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let (trigger, shutdown) = shutdown::channel();
-        let task = tokio::spawn(app.run_until_stopped(shutdown));
+        let running = Running::start(settings);
         TestApp {
-            address,
+            address: format!("http://127.0.0.1:{}", running.port),
             db,
             client: reqwest::Client::new(),
-            trigger,
-            task: Some(task),
+            running,
         }
     }
 
-    /// An absolute URL on this app.
+    /// An absolute URL on this app; an absolute URL (a `next` link) is taken as it is.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.address, path)
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.address, path)
+        }
     }
 
     /// Creates a token with these scopes and returns its secret.
@@ -247,13 +288,132 @@ impl TestApp {
         token_in(&self.db, scopes)
     }
 
-    /// Stops the app as a signal would, waiting for requests in flight.
-    pub async fn stop(mut self) {
-        self.trigger.fire();
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
+    /// Creates a token with the admin scope and returns its secret.
+    pub fn admin_token(&self) -> String {
+        self.token(&[Scope::Admin])
+    }
+
+    /// A request to `path` (or an absolute URL), carrying `token` when there is one.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => req.header("Authorization", format!("Token {token}")),
+            None => req,
         }
     }
+
+    /// GET with a token: the status and the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
+        json_of(self.request(Method::GET, path, Some(token))).await
+    }
+
+    /// GET with a token that must answer 200: the JSON body.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.get_json(path, token).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// GET with a token: the status and the body as text.
+    pub async fn get_text(&self, path: &str, token: &str) -> (u16, String) {
+        let res = self
+            .request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// The text of `/metrics` (no token needed).
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .request(Method::GET, "/metrics", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
+    /// POST `body` as JSON with a token: the status and the JSON body.
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        json_of(self.request(Method::POST, path, Some(token)).json(body)).await
+    }
+
+    /// PUT `body` as JSON with a token: the status and the JSON body.
+    pub async fn put_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        json_of(self.request(Method::PUT, path, Some(token)).json(body)).await
+    }
+
+    /// Stops the app as a signal would, waiting for requests in flight.
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+}
+
+/// Sends `req`: the status and the JSON body (`Null` for an empty body; any other body that is
+/// not JSON fails the test).
+pub async fn json_of(req: RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status}: the body is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
+/// The fields an error answer's details name, in order.
+pub fn error_fields(body: &Value) -> Vec<&str> {
+    body["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details: {body}"))
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect()
+}
+
+/// An instant written in RFC 3339 (`2024-05-01T10:00:00Z`).
+pub fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+        .with_timezone(&Utc)
+}
+
+/// Seconds since the Unix epoch, to the microsecond, as mpv and the play tables count them.
+pub fn epoch_secs(t: DateTime<Utc>) -> f64 {
+    t.timestamp_micros() as f64 / 1e6
+}
+
+/// A TCP port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `GET /healthz` on `addr` (`host:port`) with a bare HTTP/1.0 request until it answers
+/// 200 (no client runtime needed).
+pub fn wait_healthy(addr: &str, within: Duration) -> bool {
+    use std::io::Read;
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(stream, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
 }
 
 /// Creates a token with these scopes in `db` and returns its secret.
@@ -291,6 +451,21 @@ pub fn airlog_cmd(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (i32, Stri
     )
 }
 
+/// Runs `cmd` to its end, which must be a success; its standard output.
+pub fn stdout_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {stdout}{}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -320,29 +495,90 @@ pub fn tone(dir: &Path, name: &str, seconds: u32) -> std::path::PathBuf {
     path
 }
 
+/// The command of a headless, idle mpv serving its IPC on `socket`, silent; add options or
+/// files before spawning it.
+pub fn mpv_command(socket: &Path) -> Command {
+    let mut cmd = Command::new("mpv");
+    cmd.args([
+        "--no-config",
+        "--idle=yes",
+        "--ao=null",
+        "--vo=null",
+        "--no-terminal",
+    ])
+    .arg(format!("--input-ipc-server={}", socket.display()))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    cmd
+}
+
 /// A headless, idle mpv serving its IPC on `socket` (mpv from make deps).
 pub fn start_mpv(socket: &Path) -> std::process::Child {
-    let child = Command::new("mpv")
-        .args([
-            "--no-config",
-            "--idle=yes",
-            "--ao=null",
-            "--vo=null",
-            "--no-terminal",
-        ])
-        .arg(format!("--input-ipc-server={}", socket.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = mpv_command(socket)
         .spawn()
         .expect("mpv is installed (make deps)");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     while !socket.exists() {
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
+            started.elapsed() < Duration::from_secs(10),
             "mpv did not open its socket"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+/// airlog's capture of the mpv at `socket`, running until the trigger fires (or mpv goes).
+pub fn capture_mpv(
+    pool: &DbPool,
+    socket: &Path,
+    opts: CaptureOptions,
+) -> (ShutdownTrigger, JoinHandle<anyhow::Result<()>>) {
+    let (trigger, stop) = shutdown::channel();
+    let task = tokio::spawn(airlog::mpv::capture::capture(
+        pool.clone(),
+        socket.to_path_buf(),
+        opts,
+        stop,
+    ));
+    (trigger, task)
+}
+
+/// airlog's watcher of the mpv sockets in `dir` (rescanned every `rescan`, dead sockets
+/// removed when `remove_dead`), running until the trigger fires.
+pub fn watch_mpv(
+    pool: &DbPool,
+    dir: &Path,
+    rescan: Duration,
+    remove_dead: bool,
+    opts: CaptureOptions,
+) -> (ShutdownTrigger, JoinHandle<()>) {
+    let (trigger, stop) = shutdown::channel();
+    let task = tokio::spawn(airlog::mpv::capture::watch(
+        pool.clone(),
+        vec![dir.to_path_buf()],
+        rescan,
+        remove_dead,
+        opts,
+        stop,
+    ));
+    (trigger, task)
+}
+
+/// A station row with the shipped script's queue and output ids, polled every 200 ms; tests
+/// change what they need with `StationRow { .., ..station_row(..) }`.
+pub fn station_row(name: &str, streamer: &str, endpoint: String) -> StationRow {
+    StationRow {
+        id: 0,
+        name: name.into(),
+        time_zone: "UTC".into(),
+        streamer: streamer.parse().unwrap(),
+        endpoint,
+        queue_id: "airlog_queue".into(),
+        output_id: "airlog_out".into(),
+        playlist_dir: String::new(),
+        poll_ms: 200,
+        cancel_timeout_s: 1200,
+    }
 }

@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airlog::db::playout::{self, NewSound, StationRow};
+use airlog::db::playout::{self, DiffusionRow, NewSound, StationRow};
 use airlog::monitor::liquidsoap::monitor::{Monitor, StationConfig};
 use airlog::monitor::playlists::PlaylistWriter;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
 
-use crate::helpers::{private_temp_dir, tone, TestApp, TestDb};
+use crate::helpers::{private_temp_dir, settings_for, station_row, tone, Running, TestApp, TestDb};
 
 /// A Liquidsoap process running `deploy/liquidsoap/station.liq`.
 pub struct Liquidsoap {
@@ -99,16 +99,9 @@ impl Drop for Liquidsoap {
 
 pub fn station(db: &TestDb, ls: &Liquidsoap, cancel_timeout_s: i32) -> StationConfig {
     let row = StationRow {
-        id: 0,
-        name: "test".into(),
         time_zone: "Europe/Zurich".into(),
-        streamer: "liquidsoap".parse().unwrap(),
-        endpoint: ls.socket.display().to_string(),
-        queue_id: "airlog_queue".into(),
-        output_id: "airlog_out".into(),
-        playlist_dir: String::new(),
-        poll_ms: 200,
         cancel_timeout_s,
+        ..station_row("test", "liquidsoap", ls.socket.display().to_string())
     };
     let row = playout::upsert_station(&mut db.conn(), &row).unwrap();
     StationConfig::try_from(&row).unwrap()
@@ -134,40 +127,66 @@ pub fn sound(db: &TestDb, path: &Path, seconds: f64, tracks: &[(f64, &str)]) -> 
     .id
 }
 
-#[derive(QueryableByName, Debug, Clone)]
-struct Log {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    r#type: String,
-    #[diesel(sql_type = Timestamptz)]
-    date: chrono::DateTime<Utc>,
-    #[diesel(sql_type = Text)]
-    source: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    path: Option<String>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    track_id: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    diffusion_id: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    parent_id: Option<i64>,
-    #[diesel(sql_type = Nullable<Text>)]
-    date_from: Option<String>,
+/// A monitor of `config` with a pool of its own on `db`.
+pub fn new_monitor(db: &TestDb, config: StationConfig) -> Monitor {
+    Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)))
 }
 
-fn logs(db: &TestDb) -> Vec<Log> {
+/// A show of `sounds` on `station` from `start`, scheduled for ten minutes.
+pub fn schedule_show(
+    db: &TestDb,
+    station: i64,
+    start: DateTime<Utc>,
+    title: &str,
+    sounds: &[i64],
+) -> DiffusionRow {
+    let end = start + chrono::Duration::minutes(10);
+    let on_air = "on_air".parse().unwrap();
+    playout::insert_diffusion(&mut db.conn(), station, start, end, title, on_air, sounds).unwrap()
+}
+
+/// An entry of the as-run log.
+#[derive(QueryableByName, Debug, Clone)]
+pub struct Entry {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub r#type: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub date: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub source: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub path: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub track_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub diffusion_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub parent_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub resume_of: Option<i64>,
+    #[diesel(sql_type = Double)]
+    pub position_s: f64,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub date_from: Option<String>,
+}
+
+/// The whole as-run log, by date.
+pub fn entries(db: &TestDb) -> Vec<Entry> {
     diesel::sql_query(
-        "SELECT id, type, date, source, path, track_id, diffusion_id, parent_id, date_from FROM onair_log ORDER BY date, id",
+        "SELECT id, type, date, source, path, track_id, diffusion_id, parent_id, resume_of, \
+         position_s, date_from FROM onair_log ORDER BY date, id",
     )
     .load(&mut db.conn())
     .unwrap()
 }
 
-fn sounds_logged(db: &TestDb) -> Vec<Log> {
-    logs(db)
+/// Sound entries (starts and resumes), by date.
+pub fn sounds(db: &TestDb) -> Vec<Entry> {
+    entries(db)
         .into_iter()
-        .filter(|l| l.r#type == "on_air" && l.track_id.is_none())
+        .filter(|e| e.r#type == "on_air" && e.track_id.is_none())
         .collect()
 }
 
@@ -198,7 +217,7 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
 
     // Right after the start only the tracks already reached are logged.
     let started = Instant::now();
-    while sounds_logged(&db).is_empty() {
+    while sounds(&db).is_empty() {
         monitor.tick(Utc::now()).await.unwrap();
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -206,13 +225,13 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let first = sounds_logged(&db)[0].clone();
-    for t in logs(&db).iter().filter(|l| l.track_id.is_some()) {
+    let first = sounds(&db)[0].clone();
+    for t in entries(&db).iter().filter(|l| l.track_id.is_some()) {
         assert!(t.date <= Utc::now(), "no track is logged ahead of time");
     }
 
     run_for(&mut monitor, 8.5).await;
-    let played = sounds_logged(&db);
+    let played = sounds(&db);
     let paths: Vec<String> = played.iter().map(|l| l.path.clone().unwrap()).collect();
     let expected: Vec<String> = [&a, &b, &c]
         .iter()
@@ -233,7 +252,7 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
         .all(|l| l.date_from.as_deref() == Some("liquidsoap_report")
             && l.source == "airlog_rotation"));
 
-    let tracks: Vec<Log> = logs(&db)
+    let tracks: Vec<Entry> = entries(&db)
         .into_iter()
         .filter(|l| l.track_id.is_some())
         .collect();
@@ -243,19 +262,19 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
     assert_eq!((tracks[1].date - played[0].date).num_milliseconds(), 2000);
 
     // A monitor restarted mid-sound logs nothing twice.
-    let before = logs(&db).len();
+    let before = entries(&db).len();
     let mut again = Monitor::new(
         station(&db, &ls, 1200),
         airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
     );
     again.tick(Utc::now()).await.unwrap();
-    let after = logs(&db);
+    let after = entries(&db);
     let new_sounds = after.len() - before;
     assert!(
         new_sounds <= 1,
         "at most a sound that just started: {new_sounds}"
     );
-    let mut keys: Vec<(String, chrono::DateTime<Utc>)> = sounds_logged(&db)
+    let mut keys: Vec<(String, chrono::DateTime<Utc>)> = sounds(&db)
         .into_iter()
         .map(|l| (l.path.unwrap(), l.date))
         .collect();
@@ -264,23 +283,25 @@ async fn sounds_are_logged_in_play_order_at_liquidsoaps_air_time_with_their_trac
     assert_eq!(keys.len(), n, "no duplicate");
 }
 
-async fn wait_for(
+/// Ticks until `done` holds for the as-run log, tolerating failed ticks; fails after `within`
+/// seconds, showing the log.
+pub async fn wait_for(
     db: &TestDb,
     monitor: &mut Monitor,
     within: f64,
     what: &str,
-    done: impl Fn(&[Log]) -> bool,
+    done: impl Fn(&[Entry]) -> bool,
 ) {
     let until = Instant::now() + Duration::from_secs_f64(within);
     loop {
         let _ = monitor.tick(Utc::now()).await;
-        if done(&logs(db)) {
+        if done(&entries(db)) {
             return;
         }
         assert!(
             Instant::now() < until,
             "timed out waiting for {what}: {:#?}",
-            logs(db)
+            entries(db)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -317,7 +338,7 @@ async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
         &ids,
     )
     .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let mut monitor = new_monitor(&db, config);
 
     let show2_path = show2.display().to_string();
     wait_for(&db, &mut monitor, 60.0, "the show's sounds", |l| {
@@ -326,12 +347,12 @@ async fn a_scheduled_diffusion_starts_once_and_its_sounds_play() {
     })
     .await;
     run_for(&mut monitor, 1.0).await;
-    let all = logs(&db);
-    let starts: Vec<&Log> = all.iter().filter(|l| l.r#type == "start").collect();
+    let all = entries(&db);
+    let starts: Vec<&Entry> = all.iter().filter(|l| l.r#type == "start").collect();
     assert_eq!(starts.len(), 1, "started once");
     assert_eq!(starts[0].diffusion_id, Some(d.id));
     assert!(starts[0].date >= d.start, "not before its time");
-    let show: Vec<&Log> = all
+    let show: Vec<&Entry> = all
         .iter()
         .filter(|l| l.diffusion_id == Some(d.id) && l.r#type == "on_air")
         .collect();
@@ -384,13 +405,13 @@ async fn a_diffusion_that_cannot_start_in_time_is_cancelled_and_never_started() 
         &[id],
     )
     .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let mut monitor = new_monitor(&db, config);
     wait_for(&db, &mut monitor, 60.0, "the cancel", |l| {
         l.iter().any(|x| x.r#type == "cancel")
     })
     .await;
     run_for(&mut monitor, 1.0).await;
-    let all = logs(&db);
+    let all = entries(&db);
     assert_eq!(all.iter().filter(|l| l.r#type == "cancel").count(), 1);
     assert_eq!(
         all.iter().filter(|l| l.r#type == "start").count(),
@@ -420,17 +441,8 @@ async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_d
     let mut ls = Liquidsoap::start(&dir, &[&filler]);
     let config = station(&db, &ls, 1200);
     let now = Utc::now();
-    let d = playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        now,
-        now + chrono::Duration::minutes(10),
-        "Show",
-        "on_air".parse().unwrap(),
-        &ids,
-    )
-    .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    let d = schedule_show(&db, config.id, now, "Show", &ids);
+    let mut monitor = new_monitor(&db, config);
     let part1_path = part1.display().to_string();
     wait_for(&db, &mut monitor, 60.0, "part 1 on air", |l| {
         l.iter()
@@ -466,7 +478,7 @@ async fn after_a_liquidsoap_restart_the_monitor_reconnects_and_pushes_the_lost_d
         (2, 1.0),
         "only what was never heard"
     );
-    let all = logs(&db);
+    let all = entries(&db);
     assert_eq!(all.iter().filter(|l| l.r#type == "start").count(), 1);
     assert_eq!(
         all.iter()
@@ -497,23 +509,12 @@ async fn a_liquidsoap_that_hangs_times_out_and_the_api_keeps_answering() {
     });
     let app = TestApp::spawn_with(|_| {}).await;
     let mut row = StationRow {
-        id: 0,
-        name: "hung".into(),
-        time_zone: "UTC".into(),
-        streamer: "liquidsoap".parse().unwrap(),
-        endpoint: addr,
-        queue_id: "airlog_queue".into(),
-        output_id: "airlog_out".into(),
-        playlist_dir: String::new(),
         poll_ms: 100,
-        cancel_timeout_s: 1200,
+        ..station_row("hung", "liquidsoap", addr)
     };
     row = playout::upsert_station(&mut app.db.conn(), &row).unwrap();
     let config = StationConfig::try_from(&row).unwrap();
-    let mut monitor = Monitor::new(
-        config,
-        airlog::db::pool(&app.db.url, 2, Duration::from_secs(5)),
-    );
+    let mut monitor = new_monitor(&app.db, config);
     let started = Instant::now();
     let err = monitor.tick(Utc::now()).await.unwrap_err();
     assert!(format!("{err:#}").contains("did not answer"), "{err:#}");
@@ -541,36 +542,28 @@ fn advisory_locks(db: &TestDb) -> i64 {
 
 #[tokio::test]
 async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
-    use airlog::app::Application;
     let dir = private_temp_dir("airlog-ls-takeover");
     let files: Vec<PathBuf> = (0..4).map(|i| tone(&dir, &format!("t{i}"), 2)).collect();
     let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     let ls = Liquidsoap::start(&dir, &refs);
     let db = TestDb::new();
     station(&db, &ls, 1200);
-    let spawn = || {
-        let mut settings = crate::helpers::test_settings();
-        settings.database.url = db.url.clone();
-        let app = Application::build(settings, &db.url).unwrap();
-        let (trigger, stop) = airlog::shutdown::channel();
-        (trigger, tokio::spawn(app.run_until_stopped(stop)))
-    };
-    let (first, first_task) = spawn();
+    let spawn = || Running::start(settings_for(&db));
+    let first = spawn();
     let until = Instant::now() + Duration::from_secs(15);
-    while sounds_logged(&db).is_empty() {
+    while sounds(&db).is_empty() {
         assert!(Instant::now() < until, "the first airlog never logged");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (second, second_task) = spawn();
+    let second = spawn();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(advisory_locks(&db), 1, "one monitor for the station");
 
-    first.fire();
-    first_task.await.unwrap().unwrap();
+    first.stop().await;
     let stopped_at = Utc::now();
     tokio::time::sleep(Duration::from_secs(9)).await;
     assert_eq!(advisory_locks(&db), 1, "the second airlog took over");
-    let after: Vec<Log> = sounds_logged(&db)
+    let after: Vec<Entry> = sounds(&db)
         .into_iter()
         .filter(|l| l.date > stopped_at)
         .collect();
@@ -578,11 +571,10 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
         !after.is_empty(),
         "sounds are still logged after the first airlog stopped"
     );
-    second.fire();
-    second_task.await.unwrap().unwrap();
+    second.stop().await;
     assert_eq!(advisory_locks(&db), 0, "the lock is released at shutdown");
 
-    let all = sounds_logged(&db);
+    let all = sounds(&db);
     let mut keys: Vec<(String, chrono::DateTime<Utc>)> = all
         .iter()
         .map(|l| (l.path.clone().unwrap(), l.date))
@@ -596,17 +588,11 @@ async fn one_airlog_monitors_a_station_at_a_time_and_another_takes_over() {
 async fn programme_playlists_are_written_only_when_they_change_and_atomically() {
     let dir = private_temp_dir("airlog-playlists");
     let db = TestDb::new();
+    let endpoint = dir.join("no-liquidsoap.sock").display().to_string();
     let row = StationRow {
-        id: 0,
-        name: "lists".into(),
-        time_zone: "UTC".into(),
-        streamer: "liquidsoap".parse().unwrap(),
-        endpoint: dir.join("no-liquidsoap.sock").display().to_string(),
-        queue_id: "airlog_queue".into(),
-        output_id: "airlog_out".into(),
         playlist_dir: dir.join("playlists").display().to_string(),
         poll_ms: 1000,
-        cancel_timeout_s: 1200,
+        ..station_row("lists", "liquidsoap", endpoint)
     };
     let row = playout::upsert_station(&mut db.conn(), &row).unwrap();
     let mut playlists = PlaylistWriter::new(

@@ -11,17 +11,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airlog::db::playout;
 use airlog::monitor::liquidsoap::monitor::Monitor;
 use airlog::monitor::liquidsoap::protocol::{
     parse_metadata, parse_metadata_blocks, parse_rids, take_reply,
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Text, Timestamptz};
 
 use crate::helpers::{private_temp_dir, tone, TestApp, TestDb};
-use crate::liquidsoap::{run_for, sound, station, Liquidsoap};
+use crate::liquidsoap::{
+    entries, new_monitor, run_for, schedule_show, sound, sounds, station, wait_for, Entry,
+    Liquidsoap,
+};
 
 /// One thing the output played, as the test saw it.
 #[derive(Debug, Clone)]
@@ -262,47 +264,6 @@ impl DelayingProxy {
     }
 }
 
-#[derive(QueryableByName, Debug, Clone)]
-pub struct Entry {
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = Text)]
-    pub r#type: String,
-    #[diesel(sql_type = Timestamptz)]
-    pub date: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub path: Option<String>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub track_id: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub diffusion_id: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub parent_id: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub resume_of: Option<i64>,
-    #[diesel(sql_type = Double)]
-    pub position_s: f64,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub date_from: Option<String>,
-}
-
-pub fn entries(db: &TestDb) -> Vec<Entry> {
-    diesel::sql_query(
-        "SELECT id, type, date, path, track_id, diffusion_id, parent_id, resume_of, position_s, date_from \
-         FROM onair_log ORDER BY date, id",
-    )
-    .load(&mut db.conn())
-    .unwrap()
-}
-
-/// Sound entries (starts and resumes), by date.
-fn sounds(db: &TestDb) -> Vec<Entry> {
-    entries(db)
-        .into_iter()
-        .filter(|e| e.r#type == "on_air" && e.track_id.is_none())
-        .collect()
-}
-
 /// Matches every emission the test saw after `from` with airlog's entries: each once, of the
 /// same kind, and nothing else logged in that time. Returns |date - truth| of those the test
 /// timed, in seconds, with the test's own uncertainty (half the interval it was seen in).
@@ -378,18 +339,6 @@ fn pushes(db: &TestDb) -> Vec<(i32, i32, String)> {
         .collect()
 }
 
-async fn tick_until(monitor: &mut Monitor, within: f64, what: &str, done: impl Fn() -> bool) {
-    let until = Instant::now() + Duration::from_secs_f64(within);
-    loop {
-        let _ = monitor.tick(Utc::now()).await;
-        if done() {
-            return;
-        }
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn logged(db: &TestDb, path: &Path) -> bool {
     let p = path.display().to_string();
     sounds(db)
@@ -414,20 +363,15 @@ async fn a_push_whose_answer_is_held_is_found_in_liquidsoap_and_never_pushed_twi
     let mut config = station(&db, &ls, 1200);
     config.endpoint = proxy.addr.parse().unwrap();
     let now = Utc::now();
-    let d = playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        now,
-        now + chrono::Duration::minutes(10),
-        "Held show",
-        "on_air".parse().unwrap(),
-        &ids,
+    let d = schedule_show(&db, config.id, now, "Held show", &ids);
+    let mut monitor = new_monitor(&db, config);
+    wait_for(
+        &db,
+        &mut monitor,
+        90.0,
+        "the second sound of the show",
+        |_| logged(&db, &show2),
     )
-    .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
-    tick_until(&mut monitor, 90.0, "the second sound of the show", || {
-        logged(&db, &show2)
-    })
     .await;
     run_for(&mut monitor, 4.0).await;
     let record = observer.finish();
@@ -482,17 +426,8 @@ async fn after_kill_9_and_an_immediate_restart_airlog_is_back_at_once_and_logs_w
     let observer = Observer::start(&ls.socket);
     let config = station(&db, &ls, 1200);
     let start = Utc::now() + chrono::Duration::seconds(3);
-    playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        start,
-        start + chrono::Duration::minutes(10),
-        "Show",
-        "on_air".parse().unwrap(),
-        &ids,
-    )
-    .unwrap();
-    let monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    schedule_show(&db, config.id, start, "Show", &ids);
+    let monitor = new_monitor(&db, config);
     let (trigger, stop) = airlog::shutdown::channel();
     let task = tokio::spawn(monitor.run_until_stopped(stop));
     let until = Instant::now() + Duration::from_secs(60);
@@ -569,59 +504,32 @@ async fn a_sound_interrupted_by_a_show_is_logged_resumed_with_its_tracks_as_hear
     let observer = Observer::start(&ls.socket);
     let config = station(db, &ls, 1200);
     let station_name = config.name.clone();
-    let mut monitor = Monitor::new(
-        config.clone(),
-        airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
-    );
-    tick_until(&mut monitor, 60.0, "the long sound", || logged(db, &long)).await;
+    let mut monitor = new_monitor(db, config.clone());
+    wait_for(db, &mut monitor, 60.0, "the long sound", |_| {
+        logged(db, &long)
+    })
+    .await;
     // The show starts about 4 s into the long sound.
     let play = sounds(db)[0].clone();
     let show_start = play.date + chrono::Duration::seconds(4);
-    let d = playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        show_start,
-        show_start + chrono::Duration::minutes(10),
-        "Interrupting show",
-        "on_air".parse().unwrap(),
-        &ids,
-    )
-    .unwrap();
-    tick_until(&mut monitor, 60.0, "the show", || logged(db, &show)).await;
+    let d = schedule_show(db, config.id, show_start, "Interrupting show", &ids);
+    wait_for(db, &mut monitor, 60.0, "the show", |_| logged(db, &show)).await;
     // During the show: now is the show, and the current diffusion is the show.
     let token = app.token(&[airlog::auth::Scope::Read]);
-    let now_url = app.url(&format!("/api/v1/onair/now?station={station_name}"));
-    let body: serde_json::Value = app
-        .client
-        .get(&now_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now_url = format!("/api/v1/onair/now?station={station_name}");
+    let body = app.get_ok(&now_url, &token).await;
     assert_eq!(
         body["observed"]["sound"]["path"],
         show.display().to_string(),
         "{body:#}"
     );
     assert_eq!(body["scheduled"]["current"]["id"], d.id, "{body:#}");
-    tick_until(&mut monitor, 60.0, "the resume", || {
+    wait_for(db, &mut monitor, 60.0, "the resume", |_| {
         sounds(db).iter().any(|s| s.resume_of.is_some())
     })
     .await;
     run_for(&mut monitor, 1.0).await;
-    let body: serde_json::Value = app
-        .client
-        .get(&now_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.get_ok(&now_url, &token).await;
     assert_eq!(
         body["observed"]["sound"]["path"],
         long.display().to_string(),
@@ -704,17 +612,8 @@ async fn measure(report: bool, poll: Duration) -> Vec<(f64, f64)> {
     let observer = Observer::start(&ls.socket);
     let config = station(&db, &ls, 1200);
     let start = Utc::now() + chrono::Duration::seconds(5);
-    playout::insert_diffusion(
-        &mut db.conn(),
-        config.id,
-        start,
-        start + chrono::Duration::minutes(10),
-        "Show",
-        "on_air".parse().unwrap(),
-        &ids,
-    )
-    .unwrap();
-    let mut monitor = Monitor::new(config, airlog::db::pool(&db.url, 2, Duration::from_secs(5)));
+    schedule_show(&db, config.id, start, "Show", &ids);
+    let mut monitor = new_monitor(&db, config);
     let began = Utc::now();
     let until = Instant::now() + Duration::from_secs(16);
     while Instant::now() < until {
@@ -805,18 +704,13 @@ async fn an_hour_in_minutes_with_faults_matches_what_liquidsoap_played() {
             sound(&db, &show[1], 2.0, &[]),
         ];
         let start = began + chrono::Duration::seconds([4, 24, 42, 60][i]);
-        diffusions.push(
-            playout::insert_diffusion(
-                &mut db.conn(),
-                config.id,
-                start,
-                start + chrono::Duration::minutes(10),
-                &format!("Show {i}"),
-                "on_air".parse().unwrap(),
-                &ids,
-            )
-            .unwrap(),
-        );
+        diffusions.push(schedule_show(
+            &db,
+            config.id,
+            start,
+            &format!("Show {i}"),
+            &ids,
+        ));
     }
     let pool = airlog::db::pool(&db.url, 2, Duration::from_secs(5));
     let mut monitor = Monitor::new(config.clone(), pool.clone());

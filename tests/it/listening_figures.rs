@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use proptest::prelude::*;
 
-use crate::helpers::TestDb;
+use crate::helpers::{utc, TestDb};
 use crate::session_sql::{psql, reference_sql};
 
 /// The listeners of the generated histories: the first is the one the reference query selects.
@@ -43,10 +43,6 @@ const STEPS_S: [f64; 16] = [
     0.0, 0.0, 1.0, 30.0, 59.999, 120.5, 299.999, 300.0, 300.001, 301.0, 1800.0, 14_399.0, 14_400.0,
     14_401.0, 72_000.0, 273_600.0,
 ];
-
-fn utc(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
 
 fn device(listener: usize) -> String {
     airlog::domain::stream_event::device_key(&LISTENERS[listener].1.parse().unwrap(), "Chrome")
@@ -694,15 +690,10 @@ async fn a_gap_of_exactly_300_s_in_unix_seconds_does_not_split_the_session() {
         {"time": "2024-10-27T03:40:00.123Z", "state": "playing", "objKey": "catalog.media:A", "duration": 100,
          "source": "live", "user_identity": "account.user:D34C5A0A", "device_key": device},
     ]);
-    let response = app
-        .client
-        .post(app.url("/api/v1/stats/ingest/player-events/trusted/"))
-        .header("Authorization", format!("Token {token}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let (status, answer) = app
+        .post_json("/api/v1/stats/ingest/player-events/trusted/", &token, &body)
+        .await;
+    assert_eq!(status, 201, "{answer}");
     let c = &mut app.db.conn();
     pass(
         c,

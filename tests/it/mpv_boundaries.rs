@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use airlog::mpv::client::{MpvClient, MpvError};
 use airlog::mpv::protocol::Incoming;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 use serde_json::{json, Value};
 
-use crate::helpers::{private_temp_dir, start_mpv, tone, TestDb};
-
-fn secs(t: chrono::DateTime<chrono::Utc>) -> f64 {
-    t.timestamp_micros() as f64 / 1e6
-}
+use crate::helpers::{
+    capture_mpv, epoch_secs as secs, mpv_command, private_temp_dir, start_mpv, tone, watch_mpv,
+    TestDb,
+};
+use crate::mpv_capture::{plays_of, Play};
 
 /// A play as mpv's own events show it.
 #[derive(Debug, Clone)]
@@ -182,38 +182,15 @@ impl Witness {
     }
 }
 
-#[derive(QueryableByName, Debug)]
-struct Row {
-    #[diesel(sql_type = Text)]
-    path: String,
-    #[diesel(sql_type = Double)]
-    start: f64,
-    #[diesel(sql_type = Double)]
-    end: f64,
-    #[diesel(sql_type = Nullable<Text>)]
-    end_reason: Option<String>,
-}
-
-fn plays_of(db: &TestDb, instance: &str) -> Vec<Row> {
-    diesel::sql_query(
-        "SELECT path, extract(epoch FROM start_time)::float8 AS start, \
-         extract(epoch FROM end_time)::float8 AS \"end\", end_reason \
-         FROM mpv_play WHERE instance = $1 ORDER BY start_time, id",
-    )
-    .bind::<Text, _>(instance)
-    .load(&mut db.conn())
-    .unwrap()
-}
-
 fn instance_of(socket: &Path) -> String {
     socket.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 /// Waits (generously: the machine may be loaded) until airlog stored `n` plays of the instance.
-async fn wait_plays(db: &TestDb, instance: &str, n: usize) -> Vec<Row> {
+async fn wait_plays(db: &TestDb, instance: &str, n: usize) -> Vec<Play> {
     let started = Instant::now();
     loop {
-        let p = plays_of(db, instance);
+        let p = plays_of(db, Some(instance));
         if p.len() >= n || started.elapsed() > Duration::from_secs(30) {
             return p;
         }
@@ -249,7 +226,7 @@ async fn wait_connected(db: &TestDb, instance: &str) {
 
 /// airlog's plays are mpv's boundaries: count, order, path, start and end within 0.5 s, and
 /// the end reason.
-fn assert_same(instance: &str, ours: &[Row], mpv: &[Boundary]) {
+fn assert_same(instance: &str, ours: &[Play], mpv: &[Boundary]) {
     let table = || {
         let mut s = format!("instance {instance}\nmpv ({}):\n", mpv.len());
         for b in mpv {
@@ -298,13 +275,7 @@ async fn rapid_skips_replaces_repeats_and_a_kill_lose_no_play() {
     ));
     let instance = instance_of(&socket);
     let mut child = start_mpv(&socket);
-    let (_trigger, stop) = airlog::shutdown::channel();
-    let task = tokio::spawn(airlog::mpv::capture::capture(
-        pool.clone(),
-        socket.clone(),
-        Default::default(),
-        stop,
-    ));
+    let (_trigger, task) = capture_mpv(&pool, &socket, Default::default());
     let mut mpv = Witness::connect(&socket).await;
     wait_connected(&db, &instance).await;
 
@@ -374,17 +345,15 @@ async fn twenty_five_instances_launched_back_to_back_are_all_captured() {
     let song = tone(&dir, "song", 1);
     let db = TestDb::new();
     let pool = airlog::db::pool(&db.url, 6, Duration::from_secs(10));
-    let (trigger, stop) = airlog::shutdown::channel();
     // No rescan during the test: inotify and the retries of refused sockets must do it, and
     // remove_dead must not take a starting mpv's socket.
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool.clone(),
-        vec![sockets_dir.clone()],
+    let (trigger, watcher) = watch_mpv(
+        &pool,
+        &sockets_dir,
         Duration::from_secs(3600),
         true,
         Default::default(),
-        stop,
-    ));
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut children = Vec::new();
     let mut sockets = Vec::new();
@@ -394,18 +363,7 @@ async fn twenty_five_instances_launched_back_to_back_are_all_captured() {
             chrono::Utc::now().timestamp_nanos_opt().unwrap()
         ));
         children.push(
-            std::process::Command::new("mpv")
-                .args([
-                    "--no-config",
-                    "--idle=yes",
-                    "--ao=null",
-                    "--vo=null",
-                    "--no-terminal",
-                ])
-                .arg(format!("--input-ipc-server={}", socket.display()))
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+            mpv_command(&socket)
                 .spawn()
                 .expect("mpv is installed (make deps)"),
         );
@@ -485,19 +443,11 @@ async fn refused_sockets_are_retried_and_only_dead_unheld_ones_removed() {
     let dir = private_temp_dir("airlog-mpv-refused");
     let db = TestDb::new();
     let pool = airlog::db::pool(&db.url, 2, Duration::from_secs(5));
-    let (trigger, stop) = airlog::shutdown::channel();
     let opts = airlog::mpv::capture::CaptureOptions {
         refused_grace: Duration::from_secs(1),
         ..Default::default()
     };
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool,
-        vec![dir.clone()],
-        Duration::from_secs(3600),
-        true,
-        opts,
-        stop,
-    ));
+    let (trigger, watcher) = watch_mpv(&pool, &dir, Duration::from_secs(3600), true, opts);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let starting = bound_not_listening(&dir.join("starting"));
     let stuck = bound_not_listening(&dir.join("stuck"));
@@ -575,15 +525,13 @@ async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
             .spawn()
             .expect("mpv-history-daemon is installed (make deps)"),
     );
-    let (trigger, stop) = airlog::shutdown::channel();
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool.clone(),
-        vec![sockets_dir.clone()],
+    let (trigger, watcher) = watch_mpv(
+        &pool,
+        &sockets_dir,
         Duration::from_secs(1),
         false,
         Default::default(),
-        stop,
-    ));
+    );
     // As mpv-sockets starts it: with its files (the daemon reads the playlist's length once,
     // when it connects, and follows only that many files), here paused at the start.
     let socket = sockets_dir.join(format!(
@@ -592,20 +540,9 @@ async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
     ));
     let instance = instance_of(&socket);
     let mut child = Reaped(
-        std::process::Command::new("mpv")
-            .args([
-                "--no-config",
-                "--idle=yes",
-                "--ao=null",
-                "--vo=null",
-                "--no-terminal",
-                "--pause",
-            ])
-            .arg(format!("--input-ipc-server={}", socket.display()))
+        mpv_command(&socket)
+            .arg("--pause")
             .args(&songs)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("mpv is installed (make deps)"),
     );
@@ -660,7 +597,7 @@ async fn importing_the_daemon_file_of_a_live_session_stores_each_play_once() {
         crate::helpers::airlog_cmd(&["mpv", "import", file.to_str().unwrap()], &env, &dir);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("in 1 files, 0 new"), "{out}");
-    assert_same(&instance, &plays_of(&db, &instance), &expected);
+    assert_same(&instance, &plays_of(&db, Some(&instance)), &expected);
     let theirs: Value = serde_json::from_str(&airlog_parse(&file)).unwrap();
     eprintln!(
         "mpv {} plays, airlog live {}, mpv-history-daemon {} (all events)",

@@ -3,43 +3,53 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use airlog::mpv::capture::capture;
 use airlog::mpv::client::MpvClient;
 use diesel::prelude::*;
 use diesel::sql_types::{Double, Nullable, Text};
 use serde_json::json;
 
-use crate::helpers::{private_temp_dir, start_mpv as mpv, tone, TestDb};
+use crate::helpers::{
+    capture_mpv, epoch_secs, private_temp_dir, start_mpv as mpv, station_row, tone, watch_mpv,
+    TestDb,
+};
 
 fn now() -> f64 {
-    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+    epoch_secs(chrono::Utc::now())
 }
 
+/// A play airlog stored, its times in seconds since the epoch.
 #[derive(QueryableByName, Debug)]
-struct Row {
+pub struct Play {
     #[diesel(sql_type = Text)]
-    path: String,
+    pub path: String,
     #[diesel(sql_type = Double)]
-    start: f64,
+    pub start: f64,
     #[diesel(sql_type = Double)]
-    end: f64,
+    pub end: f64,
     #[diesel(sql_type = Double)]
-    pause_duration_s: f64,
+    pub pause_duration_s: f64,
     #[diesel(sql_type = Nullable<Text>)]
-    end_reason: Option<String>,
+    pub end_reason: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Bool)]
-    listened: bool,
+    pub listened: bool,
     #[diesel(sql_type = diesel::sql_types::Bool)]
-    scrobbled: bool,
+    pub scrobbled: bool,
 }
 
-fn plays(db: &TestDb) -> Vec<Row> {
+/// The plays airlog stored, of one mpv instance or of all, by start.
+pub fn plays_of(db: &TestDb, instance: Option<&str>) -> Vec<Play> {
     diesel::sql_query(
-        "SELECT path, extract(epoch FROM start_time)::float8 AS start, extract(epoch FROM end_time)::float8 AS \"end\", \
-         pause_duration_s, end_reason, listened, scrobbled FROM mpv_play ORDER BY start_time",
+        "SELECT path, extract(epoch FROM start_time)::float8 AS start, \
+         extract(epoch FROM end_time)::float8 AS \"end\", pause_duration_s, end_reason, listened, \
+         scrobbled FROM mpv_play WHERE $1::text IS NULL OR instance = $1 ORDER BY start_time, id",
     )
+    .bind::<Nullable<Text>, _>(instance)
     .load(&mut db.conn())
     .unwrap()
+}
+
+fn plays(db: &TestDb) -> Vec<Play> {
+    plays_of(db, None)
 }
 
 /// Waits until the capture of `instances` instances observes their properties (the first
@@ -63,7 +73,7 @@ async fn wait_ready(db: &TestDb, instances: i64) {
     }
 }
 
-async fn wait_plays(db: &TestDb, n: usize) -> Vec<Row> {
+async fn wait_plays(db: &TestDb, n: usize) -> Vec<Play> {
     let started = Instant::now();
     loop {
         let p = plays(db);
@@ -85,13 +95,7 @@ async fn plays_are_captured_with_pauses_and_end_reasons() {
         chrono::Utc::now().timestamp_nanos_opt().unwrap()
     ));
     let mut child = mpv(&socket);
-    let (_trigger, stop) = airlog::shutdown::channel();
-    let task = tokio::spawn(capture(
-        pool.clone(),
-        socket.clone(),
-        Default::default(),
-        stop,
-    ));
+    let (_trigger, task) = capture_mpv(&pool, &socket, Default::default());
     wait_ready(&db, 1).await;
     let (ctl, _events) = MpvClient::connect(&socket, Duration::from_secs(2))
         .await
@@ -172,15 +176,13 @@ async fn five_instances_are_captured_even_with_one_frozen() {
     drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
     let frozen = children[4].id() as i32;
     unsafe { libc::kill(frozen, libc::SIGSTOP) };
-    let (trigger, stop) = airlog::shutdown::channel();
-    let watcher = tokio::spawn(airlog::mpv::capture::watch(
-        pool.clone(),
-        vec![sockets_dir.clone()],
+    let (trigger, watcher) = watch_mpv(
+        &pool,
+        &sockets_dir,
         Duration::from_millis(300),
         true,
         Default::default(),
-        stop,
-    ));
+    );
     wait_ready(&db, 4).await;
     for socket in &sockets[..4] {
         let (ctl, _e) = MpvClient::connect(socket, Duration::from_secs(2))
@@ -231,16 +233,10 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
     let missing = dir.join("missing.ogg");
     let db = TestDb::new();
     let row = airlog::db::playout::StationRow {
-        id: 0,
-        name: "studio".into(),
-        time_zone: "UTC".into(),
-        streamer: "none".parse().unwrap(),
-        endpoint: String::new(),
         queue_id: "q".into(),
         output_id: "o".into(),
-        playlist_dir: String::new(),
         poll_ms: 1000,
-        cancel_timeout_s: 1200,
+        ..station_row("studio", "none", String::new())
     };
     airlog::db::playout::upsert_station(&mut db.conn(), &row).unwrap();
     let pool = airlog::db::pool(&db.url, 3, Duration::from_secs(5));
@@ -249,13 +245,12 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
         chrono::Utc::now().timestamp_nanos_opt().unwrap()
     ));
     let mut child = mpv(&socket);
-    let (_trigger, stop) = airlog::shutdown::channel();
     let opts = airlog::mpv::capture::CaptureOptions {
         rules: Default::default(),
         station: Some("studio".into()),
         ..Default::default()
     };
-    let task = tokio::spawn(capture(pool.clone(), socket.clone(), opts, stop));
+    let (_trigger, task) = capture_mpv(&pool, &socket, opts);
     wait_ready(&db, 1).await;
     let (ctl, _events) = MpvClient::connect(&socket, Duration::from_secs(2))
         .await
@@ -263,20 +258,12 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
     ctl.request(&[json!("loadfile"), json!(c.display().to_string())])
         .await
         .unwrap();
-    ctl.request(&[
-        json!("loadfile"),
-        json!(missing.display().to_string()),
-        json!("append"),
-    ])
-    .await
-    .unwrap();
-    ctl.request(&[
-        json!("loadfile"),
-        json!(d.display().to_string()),
-        json!("append"),
-    ])
-    .await
-    .unwrap();
+    for file in [&missing, &d] {
+        let path = file.display().to_string();
+        ctl.request(&[json!("loadfile"), json!(path), json!("append")])
+            .await
+            .unwrap();
+    }
     tokio::time::sleep(Duration::from_millis(800)).await;
     ctl.request(&[json!("seek"), json!(1), json!("relative")])
         .await

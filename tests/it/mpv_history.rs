@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::private_temp_dir;
+use crate::helpers::{private_temp_dir, stdout_ok};
 
 fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
     let p = dir.join(name);
@@ -39,13 +39,7 @@ fn ours(files: &[&Path], all: bool) -> Value {
     if all {
         cmd.arg("--all-events");
     }
-    let out = cmd.args(files).env("HOME", "/home/dj").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&stdout_ok(cmd.args(files).env("HOME", "/home/dj"))).unwrap()
 }
 
 /// Floats compared to the microsecond: the two parsers sum pauses in different orders.
@@ -206,11 +200,8 @@ async fn imports_are_idempotent_items_survive_renames_and_plays_are_listed() {
     }
 
     let get = |q: String| {
-        let req = app
-            .client
-            .get(app.url(&format!("/api/v1/plays/{q}")))
-            .header("Authorization", format!("Token {read}"));
-        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        let (app, read) = (&app, &read);
+        async move { app.get_ok(&format!("/api/v1/plays/{q}"), read).await }
     };
     let all = get(String::new()).await;
     assert_eq!(all["count"], 7);
@@ -273,27 +264,23 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
         .execute(&mut app.db.conn())
         .unwrap();
 
-    let post = |token: &str, body: Value| {
-        let req = app
-            .client
-            .post(app.url("/api/v1/ratings/"))
-            .header("Authorization", format!("Token {token}"))
-            .json(&body);
-        async move {
-            let res = req.send().await.unwrap();
-            (
-                res.status().as_u16(),
-                res.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
-    assert_eq!(post(&read, json!({"rating": 4})).await.0, 403);
-    let (status, body) = post(&ingest, json!({"rating": 6})).await;
+    let ratings = "/api/v1/ratings/";
+    assert_eq!(
+        app.post_json(ratings, &read, &json!({"rating": 4})).await.0,
+        403
+    );
+    let (status, body) = app.post_json(ratings, &ingest, &json!({"rating": 6})).await;
     assert_eq!(
         (status, body["details"][0]["field"].as_str()),
         (400, Some("rating"))
     );
-    let (status, rated) = post(&ingest, json!({"rating": 5, "instance": "studio"})).await;
+    let (status, rated) = app
+        .post_json(
+            ratings,
+            &ingest,
+            &json!({"rating": 5, "instance": "studio"}),
+        )
+        .await;
     assert_eq!(status, 201, "{rated}");
     let position = rated["positionS"].as_f64().unwrap();
     assert!(
@@ -301,15 +288,14 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
         "position in the play: {position}"
     );
     let item = rated["item"].as_i64().unwrap();
-    let (status, _) = post(&ingest, json!({"tag": "morning", "item": item})).await;
+    let (status, _) = app
+        .post_json(ratings, &ingest, &json!({"tag": "morning", "item": item}))
+        .await;
     assert_eq!(status, 201);
 
     let history = |q: &str| {
-        let req = app
-            .client
-            .get(app.url(&format!("/api/v1/items/{item}/history{q}")))
-            .header("Authorization", format!("Token {read}"));
-        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        let (app, read, path) = (&app, &read, format!("/api/v1/items/{item}/history{q}"));
+        async move { app.get_ok(&path, read).await }
     };
     let all = history("").await;
     let kinds: Vec<&str> = all["results"]
@@ -327,14 +313,12 @@ async fn ratings_attach_to_what_plays_and_item_history_lists_everything() {
         1
     );
 
-    let undo = app
-        .client
-        .delete(app.url("/api/v1/ratings/last"))
-        .header("Authorization", format!("Token {ingest}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(undo.status(), 204);
+    let undo = app.request(
+        reqwest::Method::DELETE,
+        "/api/v1/ratings/last",
+        Some(&ingest),
+    );
+    assert_eq!(undo.send().await.unwrap().status(), 204);
     let kinds: Vec<String> = history("").await["results"]
         .as_array()
         .unwrap()

@@ -4,37 +4,21 @@ use airlog::auth::Scope;
 use airlog::jobs::{self, Trigger, Window};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{airlog_cmd, private_temp_dir, TestApp};
+use crate::helpers::{airlog_cmd, error_fields, json_of, private_temp_dir, utc as t, TestApp};
 use crate::player_jobs::add;
 
 const BROWSER: &str = "/api/v1/stats/ingest/player-events/";
 
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
+/// A browser's PUT of player events: no token, these headers.
 async fn put(app: &TestApp, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut req = app.client.put(app.url(BROWSER)).json(&body);
+    let mut req = app.request(Method::PUT, BROWSER, None).json(&body);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let res = app
-        .client
-        .get(app.url(path))
-        .header("Authorization", format!("Token {token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.unwrap()
+    json_of(req).await
 }
 
 #[tokio::test]
@@ -55,7 +39,7 @@ async fn browsers_post_events_without_a_token_and_retries_are_not_counted_twice(
         (201, json!({"created": 0, "duplicates": 2}))
     );
 
-    let events = get(&app, &read, "/api/v1/stats/player-events/").await;
+    let events = app.get_ok("/api/v1/stats/player-events/", &read).await;
     let rows = events["results"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let key = airlog::domain::stream_event::device_key(
@@ -85,18 +69,12 @@ async fn browsers_post_events_without_a_token_and_retries_are_not_counted_twice(
 #[tokio::test]
 async fn max_duration_comes_from_the_catalogue_when_the_event_has_none() {
     let app = TestApp::spawn().await;
-    let admin = app.token(&[Scope::Admin]);
-    let res = app
-        .client
-        .put(app.url("/api/v1/catalog/media/"))
-        .header("Authorization", format!("Token {admin}"))
-        .json(&json!([{"objKey": "catalog.media:B2", "duration": 245.5, "title": "Morning show"}]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let admin = app.admin_token();
+    let media = json!([{"objKey": "catalog.media:B2", "duration": 245.5, "title": "Morning show"}]);
+    let (status, body) = app.put_json("/api/v1/catalog/media/", &admin, &media).await;
+    assert_eq!(status, 200, "{body}");
     put(&app, json!({"events": [{"objKey": "catalog.media:B2", "source": "on-demand", "state": "playing"}]}), &[]).await;
-    let events = get(&app, &admin, "/api/v1/stats/player-events/").await;
+    let events = app.get_ok("/api/v1/stats/player-events/", &admin).await;
     assert_eq!(events["results"][0]["maxDurationS"], 245.5);
     app.stop().await;
 }
@@ -122,7 +100,7 @@ async fn trusted_proxies_give_the_client_address_and_the_signed_in_user() {
         &headers,
     )
     .await;
-    let events = get(&app, &read, "/api/v1/stats/player-events/").await;
+    let events = app.get_ok("/api/v1/stats/player-events/", &read).await;
     let key = airlog::domain::stream_event::device_key(&"203.0.113.7".parse().unwrap(), "Safari");
     assert_eq!(events["results"][0]["deviceKey"], key);
     assert_eq!(
@@ -130,25 +108,21 @@ async fn trusted_proxies_give_the_client_address_and_the_signed_in_user() {
         "account.user:D34C5A0A"
     );
 
-    let now = get(&app, &read, "/api/v1/stats/listeners/now").await;
+    let now = app.get_ok("/api/v1/stats/listeners/now", &read).await;
     assert_eq!(now["total"], 1);
     assert_eq!(now["bySource"]["live"], 1);
     // A heartbeat from another device on another source, then a stop from the first.
-    let res = app
-        .client
-        .put(app.url("/api/v1/stats/heartbeat/"))
-        .json(&json!({"source": "news"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+    let heartbeat = app
+        .request(Method::PUT, "/api/v1/stats/heartbeat/", None)
+        .json(&json!({"source": "news"}));
+    assert_eq!(json_of(heartbeat).await.0, 204);
     put(
         &app,
         json!({"events": [{"objKey": "k", "source": "live", "state": "stopped"}]}),
         &headers,
     )
     .await;
-    let now = get(&app, &read, "/api/v1/stats/listeners/now").await;
+    let now = app.get_ok("/api/v1/stats/listeners/now", &read).await;
     assert_eq!(now["bySource"], json!({"news": 1}));
     app.stop().await;
 }
@@ -161,8 +135,7 @@ async fn cors_admits_only_configured_origins_and_devices_are_rate_limited() {
     })
     .await;
     let preflight = app
-        .client
-        .request(reqwest::Method::OPTIONS, app.url(BROWSER))
+        .request(Method::OPTIONS, BROWSER, None)
         .header("Origin", "https://radio.example")
         .header("Access-Control-Request-Method", "PUT")
         .header("Access-Control-Request-Headers", "content-type")
@@ -195,8 +168,7 @@ async fn cors_admits_only_configured_origins_and_devices_are_rate_limited() {
     assert_eq!(statuses[6..], [429, 429]);
     // The limit is per address: another user agent from the same address does not get round it.
     let res = app
-        .client
-        .put(app.url("/api/v1/stats/ingest/player-events/"))
+        .request(Method::PUT, BROWSER, None)
         .header("User-Agent", "another device")
         .json(&event)
         .send()
@@ -221,29 +193,22 @@ async fn jobs_run_on_demand_and_on_schedule_and_are_listed() {
         s.jobs.interval_s = 1;
     })
     .await;
-    let admin = app.token(&[Scope::Admin]);
+    let admin = app.admin_token();
     let read = app.token(&[Scope::Read]);
-    let res = app
-        .client
-        .post(app.url("/api/v1/jobs/all/run"))
-        .header("Authorization", format!("Token {admin}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+    let run = |job: &str| {
+        json_of(app.request(
+            Method::POST,
+            &format!("/api/v1/jobs/{job}/run"),
+            Some(&admin),
+        ))
+    };
+    let (status, body) = run("all").await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"].as_array().unwrap().len(), 4);
-    let res = app
-        .client
-        .get(app.url("/api/v1/jobs/"))
-        .header("Authorization", format!("Token {read}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
+    assert_eq!(app.get_json("/api/v1/jobs/", &read).await.0, 403);
 
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let runs = get(&app, &admin, "/api/v1/jobs/?limit=1000").await;
+    let runs = app.get_ok("/api/v1/jobs/?limit=1000", &admin).await;
     let runs = runs["results"].as_array().unwrap();
     assert!(runs
         .iter()
@@ -255,14 +220,7 @@ async fn jobs_run_on_demand_and_on_schedule_and_are_listed() {
     assert!(runs
         .iter()
         .all(|r| r["error"].is_null() || r["error"].as_str().unwrap().starts_with("skipped")));
-    let res = app
-        .client
-        .post(app.url("/api/v1/jobs/nope/run"))
-        .header("Authorization", format!("Token {admin}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(run("nope").await.0, 404);
     app.stop().await;
 }
 
@@ -318,7 +276,7 @@ async fn sessions_are_listed_with_filters() {
     )
     .unwrap();
 
-    let all = get(&app, &read, "/api/v1/stats/sessions/").await;
+    let all = app.get_ok("/api/v1/stats/sessions/", &read).await;
     assert_eq!(all["count"], 2);
     let first = &all["results"][0];
     assert_eq!(first["timeStart"], "2024-05-01T10:00:00Z");
@@ -327,35 +285,30 @@ async fn sessions_are_listed_with_filters() {
     assert_eq!(first["durationPlayingOndemandS"], 60.0);
     assert_eq!(first["remoteAddr"], "10.9.0.1");
     assert_eq!(
-        get(&app, &read, "/api/v1/stats/sessions/?min_duration=100").await["count"],
+        app.get_ok("/api/v1/stats/sessions/?min_duration=100", &read)
+            .await["count"],
         1
     );
     assert_eq!(
-        get(&app, &read, "/api/v1/stats/sessions/?source=on-demand").await["count"],
+        app.get_ok("/api/v1/stats/sessions/?source=on-demand", &read)
+            .await["count"],
         1
     );
     assert_eq!(
-        get(
-            &app,
-            &read,
-            "/api/v1/stats/sessions/?time_from=2024-05-01T11:00:00Z"
+        app.get_ok(
+            "/api/v1/stats/sessions/?time_from=2024-05-01T11:00:00Z",
+            &read
         )
         .await["count"],
         1
     );
-    let paged = get(&app, &read, "/api/v1/stats/sessions/?limit=1").await;
+    let paged = app.get_ok("/api/v1/stats/sessions/?limit=1", &read).await;
     let next = paged["next"].as_str().unwrap();
-    let res = app
-        .client
-        .get(next)
-        .header("Authorization", format!("Token {read}"))
-        .send()
-        .await
-        .unwrap();
-    let page2: Value = res.json().await.unwrap();
+    let page2 = app.get_ok(next, &read).await;
     assert_eq!(page2["results"][0]["timeStart"], "2024-05-01T12:00:00Z");
     assert_eq!(
-        get(&app, &read, "/api/v1/stats/player-events/?source=on-demand").await["count"],
+        app.get_ok("/api/v1/stats/player-events/?source=on-demand", &read)
+            .await["count"],
         1
     );
     app.stop().await;
@@ -443,51 +396,33 @@ async fn trusted_ingest_takes_explicit_times_once_and_needs_the_ingest_scope() {
         {"time": "2024-05-01T10:03:00Z", "time_end": "2024-05-01T10:04:00Z", "state": "paused", "objKey": "catalog.media:C3",
          "source": "on-demand", "user_identity": "account.user:77", "device_key": key},
     ]);
-    let url = app.url("/api/v1/stats/ingest/player-events/trusted/");
-    let post = |token: String, body: Value| {
-        let req = app
-            .client
-            .post(&url)
-            .header("Authorization", format!("Token {token}"))
-            .json(&body);
-        async move {
-            let res = req.send().await.unwrap();
-            (
-                res.status().as_u16(),
-                res.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
-    assert_eq!(post(read.clone(), batch.clone()).await.0, 403);
+    let url = "/api/v1/stats/ingest/player-events/trusted/";
+    assert_eq!(app.post_json(url, &read, &batch).await.0, 403);
     assert_eq!(
-        post(ingest.clone(), batch.clone()).await,
+        app.post_json(url, &ingest, &batch).await,
         (201, json!({"created": 2, "duplicates": 0}))
     );
     assert_eq!(
-        post(ingest.clone(), batch).await,
+        app.post_json(url, &ingest, &batch).await,
         (201, json!({"created": 0, "duplicates": 2}))
     );
-    let (status, body) = post(
-        ingest,
-        json!([{"time": "2024-05-01 10:00:00", "state": "playing", "objKey": "k", "source": "live",
-        "user_identity": "account.user:77", "device_key": "not-a-key"}]),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(
+            url,
+            &ingest,
+            &json!([{"time": "2024-05-01 10:00:00", "state": "playing", "objKey": "k", "source": "live",
+            "user_identity": "account.user:77", "device_key": "not-a-key"}]),
+        )
+        .await;
     assert_eq!(status, 400);
-    let fields: Vec<&str> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["time", "device_key"]);
+    assert_eq!(error_fields(&body), ["time", "device_key"]);
 
-    let events = get(
-        &app,
-        &read,
-        "/api/v1/stats/player-events/?user_identity=account.user:77",
-    )
-    .await;
+    let events = app
+        .get_ok(
+            "/api/v1/stats/player-events/?user_identity=account.user:77",
+            &read,
+        )
+        .await;
     assert_eq!(events["count"], 2);
     assert_eq!(events["results"][1]["closedBy"], "client");
     assert_eq!(events["results"][1]["calculatedDurationS"], 60.0);

@@ -4,11 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 
-use crate::helpers::TestDb;
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use crate::helpers::{utc as t, TestDb};
 
 fn key(ip: &str) -> String {
     airlog::domain::stream_event::device_key(&ip.parse().unwrap(), "Firefox")
@@ -40,6 +36,20 @@ pub fn add(
     .get_result::<Id>(conn)
     .unwrap()
     .id
+}
+
+/// A live play of 600 s at 10:00Z on 2024-05-01 by the device at `ip`: its key and the id.
+fn ten_minute_play(conn: &mut PgConnection, ip: &str) -> (String, i64) {
+    let device = key(ip);
+    let id = add(
+        conn,
+        &device,
+        t("2024-05-01T10:00:00Z"),
+        "playing",
+        Some(600.0),
+        "live",
+    );
+    (device, id)
 }
 
 #[derive(QueryableByName, Debug, PartialEq)]
@@ -95,16 +105,8 @@ fn cleanup(conn: &mut PgConnection, window: Window, now: DateTime<Utc>) -> Vec<i
 fn open_events_are_closed_by_the_next_event_max_duration_or_cap() {
     let db = TestDb::new();
     let c = &mut db.conn();
-    let a = key("10.0.0.1");
     // Play, pause between plays, play again with nothing after.
-    let a1 = add(
-        c,
-        &a,
-        t("2024-05-01T10:00:00Z"),
-        "playing",
-        Some(600.0),
-        "live",
-    );
+    let (a, a1) = ten_minute_play(c, "10.0.0.1");
     let a2 = add(c, &a, t("2024-05-01T10:01:40Z"), "paused", None, "live");
     let a3 = add(
         c,
@@ -162,15 +164,7 @@ fn open_events_are_closed_by_the_next_event_max_duration_or_cap() {
 fn a_play_still_within_its_max_duration_stays_open() {
     let db = TestDb::new();
     let c = &mut db.conn();
-    let a = key("10.0.1.1");
-    let a1 = add(
-        c,
-        &a,
-        t("2024-05-01T10:00:00Z"),
-        "playing",
-        Some(600.0),
-        "live",
-    );
+    let (_, a1) = ten_minute_play(c, "10.0.1.1");
     let window = Window {
         start: t("2024-05-01T09:00:00Z"),
         end: t("2024-05-01T11:00:00Z"),
@@ -214,15 +208,7 @@ fn window_edges_include_the_start_exclude_the_end_and_see_successors_beyond() {
 fn ends_past_a_late_successor_are_pulled_back_and_stale_durations_fixed() {
     let db = TestDb::new();
     let c = &mut db.conn();
-    let a = key("10.0.3.1");
-    let a1 = add(
-        c,
-        &a,
-        t("2024-05-01T10:00:00Z"),
-        "playing",
-        Some(600.0),
-        "live",
-    );
+    let (a, a1) = ten_minute_play(c, "10.0.3.1");
     let window = Window {
         start: t("2024-05-01T09:00:00Z"),
         end: t("2024-05-01T12:00:00Z"),

@@ -2,98 +2,43 @@ use std::process::Command;
 
 use airlog::auth::Scope;
 use airlog::db::playout::{self, NewLog};
-use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{airlog_cmd, private_temp_dir, TestApp};
-
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("Authorization", format!("Token {token}"));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use crate::helpers::{airlog_cmd, error_fields, private_temp_dir, utc as t, TestApp};
 
 #[tokio::test]
 async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
-    use reqwest::Method;
     let app = TestApp::spawn().await;
-    let admin = app.token(&[Scope::Admin]);
+    let admin = app.admin_token();
     let read = app.token(&[Scope::Read]);
 
     let station = json!({"name": "main", "time_zone": "Europe/Zurich", "streamer": "none"});
     assert_eq!(
-        call(
-            &app,
-            Method::POST,
-            &read,
-            "/api/v1/stations/",
-            Some(station.clone())
-        )
-        .await
-        .0,
+        app.post_json("/api/v1/stations/", &read, &station).await.0,
         403
     );
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        &admin,
-        "/api/v1/stations/",
-        Some(station.clone()),
-    )
-    .await;
+    let (status, body) = app.post_json("/api/v1/stations/", &admin, &station).await;
     assert_eq!(status, 201, "a creation: {body}");
     let station_id = body["id"].as_i64().unwrap();
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        &admin,
-        "/api/v1/stations/",
-        Some(station),
-    )
-    .await;
+    let (status, body) = app.post_json("/api/v1/stations/", &admin, &station).await;
     assert_eq!(status, 200, "posting it again updates it: {body}");
     assert_eq!(body["id"].as_i64(), Some(station_id));
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &admin,
-        "/api/v1/stations/main",
-        Some(json!({"time_zone": "Mars/Base", "poll_ms": 5})),
-    )
-    .await;
+    let (status, body) = app
+        .put_json(
+            "/api/v1/stations/main",
+            &admin,
+            &json!({"time_zone": "Mars/Base", "poll_ms": 5}),
+        )
+        .await;
     assert_eq!(status, 400);
-    let fields: Vec<&str> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["time_zone", "poll_ms"]);
-    let (status, body) = call(
-        &app,
-        Method::PUT,
-        &admin,
-        "/api/v1/stations/main",
-        Some(json!({"cancel_timeout_s": 600})),
-    )
-    .await;
+    assert_eq!(error_fields(&body), ["time_zone", "poll_ms"]);
+    let (status, body) = app
+        .put_json(
+            "/api/v1/stations/main",
+            &admin,
+            &json!({"cancel_timeout_s": 600}),
+        )
+        .await;
     assert_eq!(
         (status, body["cancel_timeout_s"].as_i64()),
         (200, Some(600))
@@ -102,36 +47,29 @@ async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
 
     let sound = json!({"path": "/srv/show.ogg", "duration": 3600, "title": "Show", "type": "archive", "program": "morning",
                        "tracks": [{"timestamp": 60, "artist": "A", "title": "One"}, {"timestamp": 300, "artist": "B", "title": "Two"}]});
-    let (status, body) = call(&app, Method::POST, &admin, "/api/v1/sounds/", Some(sound)).await;
+    let (status, body) = app.post_json("/api/v1/sounds/", &admin, &sound).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tracks"].as_array().unwrap().len(), 2);
-    let (status, body) = call(&app, Method::POST, &admin, "/api/v1/sounds/", Some(json!({"path": "/x.ogg", "type": "song", "duration": 10, "tracks": [{"timestamp": 20}]}))).await;
+    let (status, body) = app.post_json("/api/v1/sounds/", &admin, &json!({"path": "/x.ogg", "type": "song", "duration": 10, "tracks": [{"timestamp": 20}]})).await;
     assert_eq!(status, 400);
     assert_eq!(body["details"].as_array().unwrap().len(), 2, "{body}");
 
     let diffusion = json!({"station": "main", "start": "2024-11-05T06:00:00+01:00", "end": "2024-11-05T07:00:00+01:00",
                            "title": "Morning", "sounds": ["/srv/show.ogg"]});
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        &admin,
-        "/api/v1/diffusions/",
-        Some(diffusion),
-    )
-    .await;
+    let (status, body) = app
+        .post_json("/api/v1/diffusions/", &admin, &diffusion)
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["sounds"], json!(["/srv/show.ogg"]));
-    let (status, body) = call(&app, Method::POST, &admin, "/api/v1/diffusions/", Some(json!({"station": "main", "start": "2024-11-05 06:00:00", "end": "2024-11-05T05:00:00Z", "sounds": ["/nope.ogg"]}))).await;
+    let (status, body) = app.post_json("/api/v1/diffusions/", &admin, &json!({"station": "main", "start": "2024-11-05 06:00:00", "end": "2024-11-05T05:00:00Z", "sounds": ["/nope.ogg"]})).await;
     assert_eq!(status, 400);
     assert_eq!(body["details"][0]["field"], "start", "{body}");
-    let (_, listed) = call(
-        &app,
-        Method::GET,
-        &read,
-        "/api/v1/diffusions/?station=main&from=2024-11-05T00:00:00Z",
-        None,
-    )
-    .await;
+    let (_, listed) = app
+        .get_json(
+            "/api/v1/diffusions/?station=main&from=2024-11-05T00:00:00Z",
+            &read,
+        )
+        .await;
     assert_eq!(listed["results"].as_array().unwrap().len(), 1);
 
     // The as-run log: newest first, by broadcast day in station time (04:00 Zurich = 03:00Z).
@@ -156,14 +94,9 @@ async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
         )
         .unwrap();
     }
-    let (status, day) = call(
-        &app,
-        Method::GET,
-        &read,
-        "/api/v1/onair/?station=main&day=2024-11-05&limit=2",
-        None,
-    )
-    .await;
+    let (status, day) = app
+        .get_json("/api/v1/onair/?station=main&day=2024-11-05&limit=2", &read)
+        .await;
     assert_eq!(status, 200, "{day}");
     assert_eq!(day["count"], 3);
     let paths: Vec<&str> = day["results"]
@@ -174,45 +107,19 @@ async fn operators_manage_stations_sounds_and_diffusions_and_read_the_log() {
         .collect();
     assert_eq!(paths, ["/d.ogg", "/c.ogg"], "newest first, ties by id");
     let next = day["next"].as_str().unwrap().to_string();
-    let res = app
-        .client
-        .get(&next)
-        .header("Authorization", format!("Token {read}"))
-        .send()
-        .await
-        .unwrap();
-    let page2: Value = res.json().await.unwrap();
+    let page2 = app.get_ok(&next, &read).await;
     assert_eq!(page2["results"][0]["path"], "/b.ogg");
     assert!(page2["next"].is_null());
-    let (_, previous_day) = call(
-        &app,
-        Method::GET,
-        &read,
-        "/api/v1/onair/?station=main&day=2024-11-04",
-        None,
-    )
-    .await;
+    let (_, previous_day) = app
+        .get_json("/api/v1/onair/?station=main&day=2024-11-04", &read)
+        .await;
     assert_eq!(previous_day["count"], 1);
 
-    let (status, now) = call(
-        &app,
-        Method::GET,
-        &read,
-        "/api/v1/onair/now?station=main",
-        None,
-    )
-    .await;
+    let (status, now) = app.get_json("/api/v1/onair/now?station=main", &read).await;
     assert_eq!(status, 200);
     assert_eq!(now["observed"]["sound"]["path"], "/d.ogg");
     assert!(now["scheduled"]["current"].is_null());
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        &read,
-        "/api/v1/onair/now?station=nope",
-        None,
-    )
-    .await;
+    let (status, _) = app.get_json("/api/v1/onair/now?station=nope", &read).await;
     assert_eq!(status, 404);
     app.stop().await;
 }

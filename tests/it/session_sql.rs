@@ -7,11 +7,11 @@ use std::process::Command;
 use airlog::config::JobSettings;
 use airlog::db::cluster::PgBinaries;
 use airlog::jobs::{self, Trigger, Window};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text, Timestamptz};
 
-use crate::helpers::TestDb;
+use crate::helpers::{stdout_ok, utc, TestDb};
 
 pub fn reference_sql() -> Option<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,27 +25,18 @@ pub fn reference_sql() -> Option<String> {
 
 pub fn psql(url: &str, sql: &str) -> String {
     let psql = PgBinaries::discover().unwrap().bindir.join("psql");
-    let out = Command::new(psql)
-        .args([
-            url,
-            "-X",
-            "-A",
-            "-t",
-            "-F",
-            "|",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_ok(Command::new(psql).args([
+        url,
+        "-X",
+        "-A",
+        "-t",
+        "-F",
+        "|",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+    ]))
 }
 
 #[test]
@@ -63,9 +54,7 @@ fn the_reference_session_query_agrees_with_the_materialised_sessions() {
         x ^= x << 17;
         x % n
     };
-    let start = DateTime::parse_from_rfc3339("2024-06-03T06:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc);
+    let start = utc("2024-06-03T06:00:00Z");
     for (user, ip) in [
         ("account.user:D34C5A0A", "198.51.100.4"),
         ("account.user:D34C5A0A", "2001:db8::7"),

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airlog::app::Application;
 use airlog::auth::Scope;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::helpers::{private_temp_dir, test_settings, TestDb};
+use crate::helpers::{
+    free_port, private_temp_dir, settings_for, stdout_ok, token_in, Running, TestDb,
+};
 
 struct Nginx {
     child: Child,
@@ -27,11 +28,7 @@ impl Nginx {
 
     /// The same with `workers` worker processes (each reopens its logs on its own).
     fn start_with_workers(dir: &Path, workers: usize) -> Nginx {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let log = dir.join("hls.log");
         let shipped = std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/hls.conf"),
@@ -81,24 +78,16 @@ impl Nginx {
 
     /// `nginx -s reopen`: nginx's own command, which signals the master (USR1) by its pid file.
     fn reopen(&self) {
-        let out = Command::new("nginx")
-            .args([
-                "-p",
-                self.dir.to_str().unwrap(),
-                "-c",
-                self.dir.join("nginx.conf").to_str().unwrap(),
-                "-e",
-                self.dir.join("error.log").to_str().unwrap(),
-                "-s",
-                "reopen",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        stdout_ok(Command::new("nginx").args([
+            "-p",
+            self.dir.to_str().unwrap(),
+            "-c",
+            self.dir.join("nginx.conf").to_str().unwrap(),
+            "-e",
+            self.dir.join("error.log").to_str().unwrap(),
+            "-s",
+            "reopen",
+        ]));
     }
 
     /// Rotation as logrotate does it: rename, then tell nginx to reopen its logs.
@@ -216,6 +205,26 @@ fn shipper(log: &Path, state: &Path, token_file: &Path, to: &str, extra: &[&str]
     Shipper(child)
 }
 
+/// A shipper of nginx's log in batches of `batch_size`, writing its metrics to a file in `dir`;
+/// that file's path.
+fn metered_shipper(
+    nginx: &Nginx,
+    dir: &Path,
+    token_file: &Path,
+    to: &str,
+    batch_size: &str,
+) -> (Shipper, PathBuf) {
+    let metrics = dir.join("ship.prom");
+    let extra = [
+        "--batch-size",
+        batch_size,
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+    ];
+    let ship = shipper(&nginx.log, &dir.join("state.json"), token_file, to, &extra);
+    (ship, metrics)
+}
+
 #[derive(QueryableByName, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Row {
     #[diesel(sql_type = Text)]
@@ -250,38 +259,59 @@ async fn wait_rows(db: &TestDb, n: usize, within: Duration) -> Vec<Row> {
     }
 }
 
-struct Server {
-    trigger: airlog::shutdown::ShutdownTrigger,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-fn serve(db: &TestDb, port: u16) -> Server {
-    let mut settings = test_settings();
+/// airlog serving `db` on `port` (a restarted server comes back on the same port).
+fn serve(db: &TestDb, port: u16) -> Running {
+    let mut settings = settings_for(db);
     settings.server.bind = format!("127.0.0.1:{port}");
-    settings.database.url = db.url.clone();
-    let app = Application::build(settings, &db.url).unwrap();
-    let (trigger, stop) = airlog::shutdown::channel();
-    Server {
-        trigger,
-        task: tokio::spawn(app.run_until_stopped(stop)),
-    }
+    Running::start(settings)
 }
 
-fn token(db: &TestDb, dir: &Path) -> PathBuf {
-    let t = airlog::auth::generate_token().unwrap();
-    airlog::db::tokens::insert(
-        &mut db.conn(),
-        &airlog::db::tokens::NewToken {
-            name: "shipper",
-            prefix: &t.prefix,
-            hash: &t.hash,
-            scopes: vec![Scope::Ingest.as_str().into()],
-        },
-    )
-    .unwrap();
-    let file = dir.join("token");
-    std::fs::write(&file, format!("{}\n", t.secret)).unwrap();
-    file
+/// Where the shipper sends to: a fresh database, the port airlog is to serve it on, the file
+/// `<dir>/token` holding an ingest token, and the ingest URL at that port.
+fn target(dir: &Path) -> (TestDb, u16, PathBuf, String) {
+    let db = TestDb::new();
+    let port = free_port();
+    let token_file = dir.join("token");
+    let secret = token_in(&db, &[Scope::Ingest]);
+    std::fs::write(&token_file, format!("{secret}\n")).unwrap();
+    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
+    (db, port, token_file, to)
+}
+
+/// The events the shipper's rules make of these log lines read in order, the sessions still
+/// open at the end closed.
+fn converted<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<serde_json::Value> {
+    let mut conv = airlog::ship::Converter::new(
+        airlog::ship::parse::Format::NginxHls,
+        Duration::from_secs_f64(1.5),
+        Vec::new(),
+    );
+    let mut events = Vec::new();
+    for line in lines {
+        events.extend(conv.line(line));
+    }
+    events.extend(conv.sessions.close_all());
+    events
+}
+
+/// (user agent, bytes sent) of each event.
+fn agents_and_bytes(events: &[serde_json::Value]) -> BTreeSet<(String, i64)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["user_agent"].as_str().unwrap().to_string(),
+                e["bytes_sent"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// (user agent, bytes sent) of each stored row.
+fn stored_agents_and_bytes(rows: &[Row]) -> BTreeSet<(String, i64)> {
+    rows.iter()
+        .map(|r| (r.user_agent.clone(), r.bytes_sent))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,28 +319,9 @@ async fn hls_listeners_become_sessions_bots_and_probes_are_skipped_and_rotation_
     let dir = private_temp_dir("airlog-ship");
     let sizes = stream(&dir, 4);
     let nginx = Nginx::start(&dir);
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (db, port, token_file, to) = target(&dir);
     let server = serve(&db, port);
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
-    let metrics = dir.join("ship.prom");
-    let mut ship = shipper(
-        &nginx.log,
-        &dir.join("state.json"),
-        &token_file,
-        &to,
-        &[
-            "--batch-size",
-            "2",
-            "--metrics-file",
-            metrics.to_str().unwrap(),
-        ],
-    );
+    let (mut ship, metrics) = metered_shipper(&nginx, &dir, &token_file, &to, "2");
 
     let client = reqwest::Client::new();
     let vlc = "VLC/3.0.18 LibVLC/3.0.18";
@@ -415,8 +426,7 @@ async fn hls_listeners_become_sessions_bots_and_probes_are_skipped_and_rotation_
 
     unsafe { libc::kill(ship.id() as i32, libc::SIGTERM) };
     assert!(ship.wait().unwrap().success());
-    server.trigger.fire();
-    server.task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,15 +434,8 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
     let dir = private_temp_dir("airlog-ship-crash");
     stream(&dir, 3);
     let nginx = Nginx::start(&dir);
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (db, port, token_file, to) = target(&dir);
     let mut server = Some(serve(&db, port));
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     let state = dir.join("state.json");
     let mut ship = shipper(&nginx.log, &state, &token_file, &to, &["--batch-size", "3"]);
 
@@ -466,8 +469,7 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
             }
             2 => {
                 let s = server.take().unwrap();
-                s.trigger.fire();
-                s.task.await.unwrap().unwrap();
+                s.stop().await;
             }
             3 => {
                 server = Some(serve(&db, port));
@@ -486,31 +488,13 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
     assert_eq!(got.len(), got_after.len(), "nothing more arrives");
 
     // What the logs say, computed offline with the same rules, is exactly what was stored.
-    let mut conv = airlog::ship::Converter::new(
-        airlog::ship::parse::Format::NginxHls,
-        Duration::from_secs_f64(1.5),
-        Vec::new(),
-    );
-    let mut expected = Vec::new();
-    for f in [dir.join("hls.log.1"), nginx.log.clone()] {
-        for line in std::fs::read_to_string(f).unwrap().lines() {
-            expected.extend(conv.line(line));
-        }
-    }
-    expected.extend(conv.sessions.close_all());
-    let want: BTreeSet<(String, i64)> = expected
+    let texts: Vec<String> = [dir.join("hls.log.1"), nginx.log.clone()]
         .iter()
-        .map(|e| {
-            (
-                e["user_agent"].as_str().unwrap().to_string(),
-                e["bytes_sent"].as_i64().unwrap(),
-            )
-        })
+        .map(|f| std::fs::read_to_string(f).unwrap())
         .collect();
-    let have: BTreeSet<(String, i64)> = got_after
-        .iter()
-        .map(|r| (r.user_agent.clone(), r.bytes_sent))
-        .collect();
+    let expected = converted(texts.iter().flat_map(|t| t.lines()));
+    let want = agents_and_bytes(&expected);
+    let have = stored_agents_and_bytes(&got_after);
     assert_eq!(expected.len(), 60);
     assert_eq!(got_after.len(), 60, "no event lost or counted twice");
     assert_eq!(have, want);
@@ -518,8 +502,7 @@ async fn killing_the_shipper_and_restarting_the_server_loses_nothing_and_counts_
     ship.kill().unwrap();
     ship.wait().unwrap();
     if let Some(s) = server {
-        s.trigger.fire();
-        s.task.await.unwrap().unwrap();
+        s.stop().await;
     }
 }
 
@@ -535,36 +518,10 @@ fn import_log_sends_old_files_in_one_go() {
     ];
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (db, port, token_file, to) = target(&dir);
     let server = rt.block_on(async { serve(&db, port) });
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     for round in 0..2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_airlog"))
-            .args([
-                "import-log",
-                log.to_str().unwrap(),
-                "--format",
-                "icecast",
-                "--to",
-                &to,
-                "--token-file",
-                token_file.to_str().unwrap(),
-            ])
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = import(&log, &to, &token_file);
         let new = if round == 0 { 2 } else { 0 };
         assert!(
             stdout.contains(&format!("4 lines: 2 events sent ({new} new")),
@@ -582,10 +539,7 @@ fn import_log_sends_old_files_in_one_go() {
             .any(|r| r.span == "2024-11-05 11:15:32+00/2024-11-05 11:16:32+00"),
         "{got:#?}"
     );
-    rt.block_on(async {
-        server.trigger.fire();
-        server.task.await.unwrap().unwrap();
-    });
+    rt.block_on(server.stop());
 }
 
 /// logrotate's numbering: `hls.log.N` becomes `hls.log.N+1`, `hls.log` becomes `hls.log.1`.
@@ -605,28 +559,9 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
     stream(&dir, 4);
     // Two workers: each reopens the log on its own after the signal.
     let nginx = Nginx::start_with_workers(&dir, 2);
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (db, port, token_file, to) = target(&dir);
     let server = serve(&db, port);
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
-    let metrics = dir.join("ship.prom");
-    let mut ship = shipper(
-        &nginx.log,
-        &dir.join("state.json"),
-        &token_file,
-        &to,
-        &[
-            "--batch-size",
-            "20",
-            "--metrics-file",
-            metrics.to_str().unwrap(),
-        ],
-    );
+    let (mut ship, metrics) = metered_shipper(&nginx, &dir, &token_file, &to, "20");
 
     // Six listeners fetch the playlist and segments without pause longer than the gap.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -725,29 +660,9 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
     let got = rows(&db);
 
     // The sessions are those of the whole log read in order.
-    let mut conv = airlog::ship::Converter::new(
-        airlog::ship::parse::Format::NginxHls,
-        Duration::from_secs_f64(1.5),
-        Vec::new(),
-    );
-    let mut expected = Vec::new();
-    for line in all_lines.iter().flatten() {
-        expected.extend(conv.line(line));
-    }
-    expected.extend(conv.sessions.close_all());
-    let want: BTreeSet<(String, i64)> = expected
-        .iter()
-        .map(|e| {
-            (
-                e["user_agent"].as_str().unwrap().to_string(),
-                e["bytes_sent"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    let have: BTreeSet<(String, i64)> = got
-        .iter()
-        .map(|r| (r.user_agent.clone(), r.bytes_sent))
-        .collect();
+    let expected = converted(all_lines.iter().flatten().map(String::as_str));
+    let want = agents_and_bytes(&expected);
+    let have = stored_agents_and_bytes(&got);
     assert_eq!(got.len(), expected.len(), "{got:#?}");
     assert_eq!(have, want, "no session cut");
 
@@ -758,32 +673,24 @@ async fn rotating_real_nginx_with_its_reopen_signal_under_traffic_ships_every_li
         text.contains(&format!("airlog_ship_lines_total {total_lines}\n")),
         "every line read once: {total_lines} in the files\n{text}"
     );
-    server.trigger.fire();
-    server.task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 fn import(log: &Path, to: &str, token_file: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_airlog"))
-        .args([
-            "import-log",
-            log.to_str().unwrap(),
-            "--format",
-            "icecast",
-            "--to",
-            to,
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    stdout_ok(
+        Command::new(env!("CARGO_BIN_EXE_airlog"))
+            .args([
+                "import-log",
+                log.to_str().unwrap(),
+                "--format",
+                "icecast",
+                "--to",
+                to,
+                "--token-file",
+                token_file.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "warn"),
+    )
 }
 
 fn icecast_line(ip: &str, method: &str, ua: &[u8], seconds: u64) -> Vec<u8> {
@@ -822,15 +729,8 @@ fn import_log_with_a_nul_byte_invalid_utf8_and_an_invalid_event_stores_every_oth
     std::fs::write(&log, &file).unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (db, port, token_file, to) = target(&dir);
     let server = rt.block_on(async { serve(&db, port) });
-    let token_file = token(&db, &dir);
-    let to = format!("http://127.0.0.1:{port}/api/v1/stats/ingest/stream-events/");
     for round in 0..2 {
         let stdout = import(&log, &to, &token_file);
         let new = if round == 0 { 5 } else { 0 };
@@ -859,10 +759,7 @@ fn import_log_with_a_nul_byte_invalid_utf8_and_an_invalid_event_stores_every_oth
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(got, want);
-    rt.block_on(async {
-        server.trigger.fire();
-        server.task.await.unwrap().unwrap();
-    });
+    rt.block_on(server.stop());
 }
 
 /// What the stand-in ingest server received and how it misbehaves.

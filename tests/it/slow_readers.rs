@@ -52,15 +52,10 @@ async fn stalled_export_downloads_leave_ingest_and_health_answering() {
         "time_end":"2024-11-06T10:01:00Z","seconds_connected":60}]);
     for _ in 0..5 {
         let started = Instant::now();
-        let res = app
-            .client
-            .post(app.url("/api/v1/stats/ingest/stream-events/"))
-            .header("Authorization", format!("Token {ingest}"))
-            .json(&event)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let (status, body) = app
+            .post_json("/api/v1/stats/ingest/stream-events/", &ingest, &event)
+            .await;
+        assert_eq!(status, 201, "{body}");
         let health = app.client.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(health.status(), 200, "{}", health.text().await.unwrap());
         assert!(
@@ -73,15 +68,10 @@ async fn stalled_export_downloads_leave_ingest_and_health_answering() {
     // runs, whole.
     tokio::time::sleep(Duration::from_secs(4)).await;
     drop(stalled);
-    let res = app
-        .client
-        .get(app.url("/api/v1/stats/stream-events/export.csv"))
-        .header("Authorization", format!("Token {read}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let csv = res.text().await.unwrap();
+    let (status, csv) = app
+        .get_text("/api/v1/stats/stream-events/export.csv", &read)
+        .await;
+    assert_eq!(status, 200);
     assert_eq!(
         csv.lines().count(),
         1 + 100_000 + 1,
@@ -93,8 +83,7 @@ async fn stalled_export_downloads_leave_ingest_and_health_answering() {
 #[tokio::test]
 async fn health_tells_a_busy_pool_from_a_dead_database() {
     let db = crate::helpers::TestDb::new();
-    let mut settings = crate::helpers::test_settings();
-    settings.database.url = db.url.clone();
+    let mut settings = crate::helpers::settings_for(&db);
     settings.database.pool_size = 2;
     settings.database.connect_timeout_s = 1;
     settings.server.max_exports = 1;

@@ -1,7 +1,8 @@
 use airlog::auth::Scope;
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{json_of, TestApp};
 
 const INGEST: &str = "/api/v1/stats/ingest/stream-events/";
 const LIST: &str = "/api/v1/stats/stream-events/";
@@ -23,42 +24,6 @@ fn event(n: i64) -> Value {
     })
 }
 
-async fn post(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    let res = app
-        .client
-        .post(app.url(INGEST))
-        .header("Authorization", format!("Token {token}"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, token: &str, url: &str) -> (u16, Value) {
-    let res = app
-        .client
-        .get(url)
-        .header("Authorization", format!("Token {token}"))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn get_text(app: &TestApp, token: &str, path: &str) -> (u16, String) {
-    let res = app
-        .client
-        .get(app.url(path))
-        .header("Authorization", format!("Token {token}"))
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
-}
-
 fn stored(app: &TestApp) -> i64 {
     use diesel::prelude::*;
     airlog::db::schema::stats_stream_event::table
@@ -67,21 +32,24 @@ fn stored(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// The ids of a page's rows, in order.
+fn ids_of(page: &Value) -> Vec<i64> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// Follows `next` from `url` and returns the ids seen, page by page.
 async fn walk(app: &TestApp, token: &str, url: String) -> Vec<Vec<i64>> {
     let mut pages = Vec::new();
     let mut next = Some(url);
     while let Some(url) = next {
-        let (status, body) = get(app, token, &url).await;
+        let (status, body) = app.get_json(&url, token).await;
         assert_eq!(status, 200, "{body}");
-        pages.push(
-            body["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_i64().unwrap())
-                .collect(),
-        );
+        pages.push(ids_of(&body));
         next = body["next"].as_str().map(str::to_string);
         assert!(pages.len() < 1000, "walk does not end");
     }
@@ -111,10 +79,10 @@ async fn every_accepted_time_format_is_stored_as_the_same_instant() {
             e
         })
         .collect();
-    let (status, body) = post(&app, &token, &json!(batch)).await;
+    let (status, body) = app.post_json(INGEST, &token, &json!(batch)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body, json!({"created": 6, "duplicates": 0}));
-    let (_, page) = get(&app, &token, &app.url(LIST)).await;
+    let (_, page) = app.get_json(LIST, &token).await;
     for row in page["results"].as_array().unwrap() {
         assert_eq!(row["timeStart"], "2024-11-05T11:15:32Z");
         assert_eq!(row["secondsConnected"], 60);
@@ -134,7 +102,9 @@ async fn a_batch_with_one_bad_item_is_rejected_whole_with_every_problem_named() 
     bad.as_object_mut().unwrap().remove("path");
     let mut inconsistent = event(3);
     inconsistent["seconds_connected"] = json!(3600);
-    let (status, body) = post(&app, &token, &json!([event(0), naive, bad, inconsistent])).await;
+    let (status, body) = app
+        .post_json(INGEST, &token, &json!([event(0), naive, bad, inconsistent]))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "validation");
     let details: Vec<(i64, String)> = body["details"]
@@ -164,7 +134,7 @@ async fn a_batch_with_one_bad_item_is_rejected_whole_with_every_problem_named() 
         .contains("no UTC offset"));
     assert_eq!(stored(&app), 0, "nothing of a rejected batch is stored");
 
-    let (status, body) = post(&app, &token, &json!({"events": []})).await;
+    let (status, body) = app.post_json(INGEST, &token, &json!({"events": []})).await;
     assert_eq!(status, 400);
     assert!(
         body["message"].as_str().unwrap().contains("JSON array"),
@@ -179,18 +149,18 @@ async fn re_posting_a_batch_stores_nothing_twice() {
     let token = app.token(&[Scope::Ingest]);
     let batch: Vec<Value> = (0..50).map(event).collect();
     assert_eq!(
-        post(&app, &token, &json!(batch)).await,
+        app.post_json(INGEST, &token, &json!(batch)).await,
         (201, json!({"created": 50, "duplicates": 0}))
     );
     assert_eq!(
-        post(&app, &token, &json!(batch)).await,
+        app.post_json(INGEST, &token, &json!(batch)).await,
         (201, json!({"created": 0, "duplicates": 50}))
     );
     // Half old, half new, plus a duplicate inside the batch itself.
     let mut mixed: Vec<Value> = (25..75).map(event).collect();
     mixed.push(event(74));
     assert_eq!(
-        post(&app, &token, &json!(mixed)).await,
+        app.post_json(INGEST, &token, &json!(mixed)).await,
         (201, json!({"created": 25, "duplicates": 26}))
     );
     assert_eq!(stored(&app), 75);
@@ -198,19 +168,11 @@ async fn re_posting_a_batch_stores_nothing_twice() {
     let mut twice: Vec<Value> = (100..110).map(event).collect();
     twice.push(event(105));
     assert_eq!(
-        post(&app, &token, &json!(twice)).await,
+        app.post_json(INGEST, &token, &json!(twice)).await,
         (201, json!({"created": 10, "duplicates": 1}))
     );
     assert_eq!(stored(&app), 85);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"airlog_ingest_events_total{kind="stream",outcome="created"} 85"#),
         "{metrics}"
@@ -230,15 +192,8 @@ async fn the_same_batch_posted_by_eight_clients_at_once_is_stored_once() {
     let batch = json!((0..200).map(event).collect::<Vec<Value>>());
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let req = app
-                .client
-                .post(app.url("/api/v1/stats/ingest/stream-events/"))
-                .header("Authorization", format!("Token {token}"))
-                .json(&batch);
-            tokio::spawn(async move {
-                let res = req.send().await.unwrap();
-                (res.status().as_u16(), res.json::<Value>().await.unwrap())
-            })
+            let req = app.request(Method::POST, INGEST, Some(&token)).json(&batch);
+            tokio::spawn(json_of(req))
         })
         .collect();
     let (mut created, mut duplicates) = (0, 0);
@@ -258,7 +213,7 @@ async fn oversized_batches_get_413_naming_the_cap() {
     let app = TestApp::spawn_with(|s| s.server.max_body_bytes = 64 * 1024).await;
     let token = app.token(&[Scope::Ingest]);
     let small: Vec<Value> = (0..10_001).map(|_| json!(0)).collect();
-    let (status, body) = post(&app, &token, &json!(small)).await;
+    let (status, body) = app.post_json(INGEST, &token, &json!(small)).await;
     assert_eq!(status, 413, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("10000"),
@@ -266,7 +221,7 @@ async fn oversized_batches_get_413_naming_the_cap() {
     );
 
     let big: Vec<Value> = (0..1000).map(event).collect();
-    let (status, body) = post(&app, &token, &json!(big)).await;
+    let (status, body) = app.post_json(INGEST, &token, &json!(big)).await;
     assert_eq!(status, 413, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("65536 bytes"),
@@ -281,19 +236,20 @@ async fn ingest_and_read_need_their_own_scopes() {
     let app = TestApp::spawn().await;
     let ingest = app.token(&[Scope::Ingest]);
     let read = app.token(&[Scope::Read]);
-    assert_eq!(post(&app, &read, &json!([event(0)])).await.0, 403);
-    assert_eq!(post(&app, &ingest, &json!([event(0)])).await.0, 201);
-    assert_eq!(get(&app, &ingest, &app.url(LIST)).await.0, 403);
-    assert_eq!(get(&app, &read, &app.url(LIST)).await.0, 200);
-    let res = app.client.get(app.url(LIST)).send().await.unwrap();
-    assert_eq!(res.status(), 401);
-    let res = app
-        .client
-        .get(app.url("/api/v1/stats/stream-events/export.csv"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(
+        app.post_json(INGEST, &read, &json!([event(0)])).await.0,
+        403
+    );
+    assert_eq!(
+        app.post_json(INGEST, &ingest, &json!([event(0)])).await.0,
+        201
+    );
+    assert_eq!(app.get_json(LIST, &ingest).await.0, 403);
+    assert_eq!(app.get_json(LIST, &read).await.0, 200);
+    let anonymous = |path| app.request(Method::GET, path, None).send();
+    assert_eq!(anonymous(LIST).await.unwrap().status(), 401);
+    let export = anonymous("/api/v1/stats/stream-events/export.csv");
+    assert_eq!(export.await.unwrap().status(), 401);
     app.stop().await;
 }
 
@@ -311,7 +267,7 @@ async fn cursor_paging_walks_equal_start_times_without_gaps_or_duplicates() {
             e
         })
         .collect();
-    assert_eq!(post(&app, &token, &json!(batch)).await.0, 201);
+    assert_eq!(app.post_json(INGEST, &token, &json!(batch)).await.0, 201);
 
     let pages = walk(&app, &token, app.url(&format!("{LIST}?limit=4"))).await;
     assert_eq!(pages.len(), 8);
@@ -322,13 +278,8 @@ async fn cursor_paging_walks_equal_start_times_without_gaps_or_duplicates() {
     assert_eq!(unique.len(), 30, "no duplicates, no gaps");
 
     // The order is time_start, then id.
-    let (_, all) = get(&app, &token, &app.url(&format!("{LIST}?limit=100"))).await;
-    let ordered: Vec<i64> = all["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
+    let (_, all) = app.get_json(&format!("{LIST}?limit=100"), &token).await;
+    let ordered: Vec<i64> = ids_of(&all);
     assert_eq!(ids, ordered);
     assert_eq!(all["count"], 30);
     assert!(all["next"].is_null() && all["previous"].is_null());
@@ -336,53 +287,33 @@ async fn cursor_paging_walks_equal_start_times_without_gaps_or_duplicates() {
     // Walking back with `previous` from the last page gives the same pages.
     let mut url = app.url(&format!("{LIST}?limit=4"));
     let last = loop {
-        let (_, body) = get(&app, &token, &url).await;
+        let (_, body) = app.get_json(&url, &token).await;
         assert_eq!(body["count"], 30, "count is carried by the cursor");
         match body["next"].as_str() {
             Some(n) => url = n.to_string(),
             None => break body,
         }
     };
-    let mut back = vec![last["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect::<Vec<_>>()];
+    let mut back = vec![ids_of(&last)];
     let mut prev = last["previous"].as_str().map(str::to_string);
     while let Some(p) = prev {
-        let (_, body) = get(&app, &token, &p).await;
-        back.push(
-            body["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_i64().unwrap())
-                .collect(),
-        );
+        let (_, body) = app.get_json(&p, &token).await;
+        back.push(ids_of(&body));
         prev = body["previous"].as_str().map(str::to_string);
     }
     back.reverse();
     assert_eq!(back, pages);
 
     // Old clients page by offset.
-    let (_, body) = get(
-        &app,
-        &token,
-        &app.url(&format!("{LIST}?limit=10&offset=20")),
-    )
-    .await;
-    let ids_offset: Vec<i64> = body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
+    let (_, body) = app
+        .get_json(&format!("{LIST}?limit=10&offset=20"), &token)
+        .await;
+    let ids_offset: Vec<i64> = ids_of(&body);
     assert_eq!(ids_offset, ordered[20..30]);
     assert!(body["next"].is_null());
     assert!(body["previous"].as_str().unwrap().contains("offset=10"));
 
-    let (status, body) = get(&app, &token, &app.url(&format!("{LIST}?cursor=bogus"))).await;
+    let (status, body) = app.get_json(&format!("{LIST}?cursor=bogus"), &token).await;
     assert_eq!(status, 400);
     assert_eq!(body["details"][0]["field"], "cursor");
     app.stop().await;
@@ -397,12 +328,12 @@ async fn filters_narrow_the_list() {
     batch[7]["seconds_connected"] = json!(60);
     batch[7]["time_end"] = json!(1_730_804_400 + 7 + 600);
     batch[7]["seconds_connected"] = json!(600);
-    assert_eq!(post(&app, &token, &json!(batch)).await.0, 201);
+    assert_eq!(app.post_json(INGEST, &token, &json!(batch)).await.0, 201);
     let count = |q: &'static str| {
         let app = &app;
         let token = &token;
         async move {
-            let (status, body) = get(app, token, &app.url(&format!("{LIST}?{q}"))).await;
+            let (status, body) = app.get_json(&format!("{LIST}?{q}"), token).await;
             assert_eq!(status, 200, "{q}: {body}");
             assert_eq!(
                 body["count"].as_i64().unwrap() as usize,
@@ -441,10 +372,12 @@ async fn exports_carry_every_matching_event() {
     batch[2]["time_start"] = json!("2024-11-05T23:59:30Z");
     batch[2]["time_end"] = json!("2024-11-06T00:00:00Z");
     for chunk in batch.chunks(5000) {
-        assert_eq!(post(&app, &token, &json!(chunk)).await.0, 201);
+        assert_eq!(app.post_json(INGEST, &token, &json!(chunk)).await.0, 201);
     }
 
-    let (status, csv) = get_text(&app, &token, "/api/v1/stats/stream-events/export.csv").await;
+    let (status, csv) = app
+        .get_text("/api/v1/stats/stream-events/export.csv", &token)
+        .await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
@@ -463,23 +396,23 @@ async fn exports_carry_every_matching_event() {
         "{first}"
     );
 
-    let (status, nd) = get_text(
-        &app,
-        &token,
-        "/api/v1/stats/stream-events/export.ndjson?origin=hls&path=/live.m3u8",
-    )
-    .await;
+    let (status, nd) = app
+        .get_text(
+            "/api/v1/stats/stream-events/export.ndjson?origin=hls&path=/live.m3u8",
+            &token,
+        )
+        .await;
     assert_eq!(status, 200);
     let rows: Vec<Value> = nd
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (_, listed) = get(
-        &app,
-        &token,
-        &app.url(&format!("{LIST}?origin=hls&path=/live.m3u8&limit=20000")),
-    )
-    .await;
+    let (_, listed) = app
+        .get_json(
+            &format!("{LIST}?origin=hls&path=/live.m3u8&limit=20000"),
+            &token,
+        )
+        .await;
     assert_eq!(rows.len(), 2000);
     assert_eq!(
         &rows,
@@ -487,12 +420,12 @@ async fn exports_carry_every_matching_event() {
         "the export has the list's rows and fields"
     );
 
-    let (status, log) = get_text(
-        &app,
-        &token,
-        "/api/v1/stats/stream-events/export/icecast/2024-11-05.log",
-    )
-    .await;
+    let (status, log) = app
+        .get_text(
+            "/api/v1/stats/stream-events/export/icecast/2024-11-05.log",
+            &token,
+        )
+        .await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(
@@ -511,19 +444,19 @@ async fn exports_carry_every_matching_event() {
             .contains("[05/Nov/2024:23:59:59 +0000]"),
         "ordered by end time"
     );
-    let (_, next_day) = get_text(
-        &app,
-        &token,
-        "/api/v1/stats/stream-events/export/icecast/2024-11-06.log",
-    )
-    .await;
+    let (_, next_day) = app
+        .get_text(
+            "/api/v1/stats/stream-events/export/icecast/2024-11-06.log",
+            &token,
+        )
+        .await;
     assert_eq!(next_day.lines().count(), 1);
-    let (status, _) = get_text(
-        &app,
-        &token,
-        "/api/v1/stats/stream-events/export/icecast/2024-13-45.log",
-    )
-    .await;
+    let (status, _) = app
+        .get_text(
+            "/api/v1/stats/stream-events/export/icecast/2024-13-45.log",
+            &token,
+        )
+        .await;
     assert_eq!(status, 400);
     app.stop().await;
 }
@@ -572,18 +505,18 @@ async fn a_fresh_batch_and_a_retried_one_store_the_same_values() {
     let fresh = TestApp::spawn().await;
     let token = fresh.token(&[Scope::Ingest]);
     assert_eq!(
-        post(&fresh, &token, &json!(batch)).await,
+        fresh.post_json(INGEST, &token, &json!(batch)).await,
         (201, json!({"created": 8, "duplicates": 0}))
     );
 
     let retried = TestApp::spawn().await;
     let token2 = retried.token(&[Scope::Ingest]);
     assert_eq!(
-        post(&retried, &token2, &json!([batch[3]])).await,
+        retried.post_json(INGEST, &token2, &json!([batch[3]])).await,
         (201, json!({"created": 1, "duplicates": 0}))
     );
     assert_eq!(
-        post(&retried, &token2, &json!(batch)).await,
+        retried.post_json(INGEST, &token2, &json!(batch)).await,
         (201, json!({"created": 7, "duplicates": 1}))
     );
 
