@@ -138,6 +138,13 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl crate::db::RunError for ApiError {
+    type Out = ApiError;
+    fn into_out(self) -> ApiError {
+        self
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> ApiError {
         ApiError::from(DbError::Query(err))

@@ -100,6 +100,8 @@ where
             5,
         )
     })?;
+    // Not `db::run`: the connection is held for the whole export while `produce` streams rows
+    // through the channel, and the blocking task outlives this call.
     let pool = pool.clone();
     let mut conn = tokio::task::spawn_blocking(move || pool.get())
         .await

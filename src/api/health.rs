@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::db;
 use actix_web::{web, HttpResponse};
-use diesel::RunQueryDsl;
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -55,11 +55,13 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 pub async fn probe(state: &AppState) -> Result<(), ApiError> {
     let pool = state.pool.clone();
     let url = state.database_url.clone();
+    // Not `db::run`: the probe needs its own checkout timeout, and when the pool is full a
+    // connection of its own, to tell a busy pool from a dead database.
     let found = tokio::task::spawn_blocking(move || {
         let through_pool = pool
             .get_timeout(HEALTH_TIMEOUT)
             .map_err(anyhow::Error::from)
-            .and_then(|mut conn| Ok(diesel::sql_query("SELECT 1").execute(&mut conn)?));
+            .and_then(|mut conn| Ok(db::locks::ping(&mut conn)?));
         let Err(e) = through_pool else {
             return Found::Ok;
         };
@@ -69,7 +71,7 @@ pub async fn probe(state: &AppState) -> Result<(), ApiError> {
             use diesel::Connection;
             let alive = diesel::PgConnection::establish(&url)
                 .map_err(anyhow::Error::from)
-                .and_then(|mut c| Ok(diesel::sql_query("SELECT 1").execute(&mut c)?));
+                .and_then(|mut c| Ok(db::locks::ping(&mut c)?));
             if alive.is_ok() {
                 return Found::PoolBusy {
                     size: pool.max_size(),

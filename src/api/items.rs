@@ -2,14 +2,13 @@
 //! `ingest`), `GET /api/v1/items/{id}/history` (scope `read`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, SmallInt, Text};
 use serde::Deserialize;
 
 use super::auth::{Caller, IngestScope, ReadScope};
 use super::error::ApiError;
 use super::params::Params;
 use crate::app::AppState;
+use crate::db::items::{self as queries, HistoryEntry, ItemRow, NewRating};
 use crate::db::{self};
 use crate::domain::FieldError;
 
@@ -56,16 +55,6 @@ struct RatingOut {
     position_s: Option<f64>,
 }
 
-#[derive(QueryableByName)]
-struct OnAir {
-    #[diesel(sql_type = Text)]
-    path: String,
-    #[diesel(sql_type = Text)]
-    instance: String,
-    #[diesel(sql_type = Double)]
-    position_s: f64,
-}
-
 /// `POST /api/v1/ratings/`: `{rating 1-5, tag?}` for `item`, or for what plays now.
 #[utoipa::path(
     post,
@@ -105,53 +94,37 @@ async fn rate(
             None => {
                 // What plays now: the latest path an mpv instance reported (or the station's
                 // latest on-air sound), and how far into it.
-                let now: Option<OnAir> = match &r.station {
-                    Some(station) => diesel::sql_query(
-                        "SELECT l.path, '' AS instance, extract(epoch FROM now() - l.date)::float8 AS position_s \
-                         FROM onair_log l JOIN station s ON s.id = l.station_id WHERE s.name = $1 AND l.type = 'on_air' \
-                         AND l.track_id IS NULL AND l.path IS NOT NULL ORDER BY l.date DESC LIMIT 1",
-                    )
-                    .bind::<Text, _>(station)
-                    .get_result(c)
-                    .optional()?,
-                    None => diesel::sql_query(
-                        "SELECT data #>> '{}' AS path, instance, extract(epoch FROM now() - time)::float8 AS position_s \
-                         FROM mpv_event WHERE event = 'path' AND ($1::text IS NULL OR instance = $1) ORDER BY time DESC, id DESC LIMIT 1",
-                    )
-                    .bind::<Nullable<Text>, _>(r.instance.as_deref())
-                    .get_result(c)
-                    .optional()?,
+                let now = match &r.station {
+                    Some(station) => queries::playing_on_station(c, station)?,
+                    None => queries::playing_on_mpv(c, r.instance.as_deref())?,
                 };
-                let now = now.ok_or_else(|| ApiError::NotFound("nothing is playing to rate; give `item`".into()))?;
+                let now = now.ok_or_else(|| {
+                    ApiError::NotFound("nothing is playing to rate; give `item`".into())
+                })?;
                 let is_stream = now.path.contains("://");
-                let hash = if is_stream { None } else { crate::mpv::history::content_hash(std::path::Path::new(&now.path)) };
+                let hash = if is_stream {
+                    None
+                } else {
+                    crate::mpv::history::content_hash(std::path::Path::new(&now.path))
+                };
                 let id = crate::db::mpv::item_for(c, &now.path, is_stream, "", hash.as_deref())?;
                 (id, Some(now.position_s), now.instance)
             }
         };
-        #[derive(QueryableByName)]
-        struct Id {
-            #[diesel(sql_type = BigInt)]
-            id: i64,
-        }
-        let id: Id = diesel::sql_query(
-            "INSERT INTO item_rating (item_id, rating, tag, position_s, instance, token_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind::<BigInt, _>(item)
-        .bind::<Nullable<SmallInt>, _>(r.rating)
-        .bind::<Nullable<Text>, _>(tag.as_deref())
-        .bind::<Nullable<Double>, _>(position)
-        .bind::<Text, _>(&instance)
-        .bind::<BigInt, _>(token)
-        .get_result(c)
-        .map_err(|e| match e {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::NotFound(format!("no item {item}"))
-            }
-            other => other.into(),
-        })?;
+        let id = queries::insert_rating(
+            c,
+            &NewRating {
+                item_id: item,
+                rating: r.rating,
+                tag: tag.as_deref(),
+                position_s: position,
+                instance: &instance,
+                token_id: token,
+            },
+        )?
+        .ok_or_else(|| ApiError::NotFound(format!("no item {item}")))?;
         Ok(RatingOut {
-            id: id.id,
+            id,
             item,
             rating: r.rating,
             tag,
@@ -175,15 +148,7 @@ async fn undo_last(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let token = caller.token_id;
-    let n = db::run(&state.pool, move |c| {
-        diesel::sql_query(
-            "DELETE FROM item_rating WHERE id = (SELECT id FROM item_rating WHERE token_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)",
-        )
-        .bind::<BigInt, _>(token)
-        .execute(c)
-        .map_err(ApiError::from)
-    })
-    .await?;
+    let n = db::run(&state.pool, move |c| queries::delete_last_rating(c, token)).await?;
     if n == 0 {
         return Err(ApiError::NotFound(
             "this token has no rating to undo".into(),
@@ -192,38 +157,11 @@ async fn undo_last(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// One entry of an item's history.
-#[derive(QueryableByName, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct Entry {
-    /// `play`, `rate` or `tag`.
-    #[diesel(sql_type = Text)]
-    r#type: String,
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-    at: chrono::DateTime<chrono::Utc>,
-    /// What happened: a play's end and listening, or the rating and tag.
-    #[diesel(sql_type = diesel::sql_types::Jsonb)]
-    detail: serde_json::Value,
-}
-
-/// A catalogued item.
-#[derive(QueryableByName, serde::Serialize, utoipa::ToSchema)]
-struct Item {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    path: String,
-    #[diesel(sql_type = Text)]
-    title: String,
-}
-
 /// An item and its history, newest first.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct History {
-    item: Item,
-    results: Vec<Entry>,
+    item: ItemRow,
+    results: Vec<HistoryEntry>,
 }
 
 /// `GET /api/v1/items/{id}/history?type=play|rate|tag|all&limit=N`: newest first.
@@ -256,26 +194,9 @@ async fn history(
     params.finish()?;
     let id = id.into_inner();
     let body = db::run(&state.pool, move |c| -> Result<History, ApiError> {
-        let item: Item = diesel::sql_query("SELECT id, path, title FROM media_item WHERE id = $1")
-            .bind::<BigInt, _>(id)
-            .get_result(c)
-            .optional()?
-            .ok_or_else(|| ApiError::NotFound(format!("no item {id}")))?;
-        let entries: Vec<Entry> = diesel::sql_query(
-            "SELECT * FROM ( \
-               SELECT 'play' AS type, id, start_time AS at, jsonb_build_object('path', path, 'endTime', end_time, \
-                 'pauseDurationS', pause_duration_s, 'listened', listened, 'scrobbled', scrobbled, 'endReason', end_reason) AS detail \
-               FROM mpv_play WHERE item_id = $1 AND $2 IN ('play', 'all') \
-               UNION ALL \
-               SELECT CASE WHEN rating IS NOT NULL THEN 'rate' ELSE 'tag' END, id, created_at, \
-                 jsonb_build_object('rating', rating, 'tag', tag, 'positionS', position_s) \
-               FROM item_rating WHERE item_id = $1 AND ($2 = 'all' OR ($2 = 'rate' AND rating IS NOT NULL) OR ($2 = 'tag' AND tag IS NOT NULL)) \
-             ) h ORDER BY at DESC, id DESC LIMIT $3",
-        )
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(&kind)
-        .bind::<BigInt, _>(limit)
-        .load(c)?;
+        let item =
+            queries::item(c, id)?.ok_or_else(|| ApiError::NotFound(format!("no item {id}")))?;
+        let entries = queries::history(c, id, &kind, limit)?;
         Ok(History {
             item,
             results: entries,

@@ -6,7 +6,7 @@ use super::auth::{AdminScope, Caller};
 use super::error::ApiError;
 use super::params::Params;
 use crate::app::AppState;
-use crate::db::{self, DbError};
+use crate::db;
 use crate::jobs::{self, Job, Trigger, Window};
 
 /// The operations of this module, nested under `/api/v1` by the API document.
@@ -42,7 +42,7 @@ async fn list(
     let name = params.get("name", |s| s.parse::<Job>().map(|j| j.name().to_string()));
     params.finish()?;
     let runs = db::run(&state.pool, move |conn| {
-        jobs::recent_runs(conn, name.as_deref(), limit).map_err(ApiError::from)
+        jobs::recent_runs(conn, name.as_deref(), limit)
     })
     .await?;
     Ok(HttpResponse::Ok().json(super::openapi::Results { results: runs }))
@@ -68,20 +68,20 @@ async fn run(
         vec![name.parse::<Job>().map_err(ApiError::NotFound)?]
     };
     let settings = state.settings.jobs.clone();
-    let pool = state.pool.clone();
-    let outcomes = tokio::task::spawn_blocking(move || -> Result<Vec<jobs::Outcome>, ApiError> {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        let now = chrono::Utc::now();
-        let window = Window::lookback(now, &settings);
-        selected
-            .into_iter()
-            .map(|job| {
-                jobs::run(&mut conn, job, window, now, &settings, Trigger::Api)
-                    .map_err(ApiError::Internal)
-            })
-            .collect()
-    })
-    .await
-    .map_err(DbError::from)??;
+    let outcomes = db::run(
+        &state.pool,
+        move |conn| -> Result<Vec<jobs::Outcome>, ApiError> {
+            let now = chrono::Utc::now();
+            let window = Window::lookback(now, &settings);
+            selected
+                .into_iter()
+                .map(|job| {
+                    jobs::run(conn, job, window, now, &settings, Trigger::Api)
+                        .map_err(ApiError::Internal)
+                })
+                .collect()
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(super::openapi::Results { results: outcomes }))
 }

@@ -33,7 +33,9 @@ use super::error::ErrorBody;
         (path = "/api/v1", api = super::stream_events::Doc, tags = ["stream events"]),
         (path = "/api/v1", api = super::player_events::Doc, tags = ["player events"]),
         (path = "/api/v1", api = super::jobs::Doc, tags = ["jobs"]),
-        (path = "/api/v1", api = super::playout::Doc, tags = ["playout"]),
+        // Tagged `playout` on each operation: its handlers live in submodules, whose names would
+        // otherwise become tags of their own.
+        (path = "/api/v1", api = super::playout::Doc),
         (path = "/api/v1", api = super::plays::Doc, tags = ["plays"]),
         (path = "/api/v1", api = super::items::Doc, tags = ["items"]),
     ),

@@ -13,7 +13,9 @@ use super::error::ApiError;
 use super::pagination::{self, PageRequest};
 use super::params::Params;
 use crate::app::AppState;
-use crate::db::player_events::{self as queries, List, NewPlayerEvent, PlayerEventRow, SessionRow};
+use crate::db::player_events::{
+    self as queries, List, MediaLength, NewPlayerEvent, PlayerEventRow, SessionRow,
+};
 use crate::db::{self};
 use crate::domain::player_event::{PlayerEvent, Source};
 use crate::domain::stream_event::device_key;
@@ -325,7 +327,7 @@ async fn ingest_trusted(
                 device_key: event.device_key.as_deref().expect("checked"),
             })
             .collect();
-        queries::insert(conn, &rows).map_err(ApiError::from)
+        queries::insert(conn, &rows)
     })
     .await?;
     count(&state, total, created);
@@ -381,7 +383,6 @@ async fn heartbeat(
             obj_key.as_deref(),
             true,
         )
-        .map_err(ApiError::from)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -400,7 +401,7 @@ async fn listeners_now(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let counts = db::run(&state.pool, |conn| {
-        queries::listeners_now(conn, LISTENING_WINDOW_S).map_err(ApiError::from)
+        queries::listeners_now(conn, LISTENING_WINDOW_S)
     })
     .await?;
     let total: i64 = counts.iter().map(|c| c.devices).sum();
@@ -460,13 +461,9 @@ where
         pagination::fetch(
             conn,
             &request,
-            |c| queries::count(c, which, &filter).map_err(ApiError::from),
-            |c, key, dir, n| {
-                queries::keyset_page(c, which, &filter, key, dir, n).map_err(ApiError::from)
-            },
-            Some(&|c, skip, n| {
-                queries::offset_page(c, which, &filter, skip, n).map_err(ApiError::from)
-            }),
+            |c| queries::count(c, which, &filter),
+            |c, key, dir, n| queries::keyset_page(c, which, &filter, key, dir, n),
+            Some(&|c, skip, n| queries::offset_page(c, which, &filter, skip, n)),
         )
     })
     .await?;
@@ -589,7 +586,11 @@ async fn put_media(
             )),
             (Some(k), Some(d)) => {
                 seen.insert(k.to_string(), i);
-                rows.push((k.to_string(), d, title));
+                rows.push(MediaLength {
+                    obj_key: k.to_string(),
+                    duration_s: d,
+                    title,
+                });
             }
             (None, _) => errors.push(FieldError::at(i, "objKey", "is required")),
             (_, None) => errors.push(FieldError::at(
@@ -602,19 +603,6 @@ async fn put_media(
     if !errors.is_empty() {
         return Err(ApiError::validation("invalid media", errors));
     }
-    let n = db::run(&state.pool, move |conn| -> Result<usize, ApiError> {
-        use diesel::prelude::*;
-        use diesel::sql_types::{Array, Double, Text};
-        Ok(diesel::sql_query(
-            "INSERT INTO catalog_media (obj_key, duration, title) \
-             SELECT k, make_interval(secs => d), t FROM unnest($1::text[], $2::float8[], $3::text[]) AS m(k, d, t) \
-             ON CONFLICT (obj_key) DO UPDATE SET duration = excluded.duration, title = excluded.title, updated_at = now()",
-        )
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
-        .bind::<Array<Double>, _>(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
-        .execute(conn)?)
-    })
-    .await?;
+    let n = db::run(&state.pool, move |conn| queries::upsert_media(conn, &rows)).await?;
     Ok(HttpResponse::Ok().json(super::openapi::MediaUpdated { updated: n }))
 }

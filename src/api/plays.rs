@@ -70,8 +70,8 @@ async fn list(
         pagination::fetch(
             c,
             &request,
-            |c| queries::count_plays(c, &filter).map_err(ApiError::from),
-            |c, key, dir, n| queries::play_page(c, &filter, key, dir, n).map_err(ApiError::from),
+            |c| queries::count_plays(c, &filter),
+            |c, key, dir, n| queries::play_page(c, &filter, key, dir, n),
             None,
         )
     })

@@ -101,7 +101,7 @@ async fn ingest(
         .await
         .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
     let created = db::run(&state.pool, move |conn| {
-        queries::insert_batch(conn, &events).map_err(ApiError::from)
+        queries::insert_batch(conn, &events)
     })
     .await?;
     let duplicates = total - created;
@@ -180,9 +180,9 @@ async fn list(
         pagination::fetch(
             conn,
             &request,
-            |c| queries::count(c, &filter).map_err(ApiError::from),
-            |c, key, dir, n| queries::keyset_page(c, &filter, key, dir, n).map_err(ApiError::from),
-            Some(&|c, skip, n| queries::offset_page(c, &filter, skip, n).map_err(ApiError::from)),
+            |c| queries::count(c, &filter),
+            |c, key, dir, n| queries::keyset_page(c, &filter, key, dir, n),
+            Some(&|c, skip, n| queries::offset_page(c, &filter, skip, n)),
         )
     })
     .await?;

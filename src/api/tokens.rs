@@ -24,9 +24,6 @@ pub async fn list(
     _caller: Caller<AdminScope>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = db::run(&state.pool, |conn| {
-        tokens::list(conn).map_err(ApiError::from)
-    })
-    .await?;
+    let rows = db::run(&state.pool, tokens::list).await?;
     Ok(HttpResponse::Ok().json(super::openapi::Results { results: rows }))
 }

@@ -2,11 +2,16 @@
 //! queries per table.
 
 pub mod cluster;
+pub mod items;
+pub mod jobs;
+pub mod keyset;
+pub mod locks;
 pub mod mpv;
 mod named;
 pub mod player_events;
 pub mod playout;
 pub mod schema;
+pub mod sessions;
 pub mod stream_events;
 pub mod tokens;
 
@@ -43,22 +48,53 @@ pub enum DbError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// What a closure given to [`run`] may fail with, and what `run` then answers: a diesel
+/// error becomes a [`DbError`]; an error type that has room for database failures already (the
+/// API's, `anyhow`) stays itself. So callers map errors nowhere: `?` does the rest.
+pub trait RunError: Send + 'static {
+    /// What `run` returns for this error (and for a failed checkout or task).
+    type Out: From<DbError> + Send + 'static;
+    /// This error as `run` returns it.
+    fn into_out(self) -> Self::Out;
+}
+
+impl RunError for diesel::result::Error {
+    type Out = DbError;
+    fn into_out(self) -> DbError {
+        DbError::Query(self)
+    }
+}
+
+impl RunError for DbError {
+    type Out = DbError;
+    fn into_out(self) -> DbError {
+        self
+    }
+}
+
+impl RunError for anyhow::Error {
+    type Out = anyhow::Error;
+    fn into_out(self) -> anyhow::Error {
+        self
+    }
+}
+
 /// Runs synchronous diesel code on the blocking pool, inside the caller's tracing span.
 ///
 /// This is the one way async code reaches the database, so connection checkout, blocking and
-/// error mapping live in one place.
-pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
+/// error mapping live in one place (see [`RunError`]).
+pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E::Out>
 where
     F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
-    E: From<DbError> + Send + 'static,
+    E: RunError,
 {
     let pool = pool.clone();
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
         let mut conn = pool.get().map_err(DbError::from)?;
-        f(&mut conn)
+        f(&mut conn).map_err(E::into_out)
     })
     .await
     .map_err(DbError::from)?
@@ -116,4 +152,11 @@ impl Database {
         }
         Ok(())
     }
+}
+
+/// The id a query returns (`RETURNING id`, `SELECT id`).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct Id {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
 }

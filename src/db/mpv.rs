@@ -5,13 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
+use crate::db::Id;
 use crate::domain::play::{Play, Rules};
-
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
 
 /// The item a play is of: by content hash when the file can be read, else by path. A known
 /// hash under a new path keeps its id and learns the path (a rename); a new hash at a known
@@ -260,13 +255,8 @@ pub fn play_page(
     direction: crate::domain::Direction,
     limit: i64,
 ) -> QueryResult<Vec<PlayRow>> {
-    use crate::domain::Direction;
-    let (op, order) = if direction == Direction::After {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
-    let mut rows: Vec<PlayRow> = diesel::sql_query(format!(
+    let super::keyset::Walk { op, order, .. } = super::keyset::walk(direction, false);
+    let rows: Vec<PlayRow> = diesel::sql_query(format!(
         "SELECT p.id, p.item_id, p.path, p.is_stream, p.start_time, p.end_time, p.pause_duration_s, p.media_duration_s, \
          p.media_title, p.metadata, p.actions, p.end_reason, p.listened, p.scrobbled, p.source, p.instance \
          FROM mpv_play p {PLAY_WHERE} AND ($7::timestamptz IS NULL OR (p.start_time, p.id) {op} ($7, $8)) \
@@ -282,8 +272,5 @@ pub fn play_page(
     .bind::<BigInt, _>(key.map(|k| k.id).unwrap_or(0))
     .bind::<BigInt, _>(limit)
     .load(conn)?;
-    if direction == Direction::Before {
-        rows.reverse();
-    }
-    Ok(rows)
+    Ok(super::keyset::in_list_order(rows, direction))
 }

@@ -1,4 +1,4 @@
-//! Queries on player events, heartbeats, and listening sessions.
+//! Queries on player events, heartbeats, media lengths and the lists of events and sessions.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -7,6 +7,7 @@ use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
+use super::keyset;
 use crate::domain::player_event::{PlayerEvent, Source};
 use crate::domain::{Direction, Key};
 
@@ -46,6 +47,26 @@ pub fn insert(conn: &mut PgConnection, rows: &[NewPlayerEvent<'_>]) -> QueryResu
             rows.iter().map(|r| r.event.client_ts).collect::<Vec<_>>(),
         )
         .execute(conn)
+}
+
+/// A media's length, which becomes the max duration of player events on it.
+pub struct MediaLength {
+    pub obj_key: String,
+    pub duration_s: f64,
+    pub title: String,
+}
+
+/// Creates or updates media lengths (`catalog_media`); returns how many rows were written.
+pub fn upsert_media(conn: &mut PgConnection, media: &[MediaLength]) -> QueryResult<usize> {
+    diesel::sql_query(
+        "INSERT INTO catalog_media (obj_key, duration, title) \
+         SELECT k, make_interval(secs => d), t FROM unnest($1::text[], $2::float8[], $3::text[]) AS m(k, d, t) \
+         ON CONFLICT (obj_key) DO UPDATE SET duration = excluded.duration, title = excluded.title, updated_at = now()",
+    )
+    .bind::<Array<Text>, _>(media.iter().map(|m| m.obj_key.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Double>, _>(media.iter().map(|m| m.duration_s).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(media.iter().map(|m| m.title.as_str()).collect::<Vec<_>>())
+    .execute(conn)
 }
 
 /// Records that a device is listening (or, with `listening = false`, that it stopped).
@@ -317,35 +338,22 @@ where
     T: QueryableByName<Pg> + 'static,
 {
     let time = list.time();
+    let walk = keyset::walk(direction, false);
     let mut b = filtered(list, f, list.select());
     if let Some(k) = key {
-        let op = if direction == Direction::After {
-            ">"
-        } else {
-            "<"
-        };
         let (p1, p2) = (b.param(), b.param());
         b.query = b
             .query
-            .sql(format!(" AND ({time}, id) {op} ({p1}, {p2})"))
+            .sql(format!(" AND ({time}, id) {} ({p1}, {p2})", walk.op))
             .bind::<Timestamptz, _>(k.time)
             .bind::<BigInt, _>(k.id);
     }
-    let order = if direction == Direction::After {
-        "ASC"
-    } else {
-        "DESC"
-    };
-    let p = b.param();
+    let (order, p) = (walk.order, b.param());
     let q = b
         .query
         .sql(format!(" ORDER BY {time} {order}, id {order} LIMIT {p}"))
         .bind::<BigInt, _>(limit);
-    let mut rows: Vec<T> = q.load(conn)?;
-    if direction == Direction::Before {
-        rows.reverse();
-    }
-    Ok(rows)
+    Ok(keyset::in_list_order(q.load(conn)?, direction))
 }
 
 /// `limit` rows from `offset` on, for old clients.

@@ -8,6 +8,7 @@ use diesel::sql_types::{Array, Bool, Int4, Int8, Text, Timestamptz};
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 
+use super::keyset;
 use super::schema::stats_stream_event as se;
 use crate::domain::stream_event::{Origin, StreamEvent};
 use crate::domain::{Direction, Key};
@@ -185,16 +186,13 @@ pub fn keyset_page(
     direction: Direction,
     limit: i64,
 ) -> QueryResult<Vec<StreamEventRow>> {
+    let walk = keyset::walk(direction, false);
     let mut q = filtered(f);
     if let Some(k) = key {
-        let op = match direction {
-            Direction::After => ">",
-            Direction::Before => "<",
-        };
         // A row comparison lets PostgreSQL walk the (time_start, id) index from the key.
         q = q.filter(
             sql::<Bool>("(time_start, id) ")
-                .sql(op)
+                .sql(walk.op)
                 .sql(" (")
                 .bind::<Timestamptz, _>(k.time)
                 .sql(", ")
@@ -202,20 +200,12 @@ pub fn keyset_page(
                 .sql(")"),
         );
     }
-    match direction {
-        Direction::After => q
-            .order((se::time_start.asc(), se::id.asc()))
-            .limit(limit)
-            .load(conn),
-        Direction::Before => {
-            let mut rows = q
-                .order((se::time_start.desc(), se::id.desc()))
-                .limit(limit)
-                .load(conn)?;
-            rows.reverse();
-            Ok(rows)
-        }
-    }
+    let q = if walk.ascending {
+        q.order((se::time_start.asc(), se::id.asc()))
+    } else {
+        q.order((se::time_start.desc(), se::id.desc()))
+    };
+    Ok(keyset::in_list_order(q.limit(limit).load(conn)?, direction))
 }
 
 /// `limit` events from `offset` on, for old clients that page by offset.
@@ -252,7 +242,7 @@ pub fn ended_between(
     }
     if let Some(k) = key {
         q = q.filter(
-            sql::<Bool>("(time_end, id) > (")
+            sql::<Bool>("(time_end, id) > (") // the export's walk, always forward
                 .bind::<Timestamptz, _>(k.time)
                 .sql(", ")
                 .bind::<Int8, _>(k.id)

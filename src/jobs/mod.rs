@@ -9,12 +9,13 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Int4, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
 use crate::config::JobSettings;
+use crate::db::{self, locks};
+// The audit trail is read where jobs are run (CLI, API, tests).
+pub use crate::db::jobs::{recent_runs, JobRun};
 
 /// The jobs, in the order a cleanup pass runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -128,18 +129,6 @@ impl Trigger {
     }
 }
 
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-#[derive(QueryableByName)]
-struct Flag {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    locked: bool,
-}
-
 /// Runs one job, recording it in `job_run`. A run that finds the job already running elsewhere
 /// is recorded as skipped; a failing run is recorded with its error and returned as `Err`.
 pub fn run(
@@ -150,28 +139,15 @@ pub fn run(
     settings: &JobSettings,
     trigger: Trigger,
 ) -> anyhow::Result<Outcome> {
-    let run_id = diesel::sql_query(
-        "INSERT INTO job_run (name, trigger, window_start, window_end) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind::<Text, _>(job.name())
-    .bind::<Text, _>(trigger.as_str())
-    .bind::<Nullable<Timestamptz>, _>((job != Job::Sessions).then_some(window.start))
-    .bind::<Nullable<Timestamptz>, _>((job != Job::Sessions).then_some(window.end))
-    .get_result::<Id>(conn)
-    .context("cannot record the job run")?
-    .id;
+    let covered = (job != Job::Sessions).then_some((window.start, window.end));
+    let run_id = db::jobs::start_run(conn, job.name(), trigger.as_str(), covered)
+        .context("cannot record the job run")?;
     let started = std::time::Instant::now();
     let result = conn.transaction(|conn| -> anyhow::Result<Option<i64>> {
-        let lock: Flag = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
-            .bind::<BigInt, _>(job.lock_key())
-            .get_result(conn)?;
-        if !lock.locked {
+        if !locks::try_xact_lock(conn, job.lock_key())? {
             return Ok(None);
         }
-        conn.batch_execute(&format!(
-            "SET LOCAL statement_timeout = '{}s'",
-            settings.timeout_s
-        ))?;
+        db::jobs::set_statement_timeout(conn, settings.timeout_s)?;
         Ok(Some(execute(conn, job, window, now, settings)?))
     });
     let (rows, error, skipped) = match &result {
@@ -183,14 +159,8 @@ pub fn run(
         ),
         Err(e) => (None, Some(format!("{e:#}")), false),
     };
-    diesel::sql_query(
-        "UPDATE job_run SET finished_at = now(), rows_changed = $2, error = $3 WHERE id = $1",
-    )
-    .bind::<BigInt, _>(run_id)
-    .bind::<Nullable<BigInt>, _>(rows)
-    .bind::<Nullable<Text>, _>(error.as_deref())
-    .execute(conn)
-    .context("cannot record the end of the job run")?;
+    db::jobs::finish_run(conn, run_id, rows, error.as_deref())
+        .context("cannot record the end of the job run")?;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(rows) => {
@@ -231,35 +201,12 @@ fn execute(
 ) -> anyhow::Result<i64> {
     let cap_s = s.open_event_cap_s as f64;
     let rows = match job {
-        Job::CloseByNextEvent => {
-            diesel::sql_query(include_str!("../../sql/job_close_by_next_event.sql"))
-                .bind::<Timestamptz, _>(w.end)
-                .bind::<Double, _>(cap_s)
-                .execute(conn)?
-        }
-        Job::CloseByMaxDuration => {
-            diesel::sql_query(include_str!("../../sql/job_close_by_max_duration.sql"))
-                .bind::<Timestamptz, _>(w.end)
-                .bind::<Timestamptz, _>(now)
-                .bind::<Double, _>(cap_s)
-                .execute(conn)?
-        }
-        Job::FixDurations => diesel::sql_query(include_str!("../../sql/job_fix_durations.sql"))
-            .bind::<Timestamptz, _>(w.repair_start(s))
-            .bind::<Timestamptz, _>(w.end)
-            .bind::<Double, _>(cap_s)
-            .execute(conn)?,
+        Job::CloseByNextEvent => db::jobs::close_by_next_event(conn, w.end, cap_s)?,
+        Job::CloseByMaxDuration => db::jobs::close_by_max_duration(conn, w.end, now, cap_s)?,
+        Job::FixDurations => db::jobs::fix_durations(conn, w.repair_start(s), w.end, cap_s)?,
         Job::Sessions => refresh_sessions(conn, s.session_gap_s, s.session_min_s, false)?,
     };
     Ok(rows as i64)
-}
-
-#[derive(QueryableByName)]
-struct Params {
-    #[diesel(sql_type = Int4)]
-    gap_s: i32,
-    #[diesel(sql_type = Int4)]
-    min_s: i32,
 }
 
 /// Recomputes sessions for the listeners marked dirty (all of them when `full`, or when the gap
@@ -271,36 +218,12 @@ pub fn refresh_sessions(
     min_s: u32,
     full: bool,
 ) -> anyhow::Result<usize> {
-    let stored: Option<Params> =
-        diesel::sql_query("SELECT gap_s, min_s FROM stats_player_session_params")
-            .get_result(conn)
-            .optional()?;
-    let same = stored.is_some_and(|p| p.gap_s as u32 == gap_s && p.min_s as u32 == min_s);
+    let same = db::sessions::params(conn)? == Some((gap_s, min_s));
     if full || !same {
         tracing::info!(gap_s, min_s, "recomputing every listening session");
-        conn.batch_execute("DELETE FROM stats_player_session")?;
-        diesel::sql_query(include_str!("../../sql/sessions_mark_all.sql")).execute(conn)?;
-        diesel::sql_query(
-            "INSERT INTO stats_player_session_params (gap_s, min_s) VALUES ($1, $2) \
-             ON CONFLICT (singleton) DO UPDATE SET gap_s = excluded.gap_s, min_s = excluded.min_s, updated_at = now()",
-        )
-        .bind::<Int4, _>(gap_s as i32)
-        .bind::<Int4, _>(min_s as i32)
-        .execute(conn)?;
+        db::sessions::reset(conn, gap_s, min_s)?;
     }
-    conn.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS session_work \
-         (user_identity text NOT NULL, device_key text NOT NULL, cut timestamptz) ON COMMIT DELETE ROWS; \
-         TRUNCATE session_work",
-    )?;
-    diesel::sql_query(include_str!("../../sql/sessions_take_dirty.sql")).execute(conn)?;
-    conn.batch_execute("ANALYZE session_work")?;
-    diesel::sql_query(include_str!("../../sql/sessions_delete.sql")).execute(conn)?;
-    let written = diesel::sql_query(include_str!("../../sql/sessions_insert.sql"))
-        .bind::<Int4, _>(gap_s as i32)
-        .bind::<Int4, _>(min_s as i32)
-        .execute(conn)?;
-    Ok(written)
+    Ok(db::sessions::recompute_dirty(conn, gap_s, min_s)?)
 }
 
 /// Runs every job once over `window`, in order; the first failure stops the pass.
@@ -315,42 +238,4 @@ pub fn run_all(
         .iter()
         .map(|job| run(conn, *job, window, now, settings, trigger))
         .collect()
-}
-
-/// One recorded run, as `GET /api/v1/jobs/` lists it.
-#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
-pub struct JobRun {
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = Text)]
-    pub name: String,
-    #[diesel(sql_type = Text)]
-    pub trigger: String,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    pub window_start: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    pub window_end: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Timestamptz)]
-    pub started_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    pub finished_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub rows_changed: Option<i64>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub error: Option<String>,
-}
-
-/// The newest runs, optionally of one job.
-pub fn recent_runs(
-    conn: &mut PgConnection,
-    name: Option<&str>,
-    limit: i64,
-) -> QueryResult<Vec<JobRun>> {
-    diesel::sql_query(
-        "SELECT id, name, trigger, window_start, window_end, started_at, finished_at, rows_changed, error \
-         FROM job_run WHERE ($1::text IS NULL OR name = $1) ORDER BY started_at DESC, id DESC LIMIT $2",
-    )
-    .bind::<Nullable<Text>, _>(name)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
 }

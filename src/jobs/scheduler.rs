@@ -9,7 +9,7 @@ use clokwerk::{AsyncScheduler, TimeUnits};
 
 use super::{run_all, Outcome, Trigger, Window};
 use crate::config::JobSettings;
-use crate::db::{DbError, DbPool};
+use crate::db::DbPool;
 use crate::shutdown::Shutdown;
 use crate::worker::{Next, OnError, Worker};
 
@@ -19,19 +19,17 @@ const POLL: Duration = Duration::from_secs(1);
 /// One scheduled pass: every job over the look-back window ending now.
 pub async fn tick(pool: &DbPool, settings: &JobSettings) -> anyhow::Result<Vec<Outcome>> {
     let settings = settings.clone();
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
+    crate::db::run(pool, move |conn| {
         let now = chrono::Utc::now();
         run_all(
-            &mut conn,
+            conn,
             Window::lookback(now, &settings),
             now,
             &settings,
             Trigger::Schedule,
         )
     })
-    .await?
+    .await
 }
 
 /// Runs passes on schedule. A failed pass is logged (and recorded in `job_run`); the next one

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::db::playout;
-use crate::db::{DbError, DbPool};
+use crate::db::DbPool;
 use crate::worker::{Backoff, Next, OnError, Worker};
 
 use super::liquidsoap::monitor::StationConfig;
@@ -41,10 +41,7 @@ impl PlaylistWriter {
     /// Writes `<playlist_dir>/<programme>.m3u` for each programme whose list changed,
     /// atomically; returns how many files were written.
     pub async fn sync(&mut self) -> anyhow::Result<usize> {
-        let lists = crate::db::run(&self.pool, |c| {
-            playout::programme_playlists(c).map_err(DbError::from)
-        })
-        .await?;
+        let lists = crate::db::run(&self.pool, playout::programme_playlists).await?;
         let mut written = 0;
         for (program, paths) in lists {
             let name: String = program

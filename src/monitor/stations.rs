@@ -11,7 +11,7 @@ use super::liquidsoap::monitor::{Monitor, StationConfig};
 use super::playlists::PlaylistWriter;
 use super::{lock_alive, release_lock, station_lock_key, take_lock, LockConn};
 use crate::db::playout::{self, StationRow};
-use crate::db::{DbError, DbPool};
+use crate::db::DbPool;
 use crate::domain::playout::Streamer;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::worker::{self, Backoff, Next, OnError, Running, Worker};
@@ -87,7 +87,7 @@ impl Worker for Supervisor {
     }
 
     async fn step(&mut self) -> anyhow::Result<Next> {
-        let stations = crate::db::run(&self.pool, |c| playout::stations(c).map_err(DbError::from))
+        let stations = crate::db::run(&self.pool, playout::stations)
             .await
             .context("cannot load stations")?;
         self.reconcile(stations).await;

@@ -12,7 +12,7 @@ use super::client::{MpvClient, MpvError, Timed};
 use super::history::content_hash;
 use super::live::{Change, Event, LivePlay, Rebuild};
 use super::protocol::Incoming;
-use crate::db::{DbError, DbPool};
+use crate::db::DbPool;
 use crate::domain::play::Rules;
 use crate::domain::playout::LogType;
 use crate::shutdown::Shutdown;
@@ -90,10 +90,7 @@ pub async fn rebuild(pool: &DbPool, instance: &str, rules: Rules) -> anyhow::Res
 /// next sequence number.
 async fn replay(pool: &DbPool, instance: &str) -> anyhow::Result<(Replayed, Vec<LivePlay>)> {
     let name = instance.to_string();
-    let rows = crate::db::run(pool, move |c| {
-        crate::db::mpv::events(c, &name).map_err(DbError::from)
-    })
-    .await?;
+    let rows = crate::db::run(pool, move |c| crate::db::mpv::events(c, &name)).await?;
     let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
     let mut state = Rebuild::new(&home);
     let mut ended = Vec::new();
@@ -142,7 +139,6 @@ impl Recorder {
         let (instance, name, stored) = (self.instance.clone(), event.to_string(), data.clone());
         crate::db::run(&self.pool, move |c| {
             crate::db::mpv::insert_event(c, &instance, seq, at, &name, &stored)
-                .map_err(DbError::from)
         })
         .await?;
         self.next_seq += 1;
@@ -254,14 +250,14 @@ async fn log_on_air(
 ) -> anyhow::Result<()> {
     let (station, source) = (station.to_string(), format!("mpv:{instance}"));
     crate::db::run(pool, move |c| -> Result<(), anyhow::Error> {
-        let Some(s) = crate::db::playout::station(c, &station).map_err(DbError::from)? else {
+        let Some(s) = crate::db::playout::station(c, &station)? else {
             tracing::warn!(
                 station = station.as_str(),
                 "mpv.station names no station; nothing logged on air"
             );
             return Ok(());
         };
-        let sound = crate::db::playout::sound_by_path(c, &path).map_err(DbError::from)?;
+        let sound = crate::db::playout::sound_by_path(c, &path)?;
         crate::db::playout::insert_log(
             c,
             &crate::db::playout::NewLog {
@@ -276,8 +272,7 @@ async fn log_on_air(
                 date_from: Some("mpv"),
                 ..Default::default()
             },
-        )
-        .map_err(DbError::from)?;
+        )?;
         Ok(())
     })
     .await

@@ -26,7 +26,7 @@ use super::protocol::{
     on_air, parse_float, parse_metadata, parse_metadata_blocks, parse_rids, parse_uptime, OnAir,
 };
 use crate::db::playout::{self, DiffusionRow, LogRow, NewLog, StationRow};
-use crate::db::{DbError, DbPool};
+use crate::db::DbPool;
 use crate::domain::playout::LogType;
 use crate::worker::{Backoff, Next, OnError, Worker};
 
@@ -112,9 +112,7 @@ async fn db<T: Send + 'static>(
     pool: &DbPool,
     f: impl FnOnce(&mut PgConnection) -> diesel::QueryResult<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    crate::db::run(pool, move |c| f(c).map_err(DbError::from))
-        .await
-        .map_err(anyhow::Error::from)
+    Ok(crate::db::run(pool, f).await?)
 }
 
 /// Tags kept from what Liquidsoap says about a request (the rest is bookkeeping).
