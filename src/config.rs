@@ -23,6 +23,36 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub mpv: MpvSettings,
     pub log: LogSettings,
+    pub audience: AudienceSettings,
+}
+
+/// What counts as listening in the audience figures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudienceSettings {
+    /// Sessions shorter than this (seconds) are not counted at all.
+    pub min_session_s: u32,
+    /// Listening a listener needs in an interval (seconds) to count in its Cume.
+    pub cume_min_s: u32,
+    /// Addresses of relays (other streaming servers pulling a stream); their sessions are not
+    /// listening. Icecast and Shoutcast relay user agents are recognised without this.
+    pub relay_addresses: Vec<std::net::IpAddr>,
+    /// User-agent substrings that are listeners even where the robot list matches them.
+    pub bot_allow: Vec<String>,
+    /// User-agent substrings that are robots whatever else says.
+    pub bot_deny: Vec<String>,
+}
+
+impl Default for AudienceSettings {
+    fn default() -> Self {
+        AudienceSettings {
+            min_session_s: 60,
+            cume_min_s: 60,
+            relay_addresses: Vec::new(),
+            bot_allow: Vec::new(),
+            bot_deny: Vec::new(),
+        }
+    }
 }
 
 /// Capturing what mpv plays.
@@ -263,6 +293,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             mpv: MpvSettings::default(),
             log: LogSettings::default(),
+            audience: AudienceSettings::default(),
         }
     }
 }

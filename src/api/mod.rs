@@ -1,5 +1,6 @@
 //! The HTTP API: one `configure` registers every route.
 
+mod audience;
 pub mod auth;
 pub mod boundary;
 pub mod error;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .route("/docs", web::get().to(openapi::docs_page))
                 .route("/tokens/", web::get().to(tokens::list))
                 .configure(stream_events::configure)
+                .configure(audience::configure)
                 .configure(|c| player_events::configure(c, &settings.player))
                 .configure(jobs::configure)
                 .configure(playout::configure)

@@ -114,6 +114,8 @@ struct Listener {
     ip: IpAddr,
     device_key: String,
     user_identity: String,
+    /// Address + user agent alone: the key the browser's stream connections have too.
+    listener_key: String,
 }
 
 fn listener(req: &HttpRequest, settings: &crate::config::PlayerSettings) -> Listener {
@@ -151,6 +153,7 @@ fn listener(req: &HttpRequest, settings: &crate::config::PlayerSettings) -> List
     };
     Listener {
         ip,
+        listener_key: crate::audience::listener_key(ip, ua),
         device_key,
         user_identity,
     }
@@ -261,6 +264,7 @@ async fn ingest_browser(
                 time: now + chrono::Duration::microseconds(i as i64),
                 user_identity: &who.user_identity,
                 device_key: &who.device_key,
+                listener_key: Some(&who.listener_key),
             })
             .collect();
         let created = queries::insert(conn, &rows)?;
@@ -325,6 +329,7 @@ async fn ingest_trusted(
                 time: event.time.expect("trusted events have a time"),
                 user_identity: event.user_identity.as_deref().expect("checked"),
                 device_key: event.device_key.as_deref().expect("checked"),
+                listener_key: None,
             })
             .collect();
         queries::insert(conn, &rows)

@@ -22,7 +22,7 @@ use super::period::{intersect, merge, Span};
 /// A valid listening session of one listener (already past the exclusion rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listening {
-    /// Address (IPv6 cut to /64) + user agent, or the signed-in identity.
+    /// The listener key (see [`super::listener_key`]) or the signed-in identity.
     pub listener: String,
     /// What a breakdown groups by (stream, source or station).
     pub group: String,

@@ -10,17 +10,36 @@ use std::net::IpAddr;
 use crate::ship::robots::{Robots, Verdict};
 
 /// The key of a listener: its address (IPv6 cut to its /64, the part a household keeps while
-/// its interface identifier rotates) and its user agent. Every source uses it, so the web
-/// player and the stream it fetches are one listener.
+/// its interface identifier rotates) and a hash of its user agent (the first 10 hex characters
+/// of its SHA-1, as device keys have). Every source uses it, so the web player and the stream it
+/// fetches are one listener.
 pub fn listener_key(ip: IpAddr, user_agent: &str) -> String {
-    let ip = match ip {
+    use sha1::{Digest, Sha1};
+    let net = match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     };
-    format!("{ip} {user_agent}")
+    let ua = hex::encode(&Sha1::digest(user_agent.as_bytes())[..5]);
+    format!("{net}-{ua}")
+}
+
+/// The listener key of a device key of the stream-event form (base64 of the address, `-`, 10
+/// hex characters of the user agent's SHA-1), as backfilled player events carry; None for any
+/// other form (a browser's device key also hashes its languages).
+pub fn listener_key_of_device_key(device_key: &str) -> Option<String> {
+    use base64::Engine;
+    let (ip, ua) = device_key.rsplit_once('-')?;
+    if ua.len() != 10 || !ua.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let ip = base64::engine::general_purpose::STANDARD.decode(ip).ok()?;
+    let ip: IpAddr = std::str::from_utf8(&ip).ok()?.parse().ok()?;
+    let net = listener_key(ip, "");
+    let net = net.rsplit_once('-')?.0;
+    Some(format!("{net}-{}", ua.to_ascii_lowercase()))
 }
 
 /// Why a session is not counted; a session is counted against the first rule that excludes it.
@@ -131,6 +150,184 @@ pub fn take_over(
     out
 }
 
+/// Which kind of stream a session came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamKind {
+    Icecast,
+    Hls,
+    Player,
+}
+
+impl StreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Icecast => "icecast",
+            StreamKind::Hls => "hls",
+            StreamKind::Player => "player",
+        }
+    }
+}
+
+impl std::str::FromStr for StreamKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StreamKind, String> {
+        match s {
+            "icecast" => Ok(StreamKind::Icecast),
+            "hls" => Ok(StreamKind::Hls),
+            "player" => Ok(StreamKind::Player),
+            other => Err(format!(
+                "unknown stream kind {other:?} (expected icecast, hls or player)"
+            )),
+        }
+    }
+}
+
+/// What a breakdown groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Stream,
+    Source,
+    Station,
+}
+
+impl std::str::FromStr for By {
+    type Err = String;
+    fn from_str(s: &str) -> Result<By, String> {
+        match s {
+            "stream" => Ok(By::Stream),
+            "source" => Ok(By::Source),
+            "station" => Ok(By::Station),
+            other => Err(format!(
+                "unknown breakdown {other:?} (expected stream, source or station)"
+            )),
+        }
+    }
+}
+
+/// One stream connection (an Icecast connection or an HLS session) of a station's stream.
+#[derive(Debug, Clone)]
+pub struct StreamSession {
+    pub station: String,
+    pub ip: IpAddr,
+    pub user_agent: String,
+    pub kind: StreamKind,
+    /// The station's stream it matched (mount or path prefix).
+    pub stream: String,
+    pub span: period::Span,
+}
+
+/// One `playing` stretch of a web player, on one of a station's player sources.
+#[derive(Debug, Clone)]
+pub struct PlayerPlay {
+    pub station: String,
+    pub user_identity: String,
+    pub device_key: String,
+    /// The browser's listener key; None for events stored before airlog kept it.
+    pub listener_key: Option<String>,
+    pub source: String,
+    pub span: period::Span,
+}
+
+/// Valid listening sessions and how many sessions each rule excluded.
+#[derive(Debug, Default)]
+pub struct Assembled {
+    pub sessions: Vec<figures::Listening>,
+    pub excluded: std::collections::BTreeMap<&'static str, u64>,
+}
+
+fn group_of(by: Option<By>, station: &str, kind: StreamKind, stream: &str) -> String {
+    match by {
+        None => String::new(),
+        Some(By::Stream) => format!("{}:{stream}", kind.as_str()),
+        Some(By::Source) => kind.as_str().to_string(),
+        Some(By::Station) => station.to_string(),
+    }
+}
+
+/// Turns what the sources recorded into valid listening sessions of one listener model.
+/// A player session is a run of `playing` stretches of one (identity, device) with gaps of at
+/// most `gap_s`; its listening is the stretches, its length their sum. Signed-in player sessions
+/// take over the stream listening of their browser's listener key meanwhile.
+pub fn assemble(
+    streams: Vec<StreamSession>,
+    mut plays: Vec<PlayerPlay>,
+    validity: &Validity,
+    gap_s: f64,
+    by: Option<By>,
+) -> Assembled {
+    let mut out = Assembled::default();
+    let exclude = |e: Exclusion, out: &mut Assembled| {
+        *out.excluded.entry(e.as_str()).or_default() += 1;
+    };
+    let mut stream_listening = Vec::with_capacity(streams.len());
+    for s in streams {
+        match validity.exclusion(s.ip, &s.user_agent, s.span.seconds()) {
+            Some(e) => exclude(e, &mut out),
+            None => stream_listening.push(figures::Listening {
+                listener: listener_key(s.ip, &s.user_agent),
+                group: group_of(by, &s.station, s.kind, &s.stream),
+                span: s.span,
+                starts_session: true,
+            }),
+        }
+    }
+    plays.sort_by(|a, b| {
+        (&a.user_identity, &a.device_key, a.span.start).cmp(&(
+            &b.user_identity,
+            &b.device_key,
+            b.span.start,
+        ))
+    });
+    let mut signed_in = Vec::new();
+    let mut i = 0;
+    while i < plays.len() {
+        let mut j = i + 1;
+        let mut end = plays[i].span.end;
+        while j < plays.len()
+            && plays[j].user_identity == plays[i].user_identity
+            && plays[j].device_key == plays[i].device_key
+            && (plays[j].span.start - end).num_milliseconds() as f64 / 1000.0 <= gap_s
+        {
+            end = end.max(plays[j].span.end);
+            j += 1;
+        }
+        let run = &plays[i..j];
+        let seconds: f64 = run.iter().map(|p| p.span.seconds()).sum();
+        if seconds < validity.min_session_s {
+            exclude(Exclusion::TooShort, &mut out);
+        } else {
+            let first = &run[0];
+            let identity = first
+                .user_identity
+                .starts_with("account.user:")
+                .then(|| first.user_identity.clone());
+            let key = first
+                .listener_key
+                .clone()
+                .or_else(|| listener_key_of_device_key(&first.device_key))
+                .unwrap_or_else(|| first.device_key.clone());
+            for (n, p) in run.iter().enumerate() {
+                out.sessions.push(figures::Listening {
+                    listener: identity.clone().unwrap_or_else(|| key.clone()),
+                    group: group_of(by, &p.station, StreamKind::Player, &p.source),
+                    span: p.span,
+                    starts_session: n == 0,
+                });
+                if let (Some(identity), Some(key)) = (&identity, &p.listener_key) {
+                    signed_in.push(SignedIn {
+                        identity: identity.clone(),
+                        listener: key.clone(),
+                        span: p.span,
+                    });
+                }
+            }
+        }
+        i = j;
+    }
+    out.sessions.extend(take_over(stream_listening, &signed_in));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,11 +337,11 @@ mod tests {
         let a = listener_key("2001:db8:1:2:aaaa::1".parse().unwrap(), "VLC");
         let b = listener_key("2001:db8:1:2:bbbb:cccc::9".parse().unwrap(), "VLC");
         assert_eq!(a, b);
-        assert_eq!(a, "2001:db8:1:2::/64 VLC");
+        assert_eq!(a, "2001:db8:1:2::/64-312de6d46f");
         assert_ne!(a, listener_key("2001:db8:1:3::1".parse().unwrap(), "VLC"));
         assert_eq!(
             listener_key("192.0.2.1".parse().unwrap(), "VLC"),
-            "192.0.2.1 VLC"
+            "192.0.2.1-312de6d46f"
         );
     }
 
@@ -184,6 +381,18 @@ mod tests {
                 (key, 30, 50, false),
             ]
         );
+    }
+
+    #[test]
+    fn a_stream_form_device_key_gives_the_listener_key() {
+        let ip: IpAddr = "2001:db8:1:2::77".parse().unwrap();
+        let dk = crate::domain::stream_event::device_key(&ip, "VLC");
+        assert_eq!(
+            listener_key_of_device_key(&dk),
+            Some(listener_key(ip, "VLC"))
+        );
+        assert_eq!(listener_key_of_device_key("anonymous"), None);
+        assert_eq!(listener_key_of_device_key("bm9wZQ==-0123456789"), None);
     }
 
     #[test]

@@ -111,6 +111,21 @@ pub fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     local_instant(tz, date.and_time(NaiveTime::MIN))
 }
 
+/// At least how many intervals `split` gives for `period` (without making them): a request
+/// can be refused before the work. Local intervals are never shorter than these (a DST day is
+/// 23 hours, Lord Howe shifts by half an hour).
+pub fn count_at_most(period: Span, interval: Interval) -> u64 {
+    let shortest: i64 = match interval {
+        Interval::QuarterHour => 15 * 60,
+        Interval::Hour => 30 * 60,
+        Interval::Day => 23 * 3600,
+        Interval::Week => 7 * 23 * 3600,
+        Interval::Month => 28 * 23 * 3600,
+        Interval::Total => return 1,
+    };
+    ((period.end - period.start).num_seconds().max(0) / shortest + 2) as u64
+}
+
 /// `[from, until)` cut into `interval`s at local boundaries; the first and last may be partial
 /// when `from`/`until` are not on a boundary.
 pub fn split(tz: Tz, period: Span, interval: Interval) -> Vec<Span> {

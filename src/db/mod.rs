@@ -1,6 +1,7 @@
 //! The database: connection pool, embedded migrations, the private cluster, and one module of
 //! queries per table.
 
+pub mod audience;
 pub mod cluster;
 pub mod items;
 pub mod jobs;

@@ -17,6 +17,8 @@ pub struct NewPlayerEvent<'a> {
     pub time: DateTime<Utc>,
     pub user_identity: &'a str,
     pub device_key: &'a str,
+    /// The browser's listener key (see `audience::listener_key`); None for backfills.
+    pub listener_key: Option<&'a str>,
 }
 
 /// Stores events, skipping those already stored; returns how many were new.
@@ -46,6 +48,7 @@ pub fn insert(conn: &mut PgConnection, rows: &[NewPlayerEvent<'_>]) -> QueryResu
         .bind::<Array<Nullable<Timestamptz>>, _>(
             rows.iter().map(|r| r.event.client_ts).collect::<Vec<_>>(),
         )
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.listener_key).collect::<Vec<_>>())
         .execute(conn)
 }
 

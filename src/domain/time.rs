@@ -42,7 +42,8 @@ pub fn in_range(t: DateTime<Utc>) -> bool {
 }
 
 /// Refuses an instant outside the accepted range.
-fn checked(t: DateTime<Utc>, written: &str) -> Result<DateTime<Utc>, String> {
+/// `t` if it lies in the accepted range, else why not (naming `written`, what the client sent).
+pub fn checked(t: DateTime<Utc>, written: &str) -> Result<DateTime<Utc>, String> {
     if in_range(t) {
         Ok(t)
     } else {

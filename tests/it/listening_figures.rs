@@ -92,6 +92,7 @@ fn store(conn: &mut PgConnection, events: &[&Ev]) {
             time: e.time,
             user_identity: LISTENERS[e.listener].0,
             device_key: d,
+            listener_key: None,
         })
         .collect();
     player_events::insert(conn, &rows).unwrap();

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audience;
 mod auth;
 mod bad_input;
 mod cluster;

@@ -1,0 +1,379 @@
+//! Audience figures through the API, against figures computed by hand from the definitions
+//! (README, "Audience figures"): every expected number below is worked out in the comments.
+
+use airlog::auth::Scope;
+use airlog::domain::stream_event::device_key;
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+const STREAMS: &str = "/api/v1/stations/radio/streams";
+
+/// A station in Zurich with two Icecast mounts, an HLS prefix and the live player source.
+async fn station(app: &TestApp, admin: &str) {
+    let (status, body) = app
+        .post_json(
+            "/api/v1/stations/",
+            admin,
+            &json!({"name": "radio", "time_zone": "Europe/Zurich", "streamer": "none"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let streams = json!([
+        {"kind": "icecast", "pattern": "/live.mp3"},
+        {"kind": "icecast", "pattern": "/live.aac"},
+        {"kind": "hls", "pattern": "/hls/live/"},
+        {"kind": "player", "pattern": "live"},
+    ]);
+    let (status, body) = app.put_json(STREAMS, admin, &streams).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().unwrap().len(), 4);
+}
+
+fn connection(ip: &str, ua: &str, origin: &str, path: &str, start: &str, end: &str) -> Value {
+    json!({"origin": origin, "ip": ip, "method": "GET", "path": path, "status": 200,
+           "bytes_sent": 1000, "user_agent": ua, "referer": "",
+           "time_start": start, "time_end": end})
+}
+
+async fn ingest(app: &TestApp, events: Vec<Value>) {
+    let token = app.token(&[Scope::Ingest]);
+    let (status, body) = app
+        .post_json(
+            "/api/v1/stats/ingest/stream-events/",
+            &token,
+            &json!(events),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Monday 15 January 2024, 11:00-12:00 in Zurich (UTC+1) = 10:00-11:00 UTC.
+async fn the_fixture_hour(app: &TestApp) {
+    let at = |hms: &str| format!("2024-01-15T{hms}Z");
+    ingest(
+        app,
+        vec![
+            // A: 4 min 59 s; B: 5 min exactly, both from 10:00.
+            connection(
+                "192.0.2.1",
+                "VLC/3.0.18",
+                "icecast",
+                "/live.mp3",
+                &at("10:00:00"),
+                &at("10:04:59"),
+            ),
+            connection(
+                "192.0.2.2",
+                "VLC/3.0.18",
+                "icecast",
+                "/live.mp3",
+                &at("10:00:00"),
+                &at("10:05:00"),
+            ),
+            // C on two mounts at once: 10:20-10:40 and 10:30-10:50, one listening 10:20-10:50.
+            connection(
+                "192.0.2.3",
+                "Winamp/5.9",
+                "icecast",
+                "/live.mp3?x=1",
+                &at("10:20:00"),
+                &at("10:40:00"),
+            ),
+            connection(
+                "192.0.2.3",
+                "Winamp/5.9",
+                "icecast",
+                "/live.aac",
+                &at("10:30:00"),
+                &at("10:50:00"),
+            ),
+            // D: a 59 s session, not counted at all.
+            connection(
+                "192.0.2.4",
+                "VLC/3.0.18",
+                "icecast",
+                "/live.mp3",
+                &at("10:10:00"),
+                &at("10:10:59"),
+            ),
+            // A robot, not counted.
+            connection(
+                "192.0.2.5",
+                "Googlebot/2.1 (+http://www.google.com/bot.html)",
+                "icecast",
+                "/live.mp3",
+                &at("10:00:00"),
+                &at("10:30:00"),
+            ),
+            // Another station's stream: not this station's.
+            connection(
+                "192.0.2.9",
+                "VLC/3.0.18",
+                "icecast",
+                "/other.mp3",
+                &at("10:00:00"),
+                &at("10:30:00"),
+            ),
+            // E: the HLS stream 10:00-10:30 ...
+            connection(
+                "192.0.2.6",
+                "Mozilla/5.0 (X11)",
+                "hls",
+                "/hls/live/index.m3u8",
+                &at("10:00:00"),
+                &at("10:30:00"),
+            ),
+        ],
+    )
+    .await;
+    // ... and the web player of the same browser 10:15-10:45: one listening 10:00-10:45.
+    let ip: std::net::IpAddr = "192.0.2.6".parse().unwrap();
+    let token = app.token(&[Scope::Ingest]);
+    let (status, body) = app
+        .post_json(
+            "/api/v1/stats/ingest/player-events/trusted/",
+            &token,
+            &json!({"events": [{
+                "state": "playing", "objKey": "live", "source": "live",
+                "time": at("10:15:00"), "time_end": at("10:45:00"),
+                "user_identity": "anonymous:e", "device_key": device_key(&ip, "Mozilla/5.0 (X11)"),
+            }]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+fn close(v: &Value, want: f64) -> bool {
+    (v.as_f64().unwrap() - want).abs() < 1e-3
+}
+
+#[tokio::test]
+async fn the_figures_of_an_hour_are_those_computed_by_hand() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token();
+    station(&app, &admin).await;
+    the_fixture_hour(&app).await;
+    let read = app.token(&[Scope::Read]);
+    let (status, body) = app
+        .get_json(
+            "/api/v1/audience/?station=radio&from=2024-01-15T11:00:00%2B01:00&until=2024-01-15T12:00:00%2B01:00&interval=hour",
+            &read,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["time_zone"], "Europe/Zurich");
+    assert_eq!(
+        body["rules"]["excluded"],
+        json!({"robot": 1, "too_short": 1})
+    );
+    let r = &body["results"][0];
+    assert_eq!(r["start"], "2024-01-15T11:00:00+01:00");
+    assert_eq!(r["end"], "2024-01-15T12:00:00+01:00");
+    // Listening: A 299 s, B 300 s, C 1800 s (union of two mounts), E 2700 s (union of HLS and
+    // player): TLH = 5099 s.
+    assert!(close(&r["tlh_hours"], 5099.0 / 3600.0), "{r}");
+    // Every one of them has >= 60 s: Cume 4. TSL = 5099 / 60 / 4 min. AAS = TLH / 1 h.
+    assert_eq!(r["cume"], 4, "{r}");
+    assert!(close(&r["tsl_minutes"], 5099.0 / 60.0 / 4.0), "{r}");
+    assert!(close(&r["aas"], 5099.0 / 3600.0), "{r}");
+    // Quarter-hours (UTC): 10:00 B and E (A has 4:59): 2; 10:15 C (10 min) and E: 2;
+    // 10:30 C and E: 2; 10:45 C (5 min): 1. AQH = 7 / 4.
+    assert!(close(&r["aqh"], 1.75), "{r}");
+    // At 10:00 A, B and E listen; later never more than two.
+    assert_eq!(r["peak"], 3);
+    assert_eq!(r["peak_at"], "2024-01-15T11:00:00+01:00");
+    // Sessions started: A, B, C twice, E on HLS and on the player.
+    assert_eq!(r["sessions"], 6);
+
+    // By source: each source's own Cume; the total de-duplicates.
+    let (_, body) = app
+        .get_json(
+            "/api/v1/audience/?station=radio&from=2024-01-15T11:00:00%2B01:00&until=2024-01-15T12:00:00%2B01:00&interval=hour&by=source",
+            &read,
+        )
+        .await;
+    let rows = body["results"].as_array().unwrap();
+    let cume_of = |g: Option<&str>| {
+        rows.iter()
+            .find(|r| r["group"].as_str() == g)
+            .map(|r| r["cume"].as_u64().unwrap())
+    };
+    assert_eq!(cume_of(None), Some(4));
+    assert_eq!(cume_of(Some("icecast")), Some(3));
+    assert_eq!(cume_of(Some("hls")), Some(1));
+    assert_eq!(cume_of(Some("player")), Some(1));
+
+    // Quarter-hours, and the same as CSV.
+    let (_, body) = app
+        .get_json(
+            "/api/v1/audience/?station=radio&from=2024-01-15T11:00:00%2B01:00&until=2024-01-15T12:00:00%2B01:00&interval=quarter_hour",
+            &read,
+        )
+        .await;
+    let aqh: Vec<f64> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["aqh"].as_f64().unwrap())
+        .collect();
+    assert_eq!(aqh, vec![2.0, 2.0, 2.0, 1.0]);
+    let (status, csv) = app
+        .get_text(
+            "/api/v1/audience.csv?station=radio&from=2024-01-15&until=2024-01-16&interval=day",
+            &read,
+        )
+        .await;
+    assert_eq!(status, 200, "{csv}");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("start,end,group,aqh,cume,tlh_hours,tsl_minutes,aas,peak,peak_at,sessions")
+    );
+    let day: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(day[0], "2024-01-15T00:00:00+01:00");
+    assert_eq!(day[1], "2024-01-16T00:00:00+01:00");
+    // Cume 4, peak 3, 6 sessions; AQH = 7 persons over the day's 96 quarter-hours.
+    assert_eq!((day[4], day[8], day[10]), ("4", "3", "6"));
+    assert!(
+        (day[3].parse::<f64>().unwrap() - 7.0 / 96.0).abs() < 1e-3,
+        "{csv}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dst_day_has_25_hours_and_a_daypart_counts_its_wall_clock_windows() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token();
+    station(&app, &admin).await;
+    // One listener all of Sunday 27 October 2024 (Zurich falls back: 25 hours), local
+    // midnight to midnight = 26 Oct 22:00 UTC to 27 Oct 23:00 UTC.
+    ingest(
+        &app,
+        vec![connection(
+            "192.0.2.1",
+            "VLC/3.0.18",
+            "icecast",
+            "/live.mp3",
+            "2024-10-26T22:00:00Z",
+            "2024-10-27T23:00:00Z",
+        )],
+    )
+    .await;
+    let read = app.token(&[Scope::Read]);
+    let (status, body) = app
+        .get_json(
+            "/api/v1/audience/?station=radio&from=2024-10-27&until=2024-10-28&interval=hour",
+            &read,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 25);
+    let (_, body) = app
+        .get_json(
+            "/api/v1/audience/?station=radio&from=2024-10-27&until=2024-10-28&interval=day",
+            &read,
+        )
+        .await;
+    let day = &body["results"][0];
+    assert!(close(&day["tlh_hours"], 25.0), "{day}");
+    assert!(close(&day["aas"], 1.0), "{day}");
+    assert!(close(&day["aqh"], 1.0), "{day}");
+    // A named daypart over the repeated hour: 01:00-04:00 local is 4 hours that night.
+    let (status, body) = app
+        .put_json(
+            "/api/v1/stations/radio/dayparts",
+            &admin,
+            &json!({"night": "sun 01:00-04:00"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = app
+        .get_json(
+            "/api/v1/audience/?station=radio&from=2024-10-27&until=2024-10-28&interval=day&daypart=night",
+            &read,
+        )
+        .await;
+    assert_eq!(body["rules"]["daypart"], "sun 01:00-04:00");
+    let night = &body["results"][0];
+    assert!(close(&night["tlh_hours"], 4.0), "{night}");
+    assert!(close(&night["aas"], 1.0), "{night}");
+    assert!(close(&night["aqh"], 1.0), "{night}");
+    assert_eq!(night["sessions"], 0, "it started before the daypart");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_parameter() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token();
+    station(&app, &admin).await;
+    let read = app.token(&[Scope::Read]);
+    for (query, field) in [
+        ("station=radio&until=2024-01-02", "from"),
+        ("station=nope&from=2024-01-01&until=2024-01-02", "station"),
+        ("station=radio&from=2024-01-02&until=2024-01-01", "until"),
+        (
+            "station=radio&from=2024-01-01&until=2024-01-02&interval=minute",
+            "interval",
+        ),
+        (
+            "station=radio&from=2024-01-01&until=2024-01-02&by=planet",
+            "by",
+        ),
+        (
+            "station=radio&from=2024-01-01&until=2024-01-02&daypart=mon%2025:00-26:00",
+            "daypart",
+        ),
+        ("station=radio&from=1999-01-01&until=2024-01-02", "from"),
+        (
+            "station=radio&from=2001-01-01&until=2099-01-01&interval=quarter_hour",
+            "interval",
+        ),
+    ] {
+        let (status, body) = app
+            .get_json(&format!("/api/v1/audience/?{query}"), &read)
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let fields: Vec<&str> = body["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&field), "{query}: {body}");
+    }
+    // Streams are checked, and one stream belongs to one station.
+    let (status, body) = app
+        .put_json(
+            STREAMS,
+            &admin,
+            &json!([{"kind": "icecast", "pattern": "live.mp3"}]),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app
+        .post_json(
+            "/api/v1/stations/",
+            &admin,
+            &json!({"name": "other", "streamer": "none"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = app
+        .put_json(
+            "/api/v1/stations/other/streams",
+            &admin,
+            &json!([{"kind": "icecast", "pattern": "/live.mp3"}]),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        app.get_json("/api/v1/audience/?from=2024-01-01&until=2024-01-02", "nope")
+            .await
+            .0,
+        401
+    );
+    app.stop().await;
+}
