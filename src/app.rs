@@ -1,4 +1,4 @@
-//! Builds the application (HTTP API and background loops) and runs it until shutdown.
+//! Builds the application (HTTP API and background workers) and runs it until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,11 @@ use crate::api::metrics::Metrics;
 use crate::api::AppState;
 use crate::config::Settings;
 use crate::db;
+use crate::jobs::scheduler::Scheduler;
+use crate::monitor::stations::Supervisor;
+use crate::mpv::capture::{CaptureOptions, Watcher as MpvWatcher};
 use crate::shutdown::Shutdown;
+use crate::worker::{self, Running};
 
 /// A bound, not yet running, airlog service.
 pub struct Application {
@@ -87,50 +91,51 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves (and runs the background loops) until `shutdown` fires, then lets requests in
-    /// flight finish, waits for the loops to stop, and returns.
+    /// Serves (and runs the background workers) until `shutdown` fires, then lets requests in
+    /// flight finish, waits for the workers to stop, and returns.
     pub async fn run_until_stopped(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
-        let scheduler = tokio::spawn(crate::jobs::scheduler::run_until_stopped(
-            self.state.pool.clone(),
-            self.state.settings.jobs.clone(),
-            shutdown.clone(),
-        ));
-        let monitors = tokio::spawn(crate::monitor::run_until_stopped(
-            self.state.pool.clone(),
-            shutdown.clone(),
-        ));
-        let mpv = &self.state.settings.mpv;
-        let capture = (!mpv.socket_dirs.is_empty() || !mpv.sockets.is_empty()).then(|| {
-            tokio::spawn(crate::mpv::capture::watch(
-                self.state.pool.clone(),
-                mpv.socket_dirs
-                    .iter()
-                    .chain(&mpv.sockets)
-                    .cloned()
-                    .collect(),
-                std::time::Duration::from_secs(mpv.rescan_s.max(1)),
-                mpv.remove_dead,
-                crate::mpv::capture::CaptureOptions {
-                    rules: mpv.rules(),
-                    station: (!mpv.station.is_empty()).then(|| mpv.station.clone()),
-                    ..Default::default()
-                },
-                shutdown.clone(),
-            ))
-        });
+        let workers = workers(&self.state, &shutdown);
         shutdown.requested().await;
         handle.stop(true).await;
-        if let Some(c) = capture {
-            c.await.context("the mpv capture task failed")?;
+        for w in workers {
+            w.join().await?;
         }
-        monitors
-            .await
-            .context("the monitor supervisor task failed")?;
         server.await.context("the HTTP server task failed")??;
-        scheduler.await.context("the job scheduler task failed")?;
         tracing::info!("HTTP API stopped");
         Ok(())
     }
+}
+
+/// Starts the background workers of `airlog serve`: the job scheduler, the station supervisor
+/// (which starts each station's monitor and playlist writer) and the mpv socket watcher.
+fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
+    let (pool, settings, mpv) = (&state.pool, &state.settings, &state.settings.mpv);
+    let scheduler = Scheduler::new(pool.clone(), settings.jobs.clone(), shutdown.clone())
+        .map(|w| worker::spawn(w, shutdown.clone()));
+    let stations = worker::spawn(Supervisor::new(pool.clone()), shutdown.clone());
+    let mpv_watcher = (!mpv.socket_dirs.is_empty() || !mpv.sockets.is_empty()).then(|| {
+        let watcher = MpvWatcher::new(
+            pool.clone(),
+            mpv.socket_dirs
+                .iter()
+                .chain(&mpv.sockets)
+                .cloned()
+                .collect(),
+            Duration::from_secs(mpv.rescan_s.max(1)),
+            mpv.remove_dead,
+            CaptureOptions {
+                rules: mpv.rules(),
+                station: (!mpv.station.is_empty()).then(|| mpv.station.clone()),
+                ..Default::default()
+            },
+            shutdown.clone(),
+        );
+        worker::spawn(watcher, shutdown.clone())
+    });
+    [scheduler, Some(stations), mpv_watcher]
+        .into_iter()
+        .flatten()
+        .collect()
 }

@@ -18,3 +18,4 @@ pub mod reports;
 pub mod ship;
 pub mod shutdown;
 pub mod telemetry;
+pub mod worker;

@@ -1,5 +1,6 @@
 //! The job scheduler inside `airlog serve`: a clokwerk schedule that runs a cleanup pass
-//! (every job in order over the look-back window) every `jobs.interval_s` seconds.
+//! (every job in order over the look-back window) every `jobs.interval_s` seconds. clokwerk
+//! decides when a pass is due; the worker's step asks it every second.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,10 @@ use super::{run_all, Outcome, Trigger, Window};
 use crate::config::JobSettings;
 use crate::db::DbPool;
 use crate::shutdown::Shutdown;
+use crate::worker::{Next, OnError, Worker};
+
+/// How often the schedule is asked whether a pass is due.
+const POLL: Duration = Duration::from_secs(1);
 
 /// One scheduled pass: every job over the look-back window ending now.
 pub async fn tick(pool: &DbPool, settings: &JobSettings) -> anyhow::Result<Vec<Outcome>> {
@@ -27,19 +32,25 @@ pub async fn tick(pool: &DbPool, settings: &JobSettings) -> anyhow::Result<Vec<O
     .await
 }
 
-/// Runs passes on schedule until shutdown. A failed pass is logged (and recorded in
-/// `job_run`); the next one runs as planned.
-pub async fn run_until_stopped(pool: DbPool, settings: JobSettings, mut shutdown: Shutdown) {
-    if !settings.enabled {
-        tracing::info!("job scheduler disabled (jobs.enabled = false)");
-        return;
-    }
-    let settings = Arc::new(settings);
-    let mut scheduler = AsyncScheduler::with_tz(chrono::Utc);
-    let interval = u32::try_from(settings.interval_s).unwrap_or(u32::MAX);
-    {
-        let (pool, settings) = (pool.clone(), settings.clone());
-        scheduler.every(interval.seconds()).run(move || {
+/// Runs passes on schedule. A failed pass is logged (and recorded in `job_run`); the next one
+/// runs as planned.
+pub struct Scheduler {
+    schedule: AsyncScheduler<chrono::Utc>,
+    shutdown: Shutdown,
+}
+
+impl Scheduler {
+    /// The scheduler for these settings; `None` when `jobs.enabled` is false.
+    pub fn new(pool: DbPool, settings: JobSettings, shutdown: Shutdown) -> Option<Scheduler> {
+        if !settings.enabled {
+            tracing::info!("job scheduler disabled (jobs.enabled = false)");
+            return None;
+        }
+        let interval_s = settings.interval_s;
+        let settings = Arc::new(settings);
+        let mut schedule = AsyncScheduler::with_tz(chrono::Utc);
+        let interval = u32::try_from(settings.interval_s).unwrap_or(u32::MAX);
+        schedule.every(interval.seconds()).run(move || {
             let (pool, settings) = (pool.clone(), settings.clone());
             async move {
                 if let Err(e) = tick(&pool, &settings).await {
@@ -50,18 +61,36 @@ pub async fn run_until_stopped(pool: DbPool, settings: JobSettings, mut shutdown
                 }
             }
         });
+        tracing::info!(interval_s, "job scheduler started");
+        Some(Scheduler { schedule, shutdown })
     }
-    tracing::info!(interval_s = settings.interval_s, "job scheduler started");
-    loop {
+}
+
+impl Worker for Scheduler {
+    fn name(&self) -> &str {
+        "job scheduler"
+    }
+
+    fn period(&self) -> Option<Duration> {
+        Some(POLL)
+    }
+
+    /// A pass reports its own failures; asking the schedule cannot fail.
+    fn on_error(&self) -> OnError {
+        OnError::Stop
+    }
+
+    async fn step(&mut self) -> anyhow::Result<Next> {
         // A pass in progress is abandoned at shutdown: its transaction rolls back, and the
         // next start catches up because every job is idempotent.
         tokio::select! {
-            _ = shutdown.requested() => break,
-            _ = async {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                scheduler.run_pending().await;
-            } => {}
+            _ = self.shutdown.requested() => {}
+            _ = self.schedule.run_pending() => {}
         }
+        Ok(Next::Wait)
     }
-    tracing::info!("job scheduler stopped");
+
+    async fn stopped(&mut self) {
+        tracing::info!("job scheduler stopped");
+    }
 }

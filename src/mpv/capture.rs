@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::client::{MpvClient, MpvError};
+use super::client::{MpvClient, MpvError, Timed};
 use super::history::content_hash;
 use super::live::{Change, Event, LivePlay, Rebuild};
 use super::protocol::Incoming;
@@ -16,6 +16,7 @@ use crate::db::DbPool;
 use crate::domain::play::Rules;
 use crate::domain::playout::LogType;
 use crate::shutdown::Shutdown;
+use crate::worker::{Backoff, Next, OnError, Worker};
 
 /// Properties observed on every instance, with their observer ids.
 const OBSERVED: &[(u64, &str)] = &[
@@ -284,40 +285,92 @@ pub async fn capture(
     pool: DbPool,
     socket: PathBuf,
     opts: CaptureOptions,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let instance = socket
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (client, mut events) = MpvClient::connect(&socket, Duration::from_secs(2)).await?;
-    let (replayed, ended) = replay(&pool, &instance).await?;
-    store_plays(&pool, &instance, ended, opts.rules).await?;
-    let mut rec = Recorder {
-        pool: pool.clone(),
-        instance: instance.clone(),
-        next_seq: replayed.next_seq,
-        state: replayed.state,
-        opts,
-    };
-    // Observed first, so nothing that changes after the snapshot goes unseen.
-    for (id, name) in OBSERVED {
-        client.observe(*id, name).await?;
+    crate::worker::run_until_stopped(&mut Capture::new(pool, socket, opts), shutdown).await
+}
+
+/// One instance's capture as a worker: its first step connects, each later step records the
+/// event that woke it. Any failure ends it (the watcher tries the socket again at its next
+/// scan).
+pub struct Capture {
+    pool: DbPool,
+    socket: PathBuf,
+    instance: String,
+    opts: CaptureOptions,
+    live: Option<Live>,
+    /// What the trigger received: an event, or `None` when the connection's reader ended.
+    pending: Option<Option<Timed>>,
+}
+
+/// A connected instance.
+struct Live {
+    client: MpvClient,
+    events: tokio::sync::mpsc::UnboundedReceiver<Timed>,
+    rec: Recorder,
+    /// mpv said it quits (an `end-file` with reason `quit`).
+    quit: bool,
+}
+
+impl Capture {
+    /// The capture of the mpv at `socket` (not connected yet).
+    pub fn new(pool: DbPool, socket: PathBuf, opts: CaptureOptions) -> Capture {
+        let instance = socket
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Capture {
+            pool,
+            socket,
+            instance,
+            opts,
+            live: None,
+            pending: None,
+        }
     }
-    let (state, playlist) = snapshot(&client).await?;
-    let at = chrono::Utc::now();
-    if let Some(list) = &playlist {
-        rec.record_entries(at, list).await?;
-    }
-    rec.record(at, "connected", state).await?;
-    tracing::info!(instance = instance.as_str(), "capturing mpv");
-    let mut quit = false;
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.requested() => return Ok(()),
-            e = events.recv() => e,
+
+    /// Connects, replays the stored events, observes the properties and records what mpv is
+    /// doing now.
+    async fn connect(&self) -> anyhow::Result<Live> {
+        let (pool, instance) = (&self.pool, self.instance.as_str());
+        let (client, events) = MpvClient::connect(&self.socket, Duration::from_secs(2)).await?;
+        let (replayed, ended) = replay(pool, instance).await?;
+        store_plays(pool, instance, ended, self.opts.rules).await?;
+        let mut rec = Recorder {
+            pool: pool.clone(),
+            instance: instance.to_string(),
+            next_seq: replayed.next_seq,
+            state: replayed.state,
+            opts: self.opts.clone(),
         };
-        let Some((at, incoming)) = next else { break };
+        // Observed first, so nothing that changes after the snapshot goes unseen.
+        for (id, name) in OBSERVED {
+            client.observe(*id, name).await?;
+        }
+        let (state, playlist) = snapshot(&client).await?;
+        let at = chrono::Utc::now();
+        if let Some(list) = &playlist {
+            rec.record_entries(at, list).await?;
+        }
+        rec.record(at, "connected", state).await?;
+        tracing::info!(instance, "capturing mpv");
+        Ok(Live {
+            client,
+            events,
+            rec,
+            quit: false,
+        })
+    }
+}
+
+impl Live {
+    /// Records one thing mpv said; `Stop` once its socket closed.
+    async fn handle(
+        &mut self,
+        at: chrono::DateTime<chrono::Utc>,
+        incoming: Incoming,
+    ) -> anyhow::Result<Next> {
+        let (client, rec) = (&self.client, &mut self.rec);
         match incoming {
             Incoming::PropertyChange { name, data, .. } => match (name.as_str(), data) {
                 ("pause", Some(Value::Bool(p))) => {
@@ -345,7 +398,7 @@ pub async fn capture(
                     rec.record(at, "start-file", Value::Object(fields)).await?;
                 }
                 "end-file" => {
-                    quit |= fields.get("reason").and_then(Value::as_str) == Some("quit");
+                    self.quit |= fields.get("reason").and_then(Value::as_str) == Some("quit");
                     rec.record(at, "end-file", Value::Object(fields)).await?;
                 }
                 "file-loaded" => rec.record(at, "file-loaded", json!({})).await?,
@@ -358,16 +411,62 @@ pub async fn capture(
             Incoming::Closed => {
                 // A quit if mpv said so. Otherwise it died, or quit while idle (mpv then sends
                 // nothing): a file still playing ends as a crash.
-                let reason = if quit { "quit" } else { "closed" };
+                let reason = if self.quit { "quit" } else { "closed" };
                 rec.record(at, "disconnected", json!({ "reason": reason }))
                     .await?;
-                tracing::info!(instance = instance.as_str(), reason, "mpv instance gone");
-                break;
+                tracing::info!(
+                    instance = rec.instance.as_str(),
+                    reason,
+                    "mpv instance gone"
+                );
+                return Ok(Next::Stop);
             }
             Incoming::Reply { .. } => {}
         }
+        Ok(Next::Wait)
     }
-    Ok(())
+}
+
+impl Worker for Capture {
+    fn name(&self) -> &str {
+        "mpv capture"
+    }
+
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "worker",
+            worker = self.name(),
+            instance = self.instance.as_str()
+        )
+    }
+
+    /// Woken by mpv's events only.
+    fn period(&self) -> Option<Duration> {
+        None
+    }
+
+    fn on_error(&self) -> OnError {
+        OnError::Stop
+    }
+
+    async fn step(&mut self) -> anyhow::Result<Next> {
+        let Some(live) = self.live.as_mut() else {
+            self.live = Some(self.connect().await?);
+            return Ok(Next::Wait);
+        };
+        match self.pending.take() {
+            None => Ok(Next::Wait),
+            Some(None) => Ok(Next::Stop),
+            Some(Some((at, incoming))) => live.handle(at, incoming).await,
+        }
+    }
+
+    async fn trigger(&mut self) {
+        match self.live.as_mut() {
+            Some(live) => self.pending = Some(live.events.recv().await),
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Whether some process still has a socket bound to `path` (it is listed in /proc/net/unix):
@@ -428,7 +527,7 @@ async fn attend(
     mut shutdown: Shutdown,
 ) -> Option<Known> {
     let mut first_refused: Option<Instant> = None;
-    let mut delay = Duration::from_millis(50);
+    let mut retry = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
     loop {
         let Err(e) = capture(pool.clone(), socket.clone(), opts.clone(), shutdown.clone()).await
         else {
@@ -440,11 +539,9 @@ async fn attend(
         }
         let since = *first_refused.get_or_insert_with(Instant::now);
         if since.elapsed() < opts.refused_grace {
-            tokio::select! {
-                _ = shutdown.requested() => return None,
-                _ = tokio::time::sleep(delay) => {}
+            if !retry.sleep(&mut shutdown).await {
+                return None;
             }
-            delay = (delay * 2).min(Duration::from_secs(2));
             continue;
         }
         if socket_held(&socket) {
@@ -481,33 +578,82 @@ pub async fn watch(
     rescan: Duration,
     remove_dead: bool,
     opts: CaptureOptions,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
-    use std::sync::{Arc, Mutex};
-    let known: Arc<Mutex<HashMap<PathBuf, Known>>> = Arc::default();
-    let (poke_tx, mut poke) = tokio::sync::mpsc::unbounded_channel::<()>();
-    // inotify: any change in a watched directory triggers a scan.
-    let _watcher = {
-        use notify::Watcher;
-        let tx = poke_tx.clone();
-        let mut w = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-            let _ = tx.send(());
-        })
-        .ok();
-        if let Some(w) = w.as_mut() {
-            for dir in &dirs {
-                if let Err(e) = w.watch(dir, notify::RecursiveMode::NonRecursive) {
-                    tracing::debug!(dir = %dir.display(), error = %e, "not watching with inotify; rescans only");
+    let mut watcher = Watcher::new(pool, dirs, rescan, remove_dead, opts, shutdown.clone());
+    // A scan cannot fail.
+    let _ = crate::worker::run_until_stopped(&mut watcher, shutdown).await;
+}
+
+/// The socket watcher as a worker: a step is a scan; the period is the rescan interval, and
+/// inotify or SIGUSR1 wake it early.
+pub struct Watcher {
+    pool: DbPool,
+    dirs: Vec<PathBuf>,
+    rescan: Duration,
+    remove_dead: bool,
+    opts: CaptureOptions,
+    /// Handed to each capture task.
+    shutdown: Shutdown,
+    known: std::sync::Arc<std::sync::Mutex<HashMap<PathBuf, Known>>>,
+    /// Any change in a watched directory sends one.
+    poke: tokio::sync::mpsc::UnboundedReceiver<()>,
+    _poke_sender: tokio::sync::mpsc::UnboundedSender<()>,
+    _inotify: Option<notify::RecommendedWatcher>,
+    usr1: Option<tokio::signal::unix::Signal>,
+    /// The next scan tries dead sockets too (after SIGUSR1).
+    everything: bool,
+}
+
+impl Watcher {
+    /// A watcher of these directories (or single sockets), watching them with inotify.
+    pub fn new(
+        pool: DbPool,
+        dirs: Vec<PathBuf>,
+        rescan: Duration,
+        remove_dead: bool,
+        opts: CaptureOptions,
+        shutdown: Shutdown,
+    ) -> Watcher {
+        let (poke_tx, poke) = tokio::sync::mpsc::unbounded_channel::<()>();
+        // inotify: any change in a watched directory triggers a scan.
+        let inotify = {
+            use notify::Watcher;
+            let tx = poke_tx.clone();
+            let mut w = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+                let _ = tx.send(());
+            })
+            .ok();
+            if let Some(w) = w.as_mut() {
+                for dir in &dirs {
+                    if let Err(e) = w.watch(dir, notify::RecursiveMode::NonRecursive) {
+                        tracing::debug!(dir = %dir.display(), error = %e, "not watching with inotify; rescans only");
+                    }
                 }
             }
+            w
+        };
+        let usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+        Watcher {
+            pool,
+            dirs,
+            rescan,
+            remove_dead,
+            opts,
+            shutdown,
+            known: Default::default(),
+            poke,
+            _poke_sender: poke_tx,
+            _inotify: inotify,
+            usr1,
+            everything: false,
         }
-        w
-    };
-    let mut usr1 =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
-    let mut everything = false;
-    loop {
-        for dir in &dirs {
+    }
+
+    /// Starts a capture task for each socket that has none (and is not known dead).
+    fn scan(&mut self) {
+        for dir in &self.dirs {
             // A configured path is a directory of sockets, or a socket itself.
             let candidates: Vec<PathBuf> = match std::fs::read_dir(dir) {
                 Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
@@ -516,18 +662,25 @@ pub async fn watch(
             };
             for socket in candidates {
                 {
-                    let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut k = self.known.lock().unwrap_or_else(|e| e.into_inner());
                     match k.get(&socket) {
                         Some(Known::Busy) => continue,
-                        Some(Known::Dead(ino)) if !everything && inode(&socket) == Some(*ino) => {
+                        Some(Known::Dead(ino))
+                            if !self.everything && inode(&socket) == Some(*ino) =>
+                        {
                             continue
                         }
                         _ => {}
                     }
                     k.insert(socket.clone(), Known::Busy);
                 }
-                let (pool, stop, known, opts) =
-                    (pool.clone(), shutdown.clone(), known.clone(), opts.clone());
+                let (pool, stop, known, opts) = (
+                    self.pool.clone(),
+                    self.shutdown.clone(),
+                    self.known.clone(),
+                    self.opts.clone(),
+                );
+                let remove_dead = self.remove_dead;
                 tokio::spawn(async move {
                     let outcome = attend(pool, socket.clone(), remove_dead, opts, stop).await;
                     let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
@@ -538,9 +691,31 @@ pub async fn watch(
                 });
             }
         }
-        everything = false;
-        let usr1_recv = async {
-            match usr1.as_mut() {
+        self.everything = false;
+    }
+}
+
+impl Worker for Watcher {
+    fn name(&self) -> &str {
+        "mpv socket watcher"
+    }
+
+    fn period(&self) -> Option<Duration> {
+        Some(self.rescan)
+    }
+
+    fn on_error(&self) -> OnError {
+        OnError::Retry(Backoff::constant(self.rescan))
+    }
+
+    async fn step(&mut self) -> anyhow::Result<Next> {
+        self.scan();
+        Ok(Next::Wait)
+    }
+
+    async fn trigger(&mut self) {
+        let usr1 = async {
+            match self.usr1.as_mut() {
                 Some(s) => {
                     s.recv().await;
                 }
@@ -548,12 +723,10 @@ pub async fn watch(
             }
         };
         tokio::select! {
-            _ = shutdown.requested() => return,
-            _ = tokio::time::sleep(rescan) => {}
-            _ = poke.recv() => {}
-            _ = usr1_recv => {
+            _ = self.poke.recv() => {}
+            _ = usr1 => {
                 tracing::info!("SIGUSR1: rescanning mpv sockets, dead ones too");
-                everything = true;
+                self.everything = true;
             }
         }
     }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::shutdown::Shutdown;
+use crate::worker::{Backoff, Next, OnError, Worker};
 use follow::{FileId, Follower, Positions};
 use parse::{parse_line, skip_reason, Format, Hit};
 use session::{icecast_event, OpenSession, Sessionizer};
@@ -354,7 +355,7 @@ impl Sender {
         counters: &mut Counters,
         shutdown: &mut Shutdown,
     ) -> anyhow::Result<Answer> {
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
         let mut failures = 0;
         loop {
             let attempt = self
@@ -403,11 +404,9 @@ impl Sender {
                 Err(e) => tracing::warn!(error = %e, "cannot reach the ingest API; retrying"),
             }
             counters.retries += 1;
-            tokio::select! {
-                _ = shutdown.requested() => bail!("stopped before the batch was acknowledged"),
-                _ = tokio::time::sleep(backoff) => {}
+            if !backoff.sleep(shutdown).await {
+                bail!("stopped before the batch was acknowledged");
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
@@ -428,7 +427,7 @@ impl Sender {
         // Parts still to send, as indexes into `events`, the last sent first; and whether the
         // server, seen working, already failed on this lone event once.
         let mut work: Vec<(Vec<usize>, bool)> = vec![((0..events.len()).collect(), false)];
-        let mut pause = Duration::from_millis(250);
+        let mut pause = Backoff::new(Duration::from_millis(250), MAX_BACKOFF);
         while let Some((part, suspect)) = work.pop() {
             if part.is_empty() {
                 continue;
@@ -492,11 +491,9 @@ impl Sender {
                     _ => {
                         tracing::warn!("the server fails on every request; retrying");
                         counters.retries += 1;
-                        tokio::select! {
-                            _ = shutdown.requested() => bail!("stopped before the batch was acknowledged"),
-                            _ = tokio::time::sleep(pause) => {}
+                        if !pause.sleep(shutdown).await {
+                            bail!("stopped before the batch was acknowledged");
                         }
-                        pause = (pause * 2).min(MAX_BACKOFF);
                         work.push((part, false));
                     }
                 },
@@ -518,33 +515,93 @@ fn write_metrics(path: Option<&Path>, counters: &Counters) {
     }
 }
 
+/// How long an idle shipper waits before it looks at the log again.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
 /// Follows `log` until shutdown, shipping events and saving `state_path` after each ack.
 pub async fn ship(
     log: &Path,
     state_path: &Path,
     opts: &ShipOptions,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> anyhow::Result<Counters> {
-    let state = State::load(state_path)?;
-    let mut follower = Follower::open(log, &state.positions(), opts.rotate_grace)
-        .with_context(|| format!("cannot open {}", log.display()))?;
-    let mut saved = state.positions();
-    let mut conv = Converter::new(opts.format, opts.session_gap, state.sessions).with_rules(opts);
-    let sender = Sender::new(&opts.to, &opts.token)?;
-    let mut batch: Vec<Value> = Vec::new();
-    let mut batch_started = Instant::now();
-    let mut last_report = Instant::now();
-    tracing::info!(log = %log.display(), offset = saved.current.map_or(0, |(_, o)| o), sessions = conv.sessions.open_sessions().len(), "shipping");
-    while !shutdown.is_requested() {
+    let mut shipper = Shipper::open(log, state_path, opts, shutdown.clone())?;
+    crate::worker::run_until_stopped(&mut shipper, shutdown).await?;
+    Ok(shipper.conv.counters)
+}
+
+/// A shipper as a worker: each step reads what is new in the log, converts it, and sends
+/// the batch when it is full or old enough. It steps again at once while the log has more,
+/// and every `IDLE_WAIT` when it has not. Any error stops it (the server's absence is no
+/// error: `Sender` waits for it).
+pub struct Shipper {
+    state_path: PathBuf,
+    opts: ShipOptions,
+    follower: Follower,
+    /// The positions in the state file.
+    saved: Positions,
+    conv: Converter,
+    sender: Sender,
+    batch: Vec<Value>,
+    batch_started: Instant,
+    last_report: Instant,
+    /// Lets a delivery waiting for the server give up at shutdown.
+    shutdown: Shutdown,
+}
+
+impl Shipper {
+    /// Opens `log` at the positions saved in `state_path`, with the sessions saved there.
+    pub fn open(
+        log: &Path,
+        state_path: &Path,
+        opts: &ShipOptions,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Shipper> {
+        let state = State::load(state_path)?;
+        let follower = Follower::open(log, &state.positions(), opts.rotate_grace)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        let saved = state.positions();
+        let conv = Converter::new(opts.format, opts.session_gap, state.sessions).with_rules(opts);
+        tracing::info!(log = %log.display(), offset = saved.current.map_or(0, |(_, o)| o), sessions = conv.sessions.open_sessions().len(), "shipping");
+        Ok(Shipper {
+            state_path: state_path.to_path_buf(),
+            opts: opts.clone(),
+            follower,
+            saved,
+            conv,
+            sender: Sender::new(&opts.to, &opts.token)?,
+            batch: Vec::new(),
+            batch_started: Instant::now(),
+            last_report: Instant::now(),
+            shutdown,
+        })
+    }
+}
+
+impl Worker for Shipper {
+    fn name(&self) -> &str {
+        "shipper"
+    }
+
+    fn period(&self) -> Option<Duration> {
+        Some(IDLE_WAIT)
+    }
+
+    fn on_error(&self) -> OnError {
+        OnError::Stop
+    }
+
+    async fn step(&mut self) -> anyhow::Result<Next> {
+        let opts = &self.opts;
         // Local file reads are short; no need to leave the async thread for them.
-        let lines = follower.read_lines(opts.batch_size)?;
+        let lines = self.follower.read_lines(opts.batch_size)?;
         let idle = lines.is_empty();
         for line in lines {
-            let events = conv.line(&line.raw);
-            if batch.is_empty() && !events.is_empty() {
-                batch_started = Instant::now();
+            let events = self.conv.line(&line.raw);
+            if self.batch.is_empty() && !events.is_empty() {
+                self.batch_started = Instant::now();
             }
-            batch.extend(events);
+            self.batch.extend(events);
         }
         if idle {
             // Nothing new: close sessions idle for longer than the gap (plus a margin, as log
@@ -555,38 +612,34 @@ pub async fn ship(
                     .max(opts.max_disorder),
             )
             .unwrap_or_default();
-            let ended = conv.sessions.close_idle(chrono::Utc::now() - margin);
-            if batch.is_empty() && !ended.is_empty() {
-                batch_started = Instant::now();
+            let ended = self.conv.sessions.close_idle(chrono::Utc::now() - margin);
+            if self.batch.is_empty() && !ended.is_empty() {
+                self.batch_started = Instant::now();
             }
-            batch.extend(ended);
+            self.batch.extend(ended);
         }
         // Every line returned is converted: the follower's position is the batch's.
-        let position = follower.positions();
-        let due = batch.len() >= opts.batch_size
-            || (!batch.is_empty() && batch_started.elapsed() >= opts.max_delay);
-        if due || (batch.is_empty() && position != saved && idle) {
-            match flush(
-                &sender,
-                &mut batch,
-                &mut conv,
+        let position = self.follower.positions();
+        let due = self.batch.len() >= opts.batch_size
+            || (!self.batch.is_empty() && self.batch_started.elapsed() >= opts.max_delay);
+        if due || (self.batch.is_empty() && position != self.saved && idle) {
+            // Stopped while the server was away: the loop ends quietly (shutdown), and the
+            // batch is read again next time.
+            flush(
+                &self.sender,
+                &mut self.batch,
+                &mut self.conv,
                 &position,
-                state_path,
+                &self.state_path,
                 opts,
-                &mut shutdown,
+                &mut self.shutdown,
             )
-            .await
-            {
-                Ok(()) => {}
-                // Stopped while the server was away: the batch is read again next time.
-                Err(_) if shutdown.is_requested() => break,
-                Err(e) => return Err(e),
-            }
-            saved = position.clone();
-            write_metrics(opts.metrics_file.as_deref(), &conv.counters);
+            .await?;
+            self.saved = position.clone();
+            write_metrics(opts.metrics_file.as_deref(), &self.conv.counters);
         }
-        if last_report.elapsed() >= Duration::from_secs(60) {
-            let c = &conv.counters;
+        if self.last_report.elapsed() >= Duration::from_secs(60) {
+            let c = &self.conv.counters;
             tracing::info!(
                 lines = c.lines,
                 events = c.events_sent,
@@ -600,18 +653,15 @@ pub async fn ship(
                 rotated_files_open = position.draining.len(),
                 "shipper progress"
             );
-            last_report = Instant::now();
+            self.last_report = Instant::now();
         }
-        if idle {
-            tokio::select! {
-                _ = shutdown.requested() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            }
-        }
+        Ok(if idle { Next::Wait } else { Next::Now })
     }
-    // At shutdown, what was read but not acknowledged is simply read again next time.
-    write_metrics(opts.metrics_file.as_deref(), &conv.counters);
-    Ok(conv.counters)
+
+    /// What was read but not acknowledged is simply read again next time.
+    async fn stopped(&mut self) {
+        write_metrics(self.opts.metrics_file.as_deref(), &self.conv.counters);
+    }
 }
 
 /// Delivers the batch in requests of at most `batch_size`, then saves the position.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use airlog::db::playout::{self, DiffusionRow, NewSound, StationRow};
 use airlog::monitor::liquidsoap::monitor::{Monitor, StationConfig};
+use airlog::monitor::playlists::PlaylistWriter;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
@@ -594,10 +595,14 @@ async fn programme_playlists_are_written_only_when_they_change_and_atomically() 
         ..station_row("lists", "liquidsoap", endpoint)
     };
     let row = playout::upsert_station(&mut db.conn(), &row).unwrap();
-    let mut monitor = new_monitor(&db, StationConfig::try_from(&row).unwrap());
+    let mut playlists = PlaylistWriter::new(
+        &StationConfig::try_from(&row).unwrap(),
+        airlog::db::pool(&db.url, 2, Duration::from_secs(5)),
+    )
+    .expect("the station has a playlist directory");
     sound(&db, Path::new("/srv/b.ogg"), 10.0, &[]);
     sound(&db, Path::new("/srv/a.ogg"), 10.0, &[]);
-    assert_eq!(monitor.sync_playlists().await.unwrap(), 1);
+    assert_eq!(playlists.sync().await.unwrap(), 1);
     let file = dir.join("playlists/tests.m3u");
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
@@ -605,7 +610,7 @@ async fn programme_playlists_are_written_only_when_they_change_and_atomically() 
     );
     let written_at = std::fs::metadata(&file).unwrap().modified().unwrap();
     assert_eq!(
-        monitor.sync_playlists().await.unwrap(),
+        playlists.sync().await.unwrap(),
         0,
         "unchanged: not rewritten"
     );
@@ -614,7 +619,7 @@ async fn programme_playlists_are_written_only_when_they_change_and_atomically() 
         written_at
     );
     sound(&db, Path::new("/srv/c.ogg"), 10.0, &[]);
-    assert_eq!(monitor.sync_playlists().await.unwrap(), 1);
+    assert_eq!(playlists.sync().await.unwrap(), 1);
     assert!(std::fs::read_to_string(&file)
         .unwrap()
         .ends_with("/srv/c.ogg\n"));

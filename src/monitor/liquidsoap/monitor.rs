@@ -3,14 +3,15 @@
 //! tracks heard inside them, starts the scheduled diffusion when the queue is free (START),
 //! cancels one that could not start in time (CANCEL), accounts for every push (marked with
 //! its id, found in Liquidsoap when its answer was lost), pushes again what a Liquidsoap restart
-//! lost, and keeps the programme playlists in sync. The rules live in `plan`, without I/O.
+//! lost. The rules live in `plan`, without I/O; the programme playlists are another worker's
+//! (`crate::monitor::playlists`).
 //!
 //! Everything it writes is deduplicated by unique indexes, so restarts, reconnects or a
 //! second airlog on the same database cannot log anything twice.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -27,12 +28,11 @@ use super::protocol::{
 use crate::db::playout::{self, DiffusionRow, LogRow, NewLog, StationRow};
 use crate::db::DbPool;
 use crate::domain::playout::LogType;
+use crate::worker::{Backoff, Next, OnError, Worker};
 
-/// How often programme playlists are rewritten (when changed).
-const PLAYLIST_SYNC: Duration = Duration::from_secs(300);
-/// The first retry after a failed tick, and the longest wait between retries.
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const RECONNECT_CAP: Duration = Duration::from_secs(1);
+/// A failed tick is retried soon and then every second at most: connection attempts are
+/// cheap, and a Liquidsoap that comes back is seen within a second.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(1));
 /// Margin added to the poll interval when judging "nearly done" (the aircox rule).
 const MARGIN: Duration = Duration::from_secs(5);
 
@@ -85,7 +85,6 @@ pub struct Tick {
     pub cancelled: Option<i64>,
     /// A diffusion some of whose sounds were pushed again (lost by a restart, or dead).
     pub repushed: Option<i64>,
-    pub playlists_written: usize,
 }
 
 /// The play the output is in: its entry, and the stretch heard since it last went on air.
@@ -107,8 +106,6 @@ pub struct Monitor {
     last_poll: Option<DateTime<Utc>>,
     booted_at: Option<DateTime<Utc>>,
     current: Option<Current>,
-    next_sync: Instant,
-    playlists: HashMap<PathBuf, String>,
 }
 
 async fn db<T: Send + 'static>(
@@ -257,8 +254,6 @@ impl Monitor {
             last_poll: None,
             booted_at: None,
             current: None,
-            next_sync: Instant::now(),
-            playlists: HashMap::new(),
         }
     }
 
@@ -268,7 +263,7 @@ impl Monitor {
     }
 
     /// One pass: observe Liquidsoap (its run, the output's history, what is on air), plan what
-    /// is new (pure rules in `plan`), log it, then the schedule and the playlists.
+    /// is new (pure rules in `plan`), log it, then the schedule.
     pub async fn tick(&mut self, now: DateTime<Utc>) -> anyhow::Result<Tick> {
         let mut tick = Tick::default();
         let uptime = parse_uptime(&self.client.command("uptime").await?);
@@ -374,10 +369,6 @@ impl Monitor {
         });
         self.handle_diffusions(now, queue_on_air, &history, &mut tick)
             .await?;
-        if Instant::now() >= self.next_sync {
-            tick.playlists_written = self.sync_playlists().await?;
-            self.next_sync = Instant::now() + PLAYLIST_SYNC;
-        }
         Ok(tick)
     }
 
@@ -738,88 +729,43 @@ impl Monitor {
         }
     }
 
-    /// Writes `<playlist_dir>/<programme>.m3u` for each programme whose list changed, atomically.
-    pub async fn sync_playlists(&mut self) -> anyhow::Result<usize> {
-        let Some(dir) = self.station.playlist_dir.clone() else {
-            return Ok(0);
-        };
-        let lists = db(&self.pool, playout::programme_playlists).await?;
-        let mut written = 0;
-        for (program, paths) in lists {
-            let name: String = program
-                .chars()
-                .map(|c| {
-                    if c.is_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let file = dir.join(format!("{name}.m3u"));
-            let content = format!("#EXTM3U\n{}\n", paths.join("\n"));
-            if self.playlists.get(&file) == Some(&content)
-                || std::fs::read_to_string(&file).ok().as_ref() == Some(&content)
-            {
-                self.playlists.insert(file, content);
-                continue;
-            }
-            write_atomically(&file, &content)?;
-            tracing::info!(station = self.station.name.as_str(), file = %file.display(), sounds = paths.len(), "playlist written");
-            self.playlists.insert(file, content);
-            written += 1;
-        }
-        Ok(written)
-    }
-
-    /// Ticks every poll interval until shutdown; errors are logged and retried with backoff,
-    /// and never touch Liquidsoap beyond reconnecting.
-    pub async fn run_until_stopped(mut self, mut shutdown: crate::shutdown::Shutdown) {
-        let mut backoff = FIRST_RETRY;
-        let mut failing = false;
-        loop {
-            let wait = match self.tick(Utc::now()).await {
-                Ok(_) => {
-                    if failing {
-                        tracing::info!(station = self.station.name.as_str(), "monitor recovered");
-                        failing = false;
-                    }
-                    backoff = FIRST_RETRY;
-                    self.station.poll
-                }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(
-                            station = self.station.name.as_str(),
-                            error = format!("{e:#}"),
-                            "monitor tick failed; retrying with backoff"
-                        );
-                    }
-                    failing = true;
-                    // Connection attempts are cheap: try again soon, so a Liquidsoap that
-                    // comes back is seen within a second.
-                    backoff = (backoff * 2).min(RECONNECT_CAP);
-                    backoff
-                }
-            };
-            tokio::select! {
-                _ = shutdown.requested() => break,
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
-        self.client.close().await;
-        tracing::info!(station = self.station.name.as_str(), "monitor stopped");
+    /// Ticks every poll interval until shutdown (see the `Worker` impl).
+    pub async fn run_until_stopped(mut self, shutdown: crate::shutdown::Shutdown) {
+        // Its failures are retried, never returned.
+        let _ = crate::worker::run_until_stopped(&mut self, shutdown).await;
     }
 }
 
-fn write_atomically(file: &Path, content: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+/// Ticks every poll interval; failed ticks are retried with backoff (`RETRY`) and never
+/// touch Liquidsoap beyond reconnecting.
+impl Worker for Monitor {
+    fn name(&self) -> &str {
+        "liquidsoap monitor"
     }
-    let tmp = file.with_extension("m3u.tmp");
-    std::fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, file).with_context(|| format!("cannot replace {}", file.display()))?;
-    Ok(())
+
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "worker",
+            worker = self.name(),
+            station = self.station.name.as_str()
+        )
+    }
+
+    fn period(&self) -> Option<Duration> {
+        Some(self.station.poll)
+    }
+
+    fn on_error(&self) -> OnError {
+        OnError::Retry(RETRY)
+    }
+
+    async fn step(&mut self) -> anyhow::Result<Next> {
+        self.tick(Utc::now()).await?;
+        Ok(Next::Wait)
+    }
+
+    async fn stopped(&mut self) {
+        self.client.close().await;
+        tracing::info!(station = self.station.name.as_str(), "monitor stopped");
+    }
 }
