@@ -54,6 +54,42 @@ pub enum Command {
     ImportLog(ImportArgs),
     /// Print the API's OpenAPI 3.1 document (what `/api/v1/openapi.json` serves)
     Openapi,
+    /// Print a report in a terminal (or as CSV/JSON)
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Audience figures (AQH, Cume, TLH, TSL, AAS, peak, sessions) per interval, as
+    /// `GET /api/v1/audience/` answers them; e.g.
+    /// `airlog report audience --station radio --from 2024-06-01 --until 2024-07-01 --interval week`
+    Audience(AudienceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AudienceArgs {
+    /// The station's name (its time zone and dayparts apply); every station when absent
+    #[arg(long)]
+    pub station: Option<String>,
+    /// Start: an RFC 3339 instant, or YYYY-MM-DD (local midnight)
+    #[arg(long)]
+    pub from: String,
+    /// End, exclusive: an RFC 3339 instant, or YYYY-MM-DD (local midnight)
+    #[arg(long)]
+    pub until: String,
+    /// quarter_hour, hour, day, week (from Monday), month or total
+    #[arg(long, default_value = "day")]
+    pub interval: String,
+    /// A station daypart's name, or a spec such as "mon-fri 06:00-10:00"
+    #[arg(long)]
+    pub daypart: Option<String>,
+    /// Add a row per stream, source or station after each total row
+    #[arg(long)]
+    pub by: Option<String>,
+    /// table (for a terminal), csv or json
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+    pub format: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,5 @@
 //! The command line: `airlog serve`, `migrate`, `token ...`, `db ...`, `jobs ...`,
-//! `catalog ...`, `ship`, `import-log`, `mpv ...`, `openapi`. The arguments are in `args`;
+//! `catalog ...`, `ship`, `import-log`, `mpv ...`, `report ...`, `openapi`. The arguments are in `args`;
 //! each command (or group) has a module of its own; what several share is here: opening the
 //! database for a one-off command, a progress bar, an async runtime that stops on signals.
 
@@ -8,6 +8,7 @@ mod catalog;
 mod db;
 mod jobs;
 mod mpv;
+mod report;
 mod serve;
 mod ship;
 mod token;
@@ -49,6 +50,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             with_connection(&settings, |conn| mpv::import(conn, &files))
         }
         Command::Mpv(MpvCommand::Parse { all_events, files }) => mpv::parse(&files, all_events),
+        Command::Report(ReportCommand::Audience(args)) => {
+            with_connection(&settings, |conn| report::audience(conn, &settings, args))
+        }
         Command::Openapi => {
             println!("{}", crate::api::openapi::document_json());
             Ok(())

@@ -239,6 +239,50 @@ async fn the_figures_of_an_hour_are_those_computed_by_hand() {
         (day[3].parse::<f64>().unwrap() - 7.0 / 96.0).abs() < 1e-3,
         "{csv}"
     );
+
+    // The command line prints the same report, as CSV and as a table.
+    let dir = crate::helpers::private_temp_dir("airlog-report-cli");
+    let env = [("DATABASE_URL", app.db.url.as_str())];
+    let args = [
+        "report",
+        "audience",
+        "--station",
+        "radio",
+        "--from",
+        "2024-01-15",
+        "--until",
+        "2024-01-16",
+        "--interval",
+        "day",
+    ];
+    let (code, stdout, stderr) =
+        crate::helpers::airlog_cmd(&[&args[..], &["--format", "csv"]].concat(), &env, &dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, csv);
+    let (code, table, stderr) = crate::helpers::airlog_cmd(&args, &env, &dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(table.contains("radio (Europe/Zurich), by day"), "{table}");
+    assert!(
+        table.contains("sessions not counted: robot 1, too_short 1"),
+        "{table}"
+    );
+    let (code, _, stderr) = crate::helpers::airlog_cmd(
+        &[
+            "report",
+            "audience",
+            "--station",
+            "nope",
+            "--from",
+            "2024-01-15",
+            "--until",
+            "x",
+        ],
+        &env,
+        &dir,
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--station: no such station"), "{stderr}");
+    assert!(stderr.contains("--until:"), "{stderr}");
     app.stop().await;
 }
 
