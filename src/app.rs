@@ -10,8 +10,8 @@ use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::jobs::scheduler::Scheduler;
 use crate::metrics::Metrics;
+use crate::monitor::mpv::capture::{CaptureOptions, Watcher as MpvWatcher};
 use crate::monitor::stations::Supervisor;
-use crate::mpv::capture::{CaptureOptions, Watcher as MpvWatcher};
 use crate::shutdown::Shutdown;
 use crate::worker::{self, Running};
 

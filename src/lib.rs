@@ -14,7 +14,6 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod monitor;
-pub mod mpv;
 pub mod ship;
 pub mod shutdown;
 pub mod telemetry;
