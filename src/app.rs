@@ -11,8 +11,8 @@ use crate::api::AppState;
 use crate::config::Settings;
 use crate::db;
 use crate::jobs::scheduler::Scheduler;
+use crate::monitor::mpv::capture::{CaptureOptions, Watcher as MpvWatcher};
 use crate::monitor::stations::Supervisor;
-use crate::mpv::capture::{CaptureOptions, Watcher as MpvWatcher};
 use crate::shutdown::Shutdown;
 use crate::worker::{self, Running};
 

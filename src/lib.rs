@@ -13,7 +13,6 @@ pub mod domain;
 pub mod ingest;
 pub mod jobs;
 pub mod monitor;
-pub mod mpv;
 pub mod reports;
 pub mod ship;
 pub mod shutdown;

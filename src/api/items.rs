@@ -105,7 +105,7 @@ async fn rate(
                 let hash = if is_stream {
                     None
                 } else {
-                    crate::mpv::history::content_hash(std::path::Path::new(&now.path))
+                    crate::monitor::mpv::history::content_hash(std::path::Path::new(&now.path))
                 };
                 let id = crate::db::mpv::item_for(c, &now.path, is_stream, "", hash.as_deref())?;
                 (id, Some(now.position_s), now.instance)

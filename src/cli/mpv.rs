@@ -6,7 +6,7 @@ use diesel::PgConnection;
 
 /// Prints the plays of the files as `mpv-history-daemon parse` prints them.
 pub(super) fn parse(files: &[PathBuf], all_events: bool) -> anyhow::Result<()> {
-    let plays = crate::mpv::history::parse_files(files, all_events, &Default::default())?;
+    let plays = crate::monitor::mpv::history::parse_files(files, all_events, &Default::default())?;
     println!("{}", serde_json::to_string(&plays)?);
     Ok(())
 }
@@ -14,7 +14,8 @@ pub(super) fn parse(files: &[PathBuf], all_events: bool) -> anyhow::Result<()> {
 /// Stores the plays of the files (importing twice adds nothing).
 pub(super) fn import(conn: &mut PgConnection, files: &[PathBuf]) -> anyhow::Result<()> {
     let bar = super::progress_bar(0, "{bar:40} {pos}/{len} files");
-    let (found, new) = crate::mpv::history::import_files(conn, files, &Default::default(), &bar)?;
+    let (found, new) =
+        crate::monitor::mpv::history::import_files(conn, files, &Default::default(), &bar)?;
     println!("{found} plays in {} files, {new} new", files.len());
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Playout monitors. A supervisor inside `airlog serve` starts one worker per station (and
 //! restarts it when the station's settings change; `stations`). A station is monitored by one process at a
 //! time: its monitor holds a PostgreSQL advisory lock, and another airlog takes over when the
-//! holder dies (its session ends and the lock is freed).
+//! holder dies (its session ends and the lock is freed). mpv instances are found by their IPC
+//! sockets and captured by the mpv socket watcher (`mpv::capture`).
 
 pub mod liquidsoap;
+pub mod mpv;
 pub mod playlists;
 pub mod stations;
 

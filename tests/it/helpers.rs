@@ -15,7 +15,7 @@ use airlog::db::cluster::Cluster;
 use airlog::db::playout::StationRow;
 use airlog::db::tokens;
 use airlog::db::DbPool;
-use airlog::mpv::capture::CaptureOptions;
+use airlog::monitor::mpv::capture::CaptureOptions;
 use airlog::shutdown::{self, ShutdownTrigger};
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -536,7 +536,7 @@ pub fn capture_mpv(
     opts: CaptureOptions,
 ) -> (ShutdownTrigger, JoinHandle<anyhow::Result<()>>) {
     let (trigger, stop) = shutdown::channel();
-    let task = tokio::spawn(airlog::mpv::capture::capture(
+    let task = tokio::spawn(airlog::monitor::mpv::capture::capture(
         pool.clone(),
         socket.to_path_buf(),
         opts,
@@ -555,7 +555,7 @@ pub fn watch_mpv(
     opts: CaptureOptions,
 ) -> (ShutdownTrigger, JoinHandle<()>) {
     let (trigger, stop) = shutdown::channel();
-    let task = tokio::spawn(airlog::mpv::capture::watch(
+    let task = tokio::spawn(airlog::monitor::mpv::capture::watch(
         pool.clone(),
         vec![dir.to_path_buf()],
         rescan,

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airlog::mpv::client::{MpvClient, MpvError};
-use airlog::mpv::protocol::Incoming;
+use airlog::monitor::mpv::client::{MpvClient, MpvError};
+use airlog::monitor::mpv::protocol::Incoming;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use serde_json::{json, Value};
@@ -443,7 +443,7 @@ async fn refused_sockets_are_retried_and_only_dead_unheld_ones_removed() {
     let dir = private_temp_dir("airlog-mpv-refused");
     let db = TestDb::new();
     let pool = airlog::db::pool(&db.url, 2, Duration::from_secs(5));
-    let opts = airlog::mpv::capture::CaptureOptions {
+    let opts = airlog::monitor::mpv::capture::CaptureOptions {
         refused_grace: Duration::from_secs(1),
         ..Default::default()
     };

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use airlog::mpv::client::MpvClient;
+use airlog::monitor::mpv::client::MpvClient;
 use diesel::prelude::*;
 use diesel::sql_types::{Double, Nullable, Text};
 use serde_json::json;
@@ -245,7 +245,7 @@ async fn seeks_skips_missing_files_and_quit_are_captured_and_logged_on_air() {
         chrono::Utc::now().timestamp_nanos_opt().unwrap()
     ));
     let mut child = mpv(&socket);
-    let opts = airlog::mpv::capture::CaptureOptions {
+    let opts = airlog::monitor::mpv::capture::CaptureOptions {
         rules: Default::default(),
         station: Some("studio".into()),
         ..Default::default()

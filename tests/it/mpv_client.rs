@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use airlog::mpv::client::{MpvClient, MpvError};
-use airlog::mpv::protocol::Incoming;
+use airlog::monitor::mpv::client::{MpvClient, MpvError};
+use airlog::monitor::mpv::protocol::Incoming;
 use serde_json::{json, Value};
 
 use crate::helpers::{private_temp_dir, start_mpv, tone};
 
 async fn next_matching(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<airlog::mpv::client::Timed>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<airlog::monitor::mpv::client::Timed>,
     what: impl Fn(&Incoming) -> bool,
 ) -> Incoming {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
