@@ -74,20 +74,33 @@ async fn compute(state: &AppState, q: Query) -> Result<Report, ApiError> {
     .await
 }
 
+/// The query parameters of both forms of the report (documentation only: they are read by
+/// `query`, which names every problem).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct AudienceParams {
+    /// A station's name; every station when absent.
+    station: Option<String>,
+    /// An RFC 3339 instant, or YYYY-MM-DD (local midnight).
+    from: String,
+    /// An RFC 3339 instant, or YYYY-MM-DD (local midnight); exclusive.
+    until: String,
+    /// quarter_hour, hour, day (default), week, month or total.
+    interval: Option<String>,
+    /// A station daypart's name, or a spec such as `mon-fri 06:00-10:00`.
+    daypart: Option<String>,
+    /// stream, source or station: a row per group after each total row.
+    by: Option<String>,
+}
+
 /// Audience figures of a station (or every station) over a period, per interval.
 #[utoipa::path(
     get,
     path = "/audience/",
     description = "Audience figures (AQH, Cume, TLH, TSL, AAS, peak, sessions) per interval, in the station's time zone (scope `read`). See the README for every definition.",
     security(("token" = [])),
-    params(
-        ("station" = Option<String>, Query, description = "a station's name; every station when absent"),
-        ("from" = String, Query, description = "RFC 3339 instant, or YYYY-MM-DD (local midnight)"),
-        ("until" = String, Query, description = "RFC 3339 instant, or YYYY-MM-DD (local midnight), exclusive"),
-        ("interval" = Option<String>, Query, description = "quarter_hour, hour, day (default), week, month or total"),
-        ("daypart" = Option<String>, Query, description = "a station daypart's name, or a spec such as `mon-fri 06:00-10:00`"),
-        ("by" = Option<String>, Query, description = "stream, source or station: a row per group after each total row"),
-    ),
+    params(AudienceParams),
     responses((status = 200, description = "The figures", body = Report)),
 )]
 async fn figures_json(
@@ -105,14 +118,7 @@ async fn figures_json(
     path = "/audience.csv",
     description = "The figures of `GET /audience/` as CSV (scope `read`).",
     security(("token" = [])),
-    params(
-        ("station" = Option<String>, Query, description = "a station's name; every station when absent"),
-        ("from" = String, Query, description = "RFC 3339 instant, or YYYY-MM-DD (local midnight)"),
-        ("until" = String, Query, description = "RFC 3339 instant, or YYYY-MM-DD (local midnight), exclusive"),
-        ("interval" = Option<String>, Query, description = "quarter_hour, hour, day (default), week, month or total"),
-        ("daypart" = Option<String>, Query, description = "a station daypart's name, or a spec"),
-        ("by" = Option<String>, Query, description = "stream, source or station"),
-    ),
+    params(AudienceParams),
     responses((status = 200, description = "CSV with a header line", content_type = "text/csv")),
 )]
 async fn figures_csv(
