@@ -133,13 +133,24 @@ async fn figures_csv(
         .body(report::to_csv(&report)))
 }
 
-async fn station_id(state: &AppState, name: String) -> Result<i64, ApiError> {
-    let row = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        Ok(db::playout::station(conn, &name)?)
+/// Runs `work` on the station named `name` (404 when there is none), in one visit to the pool.
+async fn on_station<T: Send + 'static>(
+    state: &AppState,
+    name: String,
+    work: impl FnOnce(&mut diesel::PgConnection, i64) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    db::run(&state.pool, move |conn| -> Result<T, ApiError> {
+        let Some(station) = db::playout::station(conn, &name)? else {
+            return Err(ApiError::NotFound("no such station".into()));
+        };
+        work(conn, station.id)
     })
-    .await?;
-    row.map(|r| r.id)
-        .ok_or_else(|| ApiError::NotFound("no such station".into()))
+    .await
+}
+
+/// Dayparts as the API shows them: name -> spec.
+fn daypart_map(rows: Vec<DaypartRow>) -> BTreeMap<String, String> {
+    rows.into_iter().map(|d| (d.name, d.spec)).collect()
 }
 
 /// A station's streams.
@@ -156,8 +167,7 @@ async fn get_streams(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = station_id(&state, name.into_inner()).await?;
-    let rows = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+    let rows = on_station(&state, name.into_inner(), |conn, id| {
         Ok(db::audience::streams(conn, id)?)
     })
     .await?;
@@ -235,8 +245,7 @@ async fn put_streams(
             problems,
         ));
     }
-    let id = station_id(&state, name.into_inner()).await?;
-    let stored = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+    let stored = on_station(&state, name.into_inner(), move |conn, id| {
         match db::audience::set_streams(conn, id, &rows) {
             Err(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -268,13 +277,11 @@ async fn get_dayparts(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = station_id(&state, name.into_inner()).await?;
-    let rows = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+    let rows = on_station(&state, name.into_inner(), |conn, id| {
         Ok(db::audience::dayparts(conn, id)?)
     })
     .await?;
-    let map: BTreeMap<String, String> = rows.into_iter().map(|d| (d.name, d.spec)).collect();
-    Ok(HttpResponse::Ok().json(map))
+    Ok(HttpResponse::Ok().json(daypart_map(rows)))
 }
 
 /// Replaces a station's dayparts.
@@ -329,12 +336,10 @@ async fn put_dayparts(
             problems,
         ));
     }
-    let id = station_id(&state, name.into_inner()).await?;
-    let stored = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+    let stored = on_station(&state, name.into_inner(), move |conn, id| {
         db::audience::set_dayparts(conn, id, &rows)?;
         Ok(db::audience::dayparts(conn, id)?)
     })
     .await?;
-    let map: BTreeMap<String, String> = stored.into_iter().map(|d| (d.name, d.spec)).collect();
-    Ok(HttpResponse::Ok().json(map))
+    Ok(HttpResponse::Ok().json(daypart_map(stored)))
 }

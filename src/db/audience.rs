@@ -42,18 +42,46 @@ pub fn set_streams(
     station_id: i64,
     streams: &[StreamRow],
 ) -> QueryResult<()> {
+    let pairs = streams
+        .iter()
+        .map(|s| (s.kind.as_str(), s.pattern.as_str()));
+    replace_pairs(conn, Pairs::Streams, station_id, pairs)
+}
+
+/// The two tables of (text, text) rows per station.
+enum Pairs {
+    Streams,
+    Dayparts,
+}
+
+/// Replaces a station's rows of one of those tables in one transaction. The statements are
+/// constants: only the values are bound.
+fn replace_pairs<'a>(
+    conn: &mut PgConnection,
+    table: Pairs,
+    station_id: i64,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> QueryResult<()> {
+    let (delete, insert) = match table {
+        Pairs::Streams => (
+            "DELETE FROM station_stream WHERE station_id = $1",
+            "INSERT INTO station_stream (station_id, kind, pattern) VALUES ($1, $2, $3)",
+        ),
+        Pairs::Dayparts => (
+            "DELETE FROM station_daypart WHERE station_id = $1",
+            "INSERT INTO station_daypart (station_id, name, spec) VALUES ($1, $2, $3)",
+        ),
+    };
     conn.transaction(|conn| {
-        diesel::sql_query("DELETE FROM station_stream WHERE station_id = $1")
+        diesel::sql_query(delete)
             .bind::<BigInt, _>(station_id)
             .execute(conn)?;
-        for s in streams {
-            diesel::sql_query(
-                "INSERT INTO station_stream (station_id, kind, pattern) VALUES ($1, $2, $3)",
-            )
-            .bind::<BigInt, _>(station_id)
-            .bind::<Text, _>(&s.kind)
-            .bind::<Text, _>(&s.pattern)
-            .execute(conn)?;
+        for (a, b) in pairs {
+            diesel::sql_query(insert)
+                .bind::<BigInt, _>(station_id)
+                .bind::<Text, _>(a)
+                .bind::<Text, _>(b)
+                .execute(conn)?;
         }
         Ok(())
     })
@@ -72,21 +100,8 @@ pub fn set_dayparts(
     station_id: i64,
     dayparts: &[DaypartRow],
 ) -> QueryResult<()> {
-    conn.transaction(|conn| {
-        diesel::sql_query("DELETE FROM station_daypart WHERE station_id = $1")
-            .bind::<BigInt, _>(station_id)
-            .execute(conn)?;
-        for d in dayparts {
-            diesel::sql_query(
-                "INSERT INTO station_daypart (station_id, name, spec) VALUES ($1, $2, $3)",
-            )
-            .bind::<BigInt, _>(station_id)
-            .bind::<Text, _>(&d.name)
-            .bind::<Text, _>(&d.spec)
-            .execute(conn)?;
-        }
-        Ok(())
-    })
+    let pairs = dayparts.iter().map(|d| (d.name.as_str(), d.spec.as_str()));
+    replace_pairs(conn, Pairs::Dayparts, station_id, pairs)
 }
 
 #[derive(QueryableByName)]
