@@ -7,7 +7,7 @@ pub mod period;
 
 use std::net::IpAddr;
 
-use crate::ship::robots::{Robots, Verdict};
+use crate::domain::robots::{Robots, Verdict};
 
 /// The key of a listener: its address (IPv6 cut to its /64, the part a household keeps while
 /// its interface identifier rotates) and a hash of its user agent (the first 10 hex characters

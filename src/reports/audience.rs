@@ -214,7 +214,7 @@ pub fn compute(
     let plays = db::audience::player_plays(conn, station_id, q.period)?;
     let a = &settings.audience;
     let validity = Validity {
-        robots: crate::ship::robots::Robots::new(&a.bot_allow, &a.bot_deny),
+        robots: crate::domain::robots::Robots::new(&a.bot_allow, &a.bot_deny),
         relay_addresses: a.relay_addresses.clone(),
         min_session_s: a.min_session_s as f64,
     };

@@ -12,7 +12,6 @@
 
 pub mod follow;
 pub mod parse;
-pub mod robots;
 pub mod session;
 
 use std::borrow::Cow;
@@ -203,7 +202,7 @@ fn clean_hit(hit: &mut Hit) -> bool {
 /// Turns lines into events.
 pub struct Converter {
     format: Format,
-    robots: robots::Robots,
+    robots: crate::domain::robots::Robots,
     pub sessions: Sessionizer,
     pub counters: Counters,
 }
@@ -213,7 +212,7 @@ impl Converter {
     pub fn new(format: Format, gap: Duration, carried: Vec<OpenSession>) -> Converter {
         Converter {
             format,
-            robots: robots::Robots::default(),
+            robots: crate::domain::robots::Robots::default(),
             sessions: Sessionizer::new(gap, carried),
             counters: Counters::default(),
         }
@@ -221,7 +220,7 @@ impl Converter {
 
     /// Takes the robot lists and the disorder allowance of these options.
     pub fn with_rules(mut self, opts: &ShipOptions) -> Converter {
-        self.robots = robots::Robots::new(&opts.bot_allow, &opts.bot_deny);
+        self.robots = crate::domain::robots::Robots::new(&opts.bot_allow, &opts.bot_deny);
         self.sessions = self.sessions.with_disorder(opts.max_disorder);
         self
     }

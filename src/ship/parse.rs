@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::robots::{Robots, Verdict};
+use crate::domain::robots::{Robots, Verdict};
 
 /// The log formats `airlog ship` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,6 +1,6 @@
-//! Who is a robot: the IAB/ABC approach of a list of known robots and spiders, with an allow
-//! list (listening apps the generic list mistakes for robots) and a deny list, both
-//! extendable by the station. Each rule's drops are counted apart.
+//! Who is a robot, for the shipper and the audience figures alike: the IAB/ABC approach of a
+//! list of known robots and spiders, with an allow list (listening apps the generic list
+//! mistakes for robots) and a deny list, both extendable by the station. Each rule's drops are counted apart.
 //!
 //! The known-robot list (the `isbot` crate's) also names HTTP libraries such as okhttp, which
 //! is what Android players (ExoPlayer) are built on: without the allow list, most Android
