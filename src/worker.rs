@@ -115,6 +115,11 @@ pub trait Worker: Send {
     }
 }
 
+/// The span of a worker that serves one station (its logs carry the station's name).
+pub fn station_span(worker: &str, station: &str) -> tracing::Span {
+    tracing::info_span!("worker", worker, station)
+}
+
 /// Steps `worker` at its pace until shutdown, until a step says `Stop`, or until a step fails
 /// and its policy is `OnError::Stop` (then that error is returned). Steps are never cancelled:
 /// a worker whose step may take long watches the shutdown token itself. A step that fails

@@ -77,11 +77,7 @@ impl Worker for PlaylistWriter {
     }
 
     fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "worker",
-            worker = self.name(),
-            station = self.station.as_str()
-        )
+        crate::worker::station_span(self.name(), self.station.as_str())
     }
 
     fn period(&self) -> Option<Duration> {

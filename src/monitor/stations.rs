@@ -187,11 +187,7 @@ impl Worker for Station {
     }
 
     fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "worker",
-            worker = self.name(),
-            station = self.station.name.as_str()
-        )
+        crate::worker::station_span(self.name(), self.station.name.as_str())
     }
 
     fn period(&self) -> Option<Duration> {
