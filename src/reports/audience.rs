@@ -255,7 +255,7 @@ pub fn compute(
             aqh_min_s: 300,
             daypart: q.daypart.map(|(spec, _)| spec),
             excluded: assembled
-                .excluded
+                .excluded_in(q.period)
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
