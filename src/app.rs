@@ -112,7 +112,7 @@ impl Application {
 /// (which starts each station's monitor and playlist writer) and the mpv socket watcher.
 fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
     let (pool, settings, mpv) = (&state.pool, &state.settings, &state.settings.mpv);
-    let scheduler = Scheduler::new(pool.clone(), settings.jobs.clone(), shutdown.clone())
+    let scheduler = Scheduler::new(pool.clone(), Settings::clone(settings), shutdown.clone())
         .map(|w| worker::spawn(w, shutdown.clone()));
     let stations = worker::spawn(Supervisor::new(pool.clone()), shutdown.clone());
     let mpv_watcher = (!mpv.socket_dirs.is_empty() || !mpv.sockets.is_empty()).then(|| {
