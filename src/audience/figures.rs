@@ -108,7 +108,11 @@ impl Figures {
             } else {
                 0.0
             },
-            aas: if inside > 0.0 { tlh_hours / inside } else { 0.0 },
+            aas: if inside > 0.0 {
+                tlh_hours / inside
+            } else {
+                0.0
+            },
             peak: s.peak,
             peak_at: s.peak_at,
             sessions: s.sessions,

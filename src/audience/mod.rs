@@ -249,7 +249,10 @@ pub struct Assembled {
 
 impl Assembled {
     /// How many sessions starting in `period` each rule excluded.
-    pub fn excluded_in(&self, period: period::Span) -> std::collections::BTreeMap<&'static str, u64> {
+    pub fn excluded_in(
+        &self,
+        period: period::Span,
+    ) -> std::collections::BTreeMap<&'static str, u64> {
         let mut out = std::collections::BTreeMap::new();
         for (rule, start) in &self.excluded {
             if period.contains(*start) {

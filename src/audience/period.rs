@@ -29,7 +29,10 @@ impl Span {
     /// Length in microseconds, exact (PostgreSQL keeps microseconds): sums of pieces equal the
     /// length of the whole, so thresholds compare the same however listening was cut.
     pub fn micros(&self) -> i64 {
-        (self.end - self.start).num_microseconds().unwrap_or(i64::MAX).max(0)
+        (self.end - self.start)
+            .num_microseconds()
+            .unwrap_or(i64::MAX)
+            .max(0)
     }
 
     /// The part of `self` inside `other`, if any.

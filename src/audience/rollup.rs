@@ -469,17 +469,15 @@ mod tests {
     fn a_month_is_months_days_and_quarter_hours() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         // From 23:45 on 30 September (local) to 00:15 on 2 November, across the DST end.
-        let s = Span::new(at("2024-09-30T23:45:00+02:00"), at("2024-11-02T00:15:00+01:00"));
+        let s = Span::new(
+            at("2024-09-30T23:45:00+02:00"),
+            at("2024-11-02T00:15:00+01:00"),
+        );
         let parts = decompose(ZURICH, &[s]).unwrap();
         let kinds: Vec<Kind> = parts.iter().map(|p| p.0).collect();
         assert_eq!(
             kinds,
-            vec![
-                Kind::QuarterHour,
-                Kind::Month,
-                Kind::Day,
-                Kind::QuarterHour
-            ]
+            vec![Kind::QuarterHour, Kind::Month, Kind::Day, Kind::QuarterHour]
         );
         assert_eq!(parts[1].1.seconds(), (31.0 * 24.0 + 1.0) * 3600.0);
         assert!(decompose(ZURICH, &[Span::new(at("2024-10-01T00:07:00+02:00"), s.end)]).is_none());

@@ -250,7 +250,10 @@ struct Count {
 /// The highest stream event id and audience_dirty id committed so far.
 pub fn high_water(conn: &mut PgConnection) -> QueryResult<(i64, i64)> {
     let one = |conn: &mut PgConnection, sql: &str| -> QueryResult<i64> {
-        Ok(diesel::sql_query(sql).get_result::<Count>(conn)?.n.unwrap_or(0))
+        Ok(diesel::sql_query(sql)
+            .get_result::<Count>(conn)?
+            .n
+            .unwrap_or(0))
     };
     Ok((
         one(conn, "SELECT max(id) AS n FROM stats_stream_event")?,

@@ -101,9 +101,7 @@ pub fn run(
         trigger,
         covered: None,
     };
-    recorded.run(conn, |conn| {
-        Ok(roll_up(conn, settings, Utc::now())? as i64)
-    })
+    recorded.run(conn, |conn| Ok(roll_up(conn, settings, Utc::now())? as i64))
 }
 
 /// Brings every station's rollups up to date as of `now`; returns the station-days recomputed.

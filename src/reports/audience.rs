@@ -10,13 +10,13 @@ use diesel::PgConnection;
 use serde::Serialize;
 
 use crate::audience::figures::{self, Figures};
-use crate::audience::rollup::{self, Block, Kind};
 use crate::audience::period::{self, Daypart, Interval, Span};
+use crate::audience::rollup::{self, Block, Kind};
 use crate::audience::{self as model, By};
-use crate::jobs::audience::{self as audience_job, PLAY_CONTEXT};
 use crate::config::Settings;
 use crate::db;
 use crate::domain::FieldError;
+use crate::jobs::audience::{self as audience_job, PLAY_CONTEXT};
 
 /// Most intervals one request may ask for (a year by quarter-hour is 35 040).
 const MAX_INTERVALS: usize = 40_000;
@@ -221,6 +221,16 @@ pub fn compute(
     if let Some(report) = from_rollups(conn, settings, &q)? {
         return Ok(report);
     }
+    compute_from_sessions(conn, settings, q)
+}
+
+/// Computes the report from the listening itself, by the definitions (what the rollups must
+/// equal; the benchmark compares them).
+pub fn compute_from_sessions(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    q: Query,
+) -> Result<Report, diesel::result::Error> {
     let station_id = q.station.as_ref().map(|(id, _)| *id);
     let streams = db::audience::stream_sessions(conn, station_id, q.period)?;
     let context = Span::new(q.period.start - PLAY_CONTEXT, q.period.end + PLAY_CONTEXT);

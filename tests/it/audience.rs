@@ -442,7 +442,12 @@ async fn random_listening(app: &TestApp, seed: u64, count: usize) {
     let start = chrono::DateTime::parse_from_rfc3339("2024-10-25T22:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let agents = ["VLC/3.0.18", "Mozilla/5.0 (X11)", "Googlebot/2.1", "Winamp/5.9"];
+    let agents = [
+        "VLC/3.0.18",
+        "Mozilla/5.0 (X11)",
+        "Googlebot/2.1",
+        "Winamp/5.9",
+    ];
     let paths = [
         ("icecast", "/live.mp3"),
         ("icecast", "/live.aac"),
@@ -501,7 +506,11 @@ fn questions() -> Vec<String> {
     let mut out = Vec::new();
     for interval in ["quarter_hour", "hour", "day", "week", "total"] {
         for by in ["", "&by=source", "&by=stream", "&by=station"] {
-            for daypart in ["", "&daypart=mon-sun%2006:00-10:00", "&daypart=sun%2001:00-04:00"] {
+            for daypart in [
+                "",
+                "&daypart=mon-sun%2006:00-10:00",
+                "&daypart=sun%2001:00-04:00",
+            ] {
                 out.push(format!(
                     "/api/v1/audience/?station=radio&from=2024-10-26&until=2024-10-29&interval={interval}{by}{daypart}"
                 ));
@@ -536,7 +545,10 @@ fn assert_same_figures(rolled: &[Value], direct: &[Value], expect_rollups: bool)
             "sessions"
         };
         assert_eq!(r["rules"]["computed_from"], want, "{q}");
-        let (got, want) = (r["results"].as_array().unwrap(), d["results"].as_array().unwrap());
+        let (got, want) = (
+            r["results"].as_array().unwrap(),
+            d["results"].as_array().unwrap(),
+        );
         assert_eq!(got.len(), want.len(), "{q}");
         if let Some((g, w)) = got.iter().zip(want).find(|(g, w)| g != w) {
             panic!("{q}: rollups {g} but sessions {w}");
@@ -579,7 +591,10 @@ async fn rollups_give_the_figures_computed_from_the_sessions_and_follow_late_dat
     random_listening(&app, 8, 60).await;
     let late = answers(&app, &read).await;
     assert_same_figures(&late, &late, false);
-    assert_ne!(late[0]["results"], direct[0]["results"], "the late data counts");
+    assert_ne!(
+        late[0]["results"], direct[0]["results"],
+        "the late data counts"
+    );
     let run = run_audience_job(&app, &admin).await;
     // Only the days the late data touched (three, with a day of player context either side).
     let days = run["results"][0]["rows_changed"].as_i64().unwrap();
