@@ -311,17 +311,20 @@ fn main() {
         );
     }
 
-    let worst_year = year_times.iter().max().copied().unwrap();
-    let best_day = day_times.iter().min().copied().unwrap();
     println!();
+    let worst_year = year_times.iter().max().copied().unwrap();
     println!(
         "one-year query (slowest of total/month/week): {:.1} ms (target <= 200 ms)",
         ms(worst_year)
     );
-    println!(
-        "one-year / one-day query: {:.2} (target <= 5; slowest year over fastest day)",
-        worst_year.as_secs_f64() / best_day.as_secs_f64()
-    );
+    for ((y, yt), (d, dt)) in [(0, 0), (2, 1)]
+        .map(|(y, d)| ((one_year[y].0, year_times[y]), (one_day[d].0, day_times[d])))
+    {
+        println!(
+            "one-year / one-day query, {y} / {d}: {:.2} (target <= 5)",
+            yt.as_secs_f64() / dt.as_secs_f64()
+        );
+    }
     println!(
         "audience job for one new day, year / week of history: {:.0} ms / {:.0} ms = {:.2} (target <= 1.2)",
         ms(job_year),

@@ -34,11 +34,15 @@ CREATE TABLE audience_block (
 
 -- Where a station's rollups stand: the rules they were made with (any change rebuilds them),
 -- the stream events and player-event changes already in, and the instant they are current to.
+-- stream_seen is the highest stream event id at the last run, stream_seen_prev at the one
+-- before, stream_seen_count how many ids between the two the last run saw: more now means a
+-- batch committed late below stream_seen, and that stretch is looked at again.
 CREATE TABLE audience_rollup_state (
     station_id        bigint      PRIMARY KEY REFERENCES station (id) ON DELETE CASCADE,
     rules             text        NOT NULL,
     stream_seen       bigint      NOT NULL,
     stream_seen_prev  bigint      NOT NULL,
+    stream_seen_count bigint      NOT NULL,
     dirty_seen        bigint      NOT NULL,
     dirty_seen_prev   bigint      NOT NULL,
     as_of             timestamptz NOT NULL

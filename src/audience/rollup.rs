@@ -351,8 +351,8 @@ pub fn month_of(tz: Tz, date: chrono::NaiveDate) -> Span {
     Span::new(local_midnight(tz, first), month_after(tz, first))
 }
 
-/// Listener sets as bytes: ascending ids as LEB128 deltas (a dense set takes about a byte a
-/// listener), partial listening as (delta, microseconds) pairs.
+/// Listener sets as bytes: ascending ids as LEB128 deltas or a bitset, partial listening as
+/// (delta, microseconds) pairs.
 pub mod bytes {
     use super::ListenerId;
 
@@ -377,12 +377,27 @@ pub mod bytes {
         None
     }
 
+    /// A set of ids: empty, or a tag byte then ascending LEB128 deltas (tag 0) or a bitset from
+    /// id 0 (tag 1), whichever is smaller (a month of most of the listeners is a bitset).
     pub fn ids(ids: &[ListenerId]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(ids.len() * 2);
+        let Some(max) = ids.last() else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(ids.len() * 2 + 1);
+        out.push(0);
         let mut last = 0u64;
         for id in ids {
             put(&mut out, u64::from(*id) - last);
             last = u64::from(*id);
+        }
+        let bitset_len = *max as usize / 8 + 2;
+        if bitset_len < out.len() {
+            out.clear();
+            out.resize(bitset_len, 0);
+            out[0] = 1;
+            for id in ids {
+                out[1 + *id as usize / 8] |= 1 << (id % 8);
+            }
         }
         out
     }
@@ -400,10 +415,28 @@ pub mod bytes {
 
     /// None when the bytes are not a set this module wrote.
     pub fn read_ids(data: &[u8]) -> Option<Vec<ListenerId>> {
-        let (mut at, mut last, mut out) = (0, 0u64, Vec::new());
-        while at < data.len() {
-            last += get(data, &mut at)?;
-            out.push(ListenerId::try_from(last).ok()?);
+        let Some((tag, data)) = data.split_first() else {
+            return Some(Vec::new());
+        };
+        let mut out = Vec::new();
+        match tag {
+            0 => {
+                let (mut at, mut last) = (0, 0u64);
+                while at < data.len() {
+                    last += get(data, &mut at)?;
+                    out.push(ListenerId::try_from(last).ok()?);
+                }
+            }
+            1 => {
+                for (i, byte) in data.iter().enumerate() {
+                    let mut b = *byte;
+                    while b != 0 {
+                        out.push(ListenerId::try_from(i * 8).ok()? + b.trailing_zeros());
+                        b &= b - 1;
+                    }
+                }
+            }
+            _ => return None,
         }
         Some(out)
     }
@@ -460,9 +493,17 @@ mod tests {
     fn sets_survive_their_bytes() {
         let ids = vec![0, 1, 127, 128, 300_000, u32::MAX];
         assert_eq!(bytes::read_ids(&bytes::ids(&ids)), Some(ids));
+        // Dense: a bitset, about a bit a listener.
+        let dense: Vec<u32> = (0..10_000).filter(|i| i % 7 != 0).collect();
+        let data = bytes::ids(&dense);
+        assert_eq!(data[0], 1);
+        assert!(data.len() < 1_300, "{}", data.len());
+        assert_eq!(bytes::read_ids(&data), Some(dense));
+        assert_eq!(bytes::read_ids(&[]), Some(vec![]));
+        assert_eq!(bytes::read_ids(&[2, 0]), None);
         let pairs = vec![(3, 59_999_999), (90, 1), (91, 0)];
         assert_eq!(bytes::read_partial(&bytes::partial(&pairs)), Some(pairs));
-        assert_eq!(bytes::read_ids(&[0x80]), None);
+        assert_eq!(bytes::read_ids(&[0, 0x80]), None);
     }
 
     #[test]

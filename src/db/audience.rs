@@ -207,6 +207,8 @@ pub struct RollupState {
     #[diesel(sql_type = BigInt)]
     pub stream_seen_prev: i64,
     #[diesel(sql_type = BigInt)]
+    pub stream_seen_count: i64,
+    #[diesel(sql_type = BigInt)]
     pub dirty_seen: i64,
     #[diesel(sql_type = BigInt)]
     pub dirty_seen_prev: i64,
@@ -224,16 +226,18 @@ pub fn rollup_state(conn: &mut PgConnection, station_id: i64) -> QueryResult<Opt
 pub fn save_rollup_state(conn: &mut PgConnection, s: &RollupState) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO audience_rollup_state AS s (station_id, rules, stream_seen, stream_seen_prev, \
-         dirty_seen, dirty_seen_prev, as_of) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         stream_seen_count, dirty_seen, dirty_seen_prev, as_of) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (station_id) DO UPDATE SET rules = excluded.rules, \
          stream_seen = excluded.stream_seen, stream_seen_prev = excluded.stream_seen_prev, \
-         dirty_seen = excluded.dirty_seen, dirty_seen_prev = excluded.dirty_seen_prev, \
-         as_of = excluded.as_of",
+         stream_seen_count = excluded.stream_seen_count, dirty_seen = excluded.dirty_seen, \
+         dirty_seen_prev = excluded.dirty_seen_prev, as_of = excluded.as_of",
     )
     .bind::<BigInt, _>(s.station_id)
     .bind::<Text, _>(&s.rules)
     .bind::<BigInt, _>(s.stream_seen)
     .bind::<BigInt, _>(s.stream_seen_prev)
+    .bind::<BigInt, _>(s.stream_seen_count)
     .bind::<BigInt, _>(s.dirty_seen)
     .bind::<BigInt, _>(s.dirty_seen_prev)
     .bind::<Timestamptz, _>(s.as_of)
@@ -245,6 +249,17 @@ pub fn save_rollup_state(conn: &mut PgConnection, s: &RollupState) -> QueryResul
 struct Count {
     #[diesel(sql_type = Nullable<BigInt>)]
     n: Option<i64>,
+}
+
+/// How many stream events with an id in `(after, upto]` are visible.
+pub fn stream_events_between(conn: &mut PgConnection, after: i64, upto: i64) -> QueryResult<i64> {
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM stats_stream_event WHERE id > $1 AND id <= $2",
+    )
+    .bind::<BigInt, _>(after)
+    .bind::<BigInt, _>(upto)
+    .get_result(conn)?;
+    Ok(row.n.unwrap_or(0))
 }
 
 /// The highest stream event id and audience_dirty id committed so far.
@@ -461,6 +476,38 @@ pub fn day_blocks_in(
     .load(conn)?;
     let starts: Vec<DateTime<Utc>> = starts.into_iter().map(|s| s.start_at).collect();
     blocks(conn, station_id, Kind::Day, &starts, &[], Some(""))
+}
+
+/// The month blocks of a station starting at `start`, every group.
+pub fn month_blocks(
+    conn: &mut PgConnection,
+    station_id: i64,
+    start: DateTime<Utc>,
+) -> QueryResult<Vec<StoredBlock>> {
+    blocks(conn, station_id, Kind::Month, &[start], &[], Some(""))
+}
+
+/// Whether a station has a stored block of this kind starting at `start`.
+pub fn has_blocks(
+    conn: &mut PgConnection,
+    station_id: i64,
+    kind: Kind,
+    start: DateTime<Utc>,
+) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    let row: Exists = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM audience_block \
+         WHERE station_id = $1 AND kind = $2 AND start_at = $3) AS found",
+    )
+    .bind::<BigInt, _>(station_id)
+    .bind::<SmallInt, _>(kind.code())
+    .bind::<Timestamptz, _>(start)
+    .get_result(conn)?;
+    Ok(row.found)
 }
 
 /// Replaces a station's blocks of the kinds given inside `span` by `new` (the empty ones are

@@ -135,14 +135,20 @@ fn roll_up_station(
     let today = now.with_timezone(&tz).date_naive();
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
     let mut days = BTreeSet::new();
+    // Which stream events are new: those above the last run's highest id, and those between
+    // the two runs before if a batch committed late (ids are taken before commit).
     let (stream_prev, dirty_prev) = match &state {
         Some(s) if s.rules == rules_fp => {
             if !streams.is_empty() {
-                days.extend(db::audience::stream_event_days(
-                    conn,
-                    s.stream_seen_prev,
-                    tz.name(),
-                )?);
+                let late =
+                    db::audience::stream_events_between(conn, s.stream_seen_prev, s.stream_seen)?
+                        != s.stream_seen_count;
+                let after = if late {
+                    s.stream_seen_prev
+                } else {
+                    s.stream_seen
+                };
+                days.extend(db::audience::stream_event_days(conn, after, tz.name())?);
                 for r in db::audience::player_changes(conn, s.dirty_seen_prev)? {
                     add_days(
                         &mut days,
@@ -174,10 +180,13 @@ fn roll_up_station(
     };
     days.retain(|d| *d <= today);
     let rules = Rules::of(settings);
-    let mut months = BTreeSet::new();
+    // Months: a month gaining a day it had nothing of takes the day in (a union of disjoint
+    // blocks); a month whose days changed is made again from its days.
+    let mut months: BTreeMap<NaiveDate, (bool, Vec<StoredBlock>)> = BTreeMap::new();
     for date in &days {
-        let blocks = day_blocks(conn, station.id, tz, *date, &rules)?;
         let span = rollup::day_of(tz, *date);
+        let had = db::audience::has_blocks(conn, station.id, Kind::Day, span.start)?;
+        let blocks = day_blocks(conn, station.id, tz, *date, &rules)?;
         db::audience::replace_blocks(
             conn,
             station.id,
@@ -185,24 +194,38 @@ fn roll_up_station(
             span,
             &blocks,
         )?;
-        months.insert(date.with_day(1).expect("day 1 exists"));
+        let month = months
+            .entry(date.with_day(1).expect("day 1 exists"))
+            .or_default();
+        month.0 |= had;
+        month
+            .1
+            .extend(blocks.into_iter().filter(|b| b.kind == Kind::Day));
     }
-    for first in months {
+    for (first, (changed, new_days)) in months {
         let span = rollup::month_of(tz, first);
+        let parts = if changed {
+            db::audience::day_blocks_in(conn, station.id, span)?
+        } else {
+            let mut parts = db::audience::month_blocks(conn, station.id, span.start)?;
+            parts.extend(new_days);
+            parts
+        };
         let mut by_group: BTreeMap<String, Vec<Block>> = BTreeMap::new();
-        for b in db::audience::day_blocks_in(conn, station.id, span)? {
+        for b in parts {
             by_group.entry(b.group).or_default().push(b.block);
         }
         let blocks: Vec<StoredBlock> = by_group
             .into_iter()
-            .map(|(group, days)| StoredBlock {
+            .map(|(group, parts)| StoredBlock {
                 kind: Kind::Month,
                 group,
-                block: rollup::combine(span, &days, rules.thresholds),
+                block: rollup::combine(span, &parts, rules.thresholds),
             })
             .collect();
         db::audience::replace_blocks(conn, station.id, &[Kind::Month], span, &blocks)?;
     }
+    let stream_seen_count = db::audience::stream_events_between(conn, stream_prev, stream_hw)?;
     db::audience::save_rollup_state(
         conn,
         &RollupState {
@@ -210,6 +233,7 @@ fn roll_up_station(
             rules: rules_fp,
             stream_seen: stream_hw,
             stream_seen_prev: stream_prev,
+            stream_seen_count,
             dirty_seen: dirty_hw,
             dirty_seen_prev: dirty_prev,
             as_of: now,
