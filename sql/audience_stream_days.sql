@@ -1,11 +1,7 @@
--- The local days (in zone $2) that stream events with an id above $1 overlap: what the
--- audience job recomputes after new listening arrived (of any station: a superset).
-SELECT DISTINCT d::date AS day
+-- The first and last local days (in zone $2) of the stream events with an id above $1: the
+-- days the audience job recomputes after new listening arrived (of any station: a superset).
+-- Pairs, not days, so the planner sees as many rows as events (no parallel plan for a few).
+SELECT DISTINCT (e.time_start AT TIME ZONE $2)::date AS first_day,
+       (greatest(e.time_start, e.time_end - interval '1 microsecond') AT TIME ZONE $2)::date AS last_day
 FROM stats_stream_event e
-CROSS JOIN LATERAL generate_series(
-    date_trunc('day', e.time_start AT TIME ZONE $2),
-    date_trunc('day', greatest(e.time_start, e.time_end - interval '1 microsecond') AT TIME ZONE $2),
-    interval '1 day'
-) AS d
 WHERE e.id > $1
-ORDER BY 1

@@ -287,12 +287,23 @@ pub fn stream_event_days(
     conn: &mut PgConnection,
     after: i64,
     tz: &str,
-) -> QueryResult<Vec<chrono::NaiveDate>> {
-    let rows: Vec<DayRow> = diesel::sql_query(include_str!("../../sql/audience_stream_days.sql"))
+) -> QueryResult<std::collections::BTreeSet<chrono::NaiveDate>> {
+    #[derive(QueryableByName)]
+    struct Days {
+        #[diesel(sql_type = diesel::sql_types::Date)]
+        first_day: chrono::NaiveDate,
+        #[diesel(sql_type = diesel::sql_types::Date)]
+        last_day: chrono::NaiveDate,
+    }
+    let rows: Vec<Days> = diesel::sql_query(include_str!("../../sql/audience_stream_days.sql"))
         .bind::<BigInt, _>(after)
         .bind::<Text, _>(tz)
         .load(conn)?;
-    Ok(rows.into_iter().map(|r| r.day).collect())
+    let mut out = std::collections::BTreeSet::new();
+    for r in rows {
+        out.extend(r.first_day.iter_days().take_while(|d| *d <= r.last_day));
+    }
+    Ok(out)
 }
 
 #[derive(QueryableByName)]
