@@ -429,15 +429,17 @@ pub fn blocks(
     groups: &[&str],
     prefix: Option<&str>,
 ) -> QueryResult<Vec<StoredBlock>> {
-    if starts.is_empty() {
+    let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
         return Ok(Vec::new());
-    }
+    };
     let rows: Vec<BlockRow> = diesel::sql_query(include_str!("../../sql/audience_blocks.sql"))
         .bind::<BigInt, _>(station_id)
         .bind::<SmallInt, _>(kind.code())
         .bind::<Array<Timestamptz>, _>(starts)
         .bind::<Array<Text>, _>(groups)
         .bind::<Nullable<Text>, _>(prefix)
+        .bind::<Timestamptz, _>(first)
+        .bind::<Timestamptz, _>(last)
         .load(conn)?;
     rows.into_iter()
         .map(|r| {
