@@ -30,6 +30,7 @@ test: deps
 bench:
 	$(CARGO) bench --bench stream_events -- --events 1000000
 	$(CARGO) bench --bench player_jobs -- --events 1000000 --devices 10000 --history-factor 10
+	$(CARGO) bench --bench audience -- --sessions 10000000 --listeners 300000
 
 ## deps: install missing Debian packages (as root with apt-get), or say what is missing.
 ## policy-rc.d keeps the packages' services (nginx) from being started by the install.
