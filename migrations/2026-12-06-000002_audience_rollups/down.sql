@@ -1,3 +1,5 @@
+DROP INDEX stats_player_event_long;
+DROP INDEX stats_stream_event_long;
 DROP TRIGGER audience_player_deleted ON stats_player_event;
 DROP TRIGGER audience_player_updated_old ON stats_player_event;
 DROP TRIGGER audience_player_updated ON stats_player_event;

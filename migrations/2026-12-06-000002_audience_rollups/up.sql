@@ -71,3 +71,11 @@ CREATE TRIGGER audience_player_updated_old AFTER UPDATE ON stats_player_event
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION audience_mark_dirty();
 CREATE TRIGGER audience_player_deleted AFTER DELETE ON stats_player_event
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION audience_mark_dirty();
+
+-- Listening overlapping a day is found from two small index ranges: what started within a day
+-- before it (time_start), and the rare connections longer than a day (these partial indexes,
+-- which ordinary rows never enter), so a day of an old year is read without the year.
+CREATE INDEX stats_stream_event_long ON stats_stream_event (time_end)
+    WHERE time_end - time_start > interval '1 day';
+CREATE INDEX stats_player_event_long ON stats_player_event (time_end)
+    WHERE time_end - time > interval '1 day';
