@@ -24,6 +24,27 @@ pub struct Settings {
     pub mpv: MpvSettings,
     pub log: LogSettings,
     pub audience: AudienceSettings,
+    pub reports: ReportSettings,
+}
+
+/// Royalty and regulator reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// The service's name in SoundExchange reports (with call letters); empty: the station's name.
+    pub service_name: String,
+    /// SoundExchange transmission category: A (webcast), B (broadcast simulcast), C
+    /// (news, talk, sports or business programming), ...
+    pub transmission_category: String,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            service_name: String::new(),
+            transmission_category: "A".into(),
+        }
+    }
 }
 
 /// What counts as listening in the audience figures.
@@ -41,6 +62,9 @@ pub struct AudienceSettings {
     pub bot_allow: Vec<String>,
     /// User-agent substrings that are robots whatever else says.
     pub bot_deny: Vec<String>,
+    /// Listening (seconds) a listener needs of an item on air to count as one performance of
+    /// it (SoundExchange counts a listener who heard any part).
+    pub min_performance_s: f64,
 }
 
 impl Default for AudienceSettings {
@@ -51,6 +75,7 @@ impl Default for AudienceSettings {
             relay_addresses: Vec::new(),
             bot_allow: Vec::new(),
             bot_deny: Vec::new(),
+            min_performance_s: 1.0,
         }
     }
 }
@@ -294,6 +319,7 @@ impl Default for Settings {
             mpv: MpvSettings::default(),
             log: LogSettings::default(),
             audience: AudienceSettings::default(),
+            reports: ReportSettings::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod audience;
 pub mod cluster;
+pub mod item_audience;
 pub mod items;
 pub mod jobs;
 pub mod keyset;

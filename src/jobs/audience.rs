@@ -38,6 +38,8 @@ pub struct Rules {
     pub thresholds: Thresholds,
     /// A pause longer than this ends a player session.
     pub gap_s: f64,
+    /// Listening of an item that makes a performance, in microseconds.
+    pub min_performance_us: i64,
 }
 
 impl Rules {
@@ -54,6 +56,7 @@ impl Rules {
                 cume_min_s: a.cume_min_s as f64,
             },
             gap_s: settings.jobs.session_gap_s as f64,
+            min_performance_us: (a.min_performance_s * 1e6).round() as i64,
         }
     }
 }
@@ -64,8 +67,9 @@ pub fn fingerprint(settings: &Settings, tz: Tz, streams: &[StreamRow]) -> String
     use sha1::{Digest, Sha1};
     let a = &settings.audience;
     let text = format!(
-        "v1|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
+        "v2|{}|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
         a.min_session_s,
+        a.min_performance_s,
         a.cume_min_s,
         settings.jobs.session_gap_s,
         a.relay_addresses,
@@ -178,6 +182,15 @@ fn roll_up_station(
             (stream_hw, dirty_hw)
         }
     };
+    // Items on air: a new entry has an audience of its own and ends the item before it.
+    let log_after = match &state {
+        Some(s) if s.rules == rules_fp => s.log_seen,
+        _ => 0,
+    };
+    let (log_days, log_seen) = db::item_audience::log_days(conn, station.id, log_after, tz.name())?;
+    for d in log_days {
+        add_days(&mut days, d - Duration::days(1), d);
+    }
     days.retain(|d| *d <= today);
     let rules = Rules::of(settings);
     // Months: a month gaining a day it had nothing of takes the day in (a union of disjoint
@@ -187,6 +200,7 @@ fn roll_up_station(
         let span = rollup::day_of(tz, *date);
         let had = db::audience::has_blocks(conn, station.id, Kind::Day, span.start)?;
         let blocks = day_blocks(conn, station.id, tz, *date, &rules)?;
+        item_audience(conn, station.id, span, now, &rules, &rules_fp)?;
         db::audience::replace_blocks(
             conn,
             station.id,
@@ -237,6 +251,7 @@ fn roll_up_station(
             dirty_seen: dirty_hw,
             dirty_seen_prev: dirty_prev,
             as_of: now,
+            log_seen,
         },
     )?;
     if !days.is_empty() {
@@ -267,16 +282,7 @@ pub fn day_blocks(
     rules: &Rules,
 ) -> anyhow::Result<Vec<StoredBlock>> {
     let day = rollup::day_of(tz, date);
-    let streams = db::audience::stream_sessions(conn, Some(station_id), day)?;
-    let context = Span::new(day.start - PLAY_CONTEXT, day.end + PLAY_CONTEXT);
-    let plays = db::audience::player_plays(conn, Some(station_id), context)?;
-    let assembled = assemble(
-        streams,
-        plays,
-        &rules.validity,
-        rules.gap_s,
-        Some(By::Stream),
-    );
+    let assembled = listening(conn, station_id, day, rules, Some(By::Stream))?;
     let inside: Vec<_> = assembled
         .sessions
         .iter()
@@ -327,4 +333,45 @@ pub fn day_blocks(
         });
     }
     Ok(out)
+}
+
+/// How long an item still on air (no next entry, no known length) counts as lasting: up to now,
+/// at most this long.
+pub const OPEN_ITEM_CAP: Duration = Duration::hours(6);
+
+/// Valid listening of a station over `span`, one listener model (see [`assemble`]).
+pub fn listening(
+    conn: &mut PgConnection,
+    station_id: i64,
+    span: Span,
+    rules: &Rules,
+    by: Option<By>,
+) -> anyhow::Result<crate::audience::Assembled> {
+    let streams = db::audience::stream_sessions(conn, Some(station_id), span)?;
+    let context = Span::new(span.start - PLAY_CONTEXT, span.end + PLAY_CONTEXT);
+    let plays = db::audience::player_plays(conn, Some(station_id), context)?;
+    Ok(assemble(streams, plays, &rules.validity, rules.gap_s, by))
+}
+
+/// The audience of a station's items that went on air in `period` (from the listening up to
+/// the end of the last of them), stored in place of what was there.
+pub fn item_audience(
+    conn: &mut PgConnection,
+    station_id: i64,
+    period: Span,
+    now: DateTime<Utc>,
+    rules: &Rules,
+    rules_fp: &str,
+) -> anyhow::Result<usize> {
+    let items = db::item_audience::item_spans(conn, station_id, period, now, OPEN_ITEM_CAP)?;
+    let audiences = match items.iter().map(|i| i.span.end).max() {
+        None => Vec::new(),
+        Some(end) => {
+            let reach = Span::new(period.start, end.max(period.start));
+            let heard = listening(conn, station_id, reach, rules, None)?;
+            crate::audience::items::audience(&heard.sessions, &items, rules.min_performance_us)
+        }
+    };
+    db::item_audience::replace(conn, station_id, period, &audiences, rules_fp)?;
+    Ok(audiences.len())
 }
