@@ -10,10 +10,10 @@ CREATE TABLE audience_listener (
 
 -- One block of one group: '' is the whole station (listeners de-duplicated across groups),
 -- 'source:<kind>' and 'stream:<kind>:<pattern>' the breakdowns. kind: 0 quarter-hour, 1 day,
--- 2 month. Blocks without listening, sessions or exclusions are not stored.
+-- 2 month, 3 week (from Monday). Blocks without listening, sessions or exclusions are not stored.
 CREATE TABLE audience_block (
     station_id          bigint      NOT NULL REFERENCES station (id) ON DELETE CASCADE,
-    kind                smallint    NOT NULL CHECK (kind IN (0, 1, 2)),
+    kind                smallint    NOT NULL CHECK (kind IN (0, 1, 2, 3)),
     start_at            timestamptz NOT NULL,
     grp                 text        NOT NULL,
     end_at              timestamptz NOT NULL,
@@ -31,6 +31,10 @@ CREATE TABLE audience_block (
     excluded_too_short  bigint      NOT NULL,
     PRIMARY KEY (station_id, kind, start_at, grp)
 );
+-- The sets are read whole and are mostly incompressible (bitsets, deltas): stored out of line
+-- without compression, so a year's months are read without decompressing them.
+ALTER TABLE audience_block ALTER COLUMN qualified SET STORAGE EXTERNAL,
+                           ALTER COLUMN partial SET STORAGE EXTERNAL;
 
 -- Where a station's rollups stand: the rules they were made with (any change rebuilds them),
 -- the stream events and player-event changes already in, and the instant they are current to.

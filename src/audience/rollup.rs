@@ -21,12 +21,106 @@ use super::period::{local_midnight, merge, Span};
 /// A listener's number in the dictionary of listeners (listener keys and signed-in identities).
 pub type ListenerId = u32;
 
+/// A set of listener ids: an ascending list where few of the dictionary are in it, a bitset
+/// over the dictionary where many are (a month of a station's listeners).
+#[derive(Debug, Clone)]
+pub enum Ids {
+    List(Vec<ListenerId>),
+    Bits(Vec<u64>),
+}
+
+impl Default for Ids {
+    fn default() -> Ids {
+        Ids::List(Vec::new())
+    }
+}
+
+impl PartialEq for Ids {
+    fn eq(&self, other: &Ids) -> bool {
+        self.to_vec() == other.to_vec()
+    }
+}
+
+impl Ids {
+    pub fn len(&self) -> usize {
+        match self {
+            Ids::List(v) => v.len(),
+            Ids::Bits(w) => w.iter().map(|x| x.count_ones() as usize).sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The largest id in the set.
+    pub fn max(&self) -> Option<ListenerId> {
+        match self {
+            Ids::List(v) => v.last().copied(),
+            Ids::Bits(w) => w
+                .iter()
+                .rposition(|x| *x != 0)
+                .map(|i| (i * 64) as u32 + 63 - w[i].leading_zeros()),
+        }
+    }
+
+    /// Adds the set to a bitset (long enough for its largest id).
+    fn or_into(&self, bits: &mut [u64]) {
+        match self {
+            Ids::List(v) => {
+                for id in v {
+                    bits[*id as usize / 64] |= 1 << (id % 64);
+                }
+            }
+            Ids::Bits(w) => {
+                for (b, x) in bits.iter_mut().zip(w) {
+                    *b |= x;
+                }
+            }
+        }
+    }
+
+    /// The ids in ascending order.
+    pub fn to_vec(&self) -> Vec<ListenerId> {
+        match self {
+            Ids::List(v) => v.clone(),
+            Ids::Bits(w) => {
+                let mut out = Vec::new();
+                for (i, word) in w.iter().enumerate() {
+                    let mut word = *word;
+                    while word != 0 {
+                        out.push((i * 64) as u32 + word.trailing_zeros());
+                        word &= word - 1;
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The set from a bitset: kept as bits when dense (more than one id per two words).
+    fn from_bits(bits: Vec<u64>) -> Ids {
+        let n: usize = bits.iter().map(|x| x.count_ones() as usize).sum();
+        if n > 2 * bits.len() {
+            Ids::Bits(bits)
+        } else {
+            Ids::Bits(bits).to_list()
+        }
+    }
+
+    fn to_list(&self) -> Ids {
+        Ids::List(self.to_vec())
+    }
+}
+
 /// The sizes of blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     QuarterHour = 0,
     Day = 1,
     Month = 2,
+    /// Monday to Monday, local midnight.
+    Week = 3,
 }
 
 impl Kind {
@@ -65,8 +159,8 @@ pub struct Block {
     pub sessions: i64,
     pub peak: i64,
     pub peak_at: Option<DateTime<Utc>>,
-    /// Listeners with at least the Cume minimum inside the block, ascending.
-    pub qualified: Vec<ListenerId>,
+    /// Listeners with at least the Cume minimum inside the block.
+    pub qualified: Ids,
     /// The other listeners present, with their listening in microseconds, ascending by id.
     pub partial: Vec<(ListenerId, i64)>,
     pub excluded: Excluded,
@@ -81,7 +175,7 @@ impl Block {
             sessions: 0,
             peak: 0,
             peak_at: None,
-            qualified: Vec::new(),
+            qualified: Ids::default(),
             partial: Vec::new(),
             excluded: Excluded::default(),
         }
@@ -158,6 +252,7 @@ pub fn quarter_blocks(
         let (peak, peak_at) = figures::peak(listening.iter().map(|(_, s)| s));
         block.peak = peak as i64;
         block.peak_at = peak_at;
+        let mut qualified = Vec::new();
         for mine in listening.chunk_by(|a, b| a.0 == b.0) {
             let us: i64 = mine.iter().map(|(_, s)| s.micros()).sum();
             if us == 0 {
@@ -168,11 +263,12 @@ pub fn quarter_blocks(
                 block.aqh_persons += 1;
             }
             if us >= cume_min {
-                block.qualified.push(mine[0].0);
+                qualified.push(mine[0].0);
             } else {
                 block.partial.push((mine[0].0, us));
             }
         }
+        block.qualified = Ids::List(qualified);
     }
     blocks
 }
@@ -182,27 +278,24 @@ pub fn quarter_blocks(
 fn union_sets<'a>(
     parts: impl Iterator<Item = &'a Block> + Clone,
     cume_min_us: i64,
-) -> (Vec<ListenerId>, Vec<(ListenerId, i64)>) {
+) -> (Ids, Vec<(ListenerId, i64)>) {
     let max = parts
         .clone()
         .flat_map(|b| {
             b.qualified
-                .last()
-                .copied()
+                .max()
                 .into_iter()
                 .chain(b.partial.last().map(|p| p.0))
         })
         .max();
     let Some(max) = max else {
-        return (Vec::new(), Vec::new());
+        return (Ids::default(), Vec::new());
     };
-    // A bitset over the dictionary: a union of twelve months of 100 000 listeners is a few
-    // hundred thousand bit operations.
+    // A bitset over the dictionary: a union of twelve months of 300 000 listeners is a few
+    // thousand word operations.
     let mut bits = vec![0u64; max as usize / 64 + 1];
     for b in parts.clone() {
-        for id in &b.qualified {
-            bits[*id as usize / 64] |= 1 << (id % 64);
-        }
+        b.qualified.or_into(&mut bits);
     }
     let mut partial: HashMap<ListenerId, i64> = HashMap::new();
     for b in parts {
@@ -221,16 +314,7 @@ fn union_sets<'a>(
         }
     }
     rest.sort_unstable();
-    let mut qualified = Vec::new();
-    for (w, word) in bits.iter().enumerate() {
-        let mut word = *word;
-        while word != 0 {
-            let bit = word.trailing_zeros();
-            qualified.push((w * 64) as u32 + bit);
-            word &= word - 1;
-        }
-    }
-    (qualified, rest)
+    (Ids::from_bits(bits), rest)
 }
 
 /// The block of `span` made of `parts` (disjoint blocks covering it, e.g. the quarter-hours of
@@ -303,7 +387,7 @@ fn month_after(tz: Tz, date: chrono::NaiveDate) -> DateTime<Utc> {
 }
 
 /// The fewest blocks covering `spans` (sorted, disjoint, on the quarter-hour grid): whole local
-/// months, then whole local days, then quarter-hours. None when a span is off the grid (such a
+/// months, then whole weeks (from Monday), then whole local days, then quarter-hours. None when a span is off the grid (such a
 /// period is computed from the sessions).
 pub fn decompose(tz: Tz, spans: &[Span]) -> Option<Vec<(Kind, Span)>> {
     let mut out = Vec::new();
@@ -321,6 +405,14 @@ pub fn decompose(tz: Tz, spans: &[Span]) -> Option<Vec<(Kind, Span)>> {
                     if month_end <= s.end {
                         out.push((Kind::Month, Span::new(t, month_end)));
                         t = month_end;
+                        continue;
+                    }
+                }
+                if date.weekday() == chrono::Weekday::Mon {
+                    let week_end = local_midnight(tz, date + Duration::days(7));
+                    if week_end <= s.end {
+                        out.push((Kind::Week, Span::new(t, week_end)));
+                        t = week_end;
                         continue;
                     }
                 }
@@ -346,6 +438,15 @@ pub fn day_of(tz: Tz, date: chrono::NaiveDate) -> Span {
     )
 }
 
+/// The local week (from Monday) containing `date`.
+pub fn week_of(tz: Tz, date: chrono::NaiveDate) -> Span {
+    let monday = date - Duration::days(date.weekday().num_days_from_monday() as i64);
+    Span::new(
+        local_midnight(tz, monday),
+        local_midnight(tz, monday + Duration::days(7)),
+    )
+}
+
 pub fn month_of(tz: Tz, date: chrono::NaiveDate) -> Span {
     let first = date.with_day(1).expect("day 1 exists");
     Span::new(local_midnight(tz, first), month_after(tz, first))
@@ -354,7 +455,7 @@ pub fn month_of(tz: Tz, date: chrono::NaiveDate) -> Span {
 /// Listener sets as bytes: ascending ids as LEB128 deltas or a bitset, partial listening as
 /// (delta, microseconds) pairs.
 pub mod bytes {
-    use super::ListenerId;
+    use super::{Ids, ListenerId};
 
     fn put(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
@@ -379,7 +480,25 @@ pub mod bytes {
 
     /// A set of ids: empty, or a tag byte then ascending LEB128 deltas (tag 0) or a bitset from
     /// id 0 (tag 1), whichever is smaller (a month of most of the listeners is a bitset).
-    pub fn ids(ids: &[ListenerId]) -> Vec<u8> {
+    pub fn ids(set: &Ids) -> Vec<u8> {
+        let ids = match set {
+            Ids::Bits(w) => {
+                let mut out = Vec::with_capacity(w.len() * 8 + 1);
+                out.push(1);
+                for word in w {
+                    out.extend_from_slice(&word.to_le_bytes());
+                }
+                // No trailing empty bytes: the same set is always the same bytes.
+                while out.len() > 1 && out.last() == Some(&0) {
+                    out.pop();
+                }
+                if out.len() > 1 && set.len() * 2 < out.len() {
+                    return ids(&Ids::List(set.to_vec()));
+                }
+                return if out.len() == 1 { Vec::new() } else { out };
+            }
+            Ids::List(v) => v,
+        };
         let Some(max) = ids.last() else {
             return Vec::new();
         };
@@ -414,31 +533,30 @@ pub mod bytes {
     }
 
     /// None when the bytes are not a set this module wrote.
-    pub fn read_ids(data: &[u8]) -> Option<Vec<ListenerId>> {
+    pub fn read_ids(data: &[u8]) -> Option<Ids> {
         let Some((tag, data)) = data.split_first() else {
-            return Some(Vec::new());
+            return Some(Ids::default());
         };
-        let mut out = Vec::new();
         match tag {
             0 => {
-                let (mut at, mut last) = (0, 0u64);
+                let (mut at, mut last, mut out) = (0, 0u64, Vec::new());
                 while at < data.len() {
                     last += get(data, &mut at)?;
                     out.push(ListenerId::try_from(last).ok()?);
                 }
+                Some(Ids::List(out))
             }
-            1 => {
-                for (i, byte) in data.iter().enumerate() {
-                    let mut b = *byte;
-                    while b != 0 {
-                        out.push(ListenerId::try_from(i * 8).ok()? + b.trailing_zeros());
-                        b &= b - 1;
-                    }
-                }
-            }
-            _ => return None,
+            1 => Some(Ids::Bits(
+                data.chunks(8)
+                    .map(|c| {
+                        let mut w = [0u8; 8];
+                        w[..c.len()].copy_from_slice(c);
+                        u64::from_le_bytes(w)
+                    })
+                    .collect(),
+            )),
+            _ => None,
         }
-        Some(out)
     }
 
     pub fn read_partial(data: &[u8]) -> Option<Vec<(ListenerId, i64)>> {
@@ -469,12 +587,17 @@ mod tests {
     ) -> HashMap<(Kind, DateTime<Utc>), Block> {
         let mut out = HashMap::new();
         let mut months: HashMap<NaiveDate, Vec<Block>> = HashMap::new();
+        let mut weeks: HashMap<DateTime<Utc>, Vec<Block>> = HashMap::new();
         for date in days {
             let day = day_of(ZURICH, *date);
             let quarters = quarter_blocks(pieces, &[], day, th);
             let d = combine(day, &quarters, th);
             months
                 .entry(date.with_day(1).unwrap())
+                .or_default()
+                .push(d.clone());
+            weeks
+                .entry(week_of(ZURICH, *date).start)
                 .or_default()
                 .push(d.clone());
             out.insert((Kind::Day, day.start), d);
@@ -486,20 +609,28 @@ mod tests {
             let m = month_of(ZURICH, first);
             out.insert((Kind::Month, m.start), combine(m, &days, th));
         }
+        for (start, days) in weeks {
+            let w = week_of(ZURICH, start.with_timezone(&ZURICH).date_naive());
+            out.insert((Kind::Week, w.start), combine(w, &days, th));
+        }
         out
     }
 
     #[test]
     fn sets_survive_their_bytes() {
-        let ids = vec![0, 1, 127, 128, 300_000, u32::MAX];
+        let ids = Ids::List(vec![0, 1, 127, 128, 300_000, u32::MAX]);
         assert_eq!(bytes::read_ids(&bytes::ids(&ids)), Some(ids));
-        // Dense: a bitset, about a bit a listener.
+        // Dense: a bitset, about a bit a listener, however it was held.
         let dense: Vec<u32> = (0..10_000).filter(|i| i % 7 != 0).collect();
-        let data = bytes::ids(&dense);
+        let data = bytes::ids(&Ids::List(dense.clone()));
         assert_eq!(data[0], 1);
         assert!(data.len() < 1_300, "{}", data.len());
-        assert_eq!(bytes::read_ids(&data), Some(dense));
-        assert_eq!(bytes::read_ids(&[]), Some(vec![]));
+        assert_eq!(bytes::read_ids(&data).unwrap().to_vec(), dense);
+        let as_bits = bytes::read_ids(&data).unwrap();
+        assert!(matches!(as_bits, Ids::Bits(_)));
+        assert_eq!(bytes::ids(&as_bits), data);
+        assert_eq!(as_bits.max(), Some(9_999));
+        assert_eq!(bytes::read_ids(&[]), Some(Ids::default()));
         assert_eq!(bytes::read_ids(&[2, 0]), None);
         let pairs = vec![(3, 59_999_999), (90, 1), (91, 0)];
         assert_eq!(bytes::read_partial(&bytes::partial(&pairs)), Some(pairs));
@@ -527,10 +658,10 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// The figures from blocks equal the direct computation, for random listening over
-        /// three days around the DST end and random intervals and dayparts on the grid.
+        /// ten days around the DST end and random intervals and dayparts on the grid.
         #[test]
         fn rollups_equal_the_direct_computation(
-            raw in proptest::collection::vec((0u32..6, 0i64..(72 * 60), 1i64..600), 0..30),
+            raw in proptest::collection::vec((0u32..6, 0i64..(10 * 24 * 60), 1i64..600), 0..40),
             interval in 0usize..5,
             daypart in proptest::option::of((0u32..24, 1u32..8, 0u32..4)),
             cume_min_s in prop_oneof![Just(60.0), Just(600.0), Just(1200.0)],
@@ -558,11 +689,11 @@ mod tests {
                 })
                 .collect();
             let th = Thresholds { aqh_min_s: 300.0, cume_min_s };
-            let days: Vec<NaiveDate> = (25..=29)
-                .map(|d| NaiveDate::from_ymd_opt(2024, 10, d).unwrap())
-                .collect();
+            let first = NaiveDate::from_ymd_opt(2024, 10, 25).unwrap();
+            let days: Vec<NaiveDate> = (0..13).map(|d| first + Duration::days(d)).collect();
             let blocks = blocks_of(&pieces, &days, th);
-            let period = Span::new(start, start + Duration::days(3));
+            // Saturday 26 October to Tuesday 5 November: the DST end, a whole week.
+            let period = Span::new(start, start + Duration::days(10));
             let interval = [Interval::QuarterHour, Interval::Hour, Interval::Day, Interval::Week, Interval::Total][interval];
             let windows = match daypart {
                 Some((h, len, days)) => {

@@ -416,6 +416,7 @@ fn kind_of(code: i16) -> Option<Kind> {
         0 => Some(Kind::QuarterHour),
         1 => Some(Kind::Day),
         2 => Some(Kind::Month),
+        3 => Some(Kind::Week),
         _ => None,
     }
 }
@@ -496,13 +497,14 @@ pub fn day_blocks_in(
     blocks(conn, station_id, Kind::Day, &starts, &[], Some(""))
 }
 
-/// The month blocks of a station starting at `start`, every group.
-pub fn month_blocks(
+/// The blocks of a station of one kind starting at `start`, every group.
+pub fn blocks_at(
     conn: &mut PgConnection,
     station_id: i64,
+    kind: Kind,
     start: DateTime<Utc>,
 ) -> QueryResult<Vec<StoredBlock>> {
-    blocks(conn, station_id, Kind::Month, &[start], &[], Some(""))
+    blocks(conn, station_id, kind, &[start], &[], Some(""))
 }
 
 /// Whether a station has a stored block of this kind starting at `start`.

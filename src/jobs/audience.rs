@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use diesel::PgConnection;
 
@@ -193,9 +193,9 @@ fn roll_up_station(
     }
     days.retain(|d| *d <= today);
     let rules = Rules::of(settings);
-    // Months: a month gaining a day it had nothing of takes the day in (a union of disjoint
-    // blocks); a month whose days changed is made again from its days.
-    let mut months: BTreeMap<NaiveDate, (bool, Vec<StoredBlock>)> = BTreeMap::new();
+    // Weeks and months: one gaining a day it had nothing of takes the day in (a union of
+    // disjoint blocks); one whose days changed is made again from its days.
+    let mut wider: BTreeMap<(Kind, DateTime<Utc>), Wider> = BTreeMap::new();
     for date in &days {
         let span = rollup::day_of(tz, *date);
         let had = db::audience::has_blocks(conn, station.id, Kind::Day, span.start)?;
@@ -208,20 +208,33 @@ fn roll_up_station(
             span,
             &blocks,
         )?;
-        let month = months
-            .entry(date.with_day(1).expect("day 1 exists"))
-            .or_default();
-        month.0 |= had;
-        month
-            .1
-            .extend(blocks.into_iter().filter(|b| b.kind == Kind::Day));
+        for (kind, of) in [
+            (Kind::Week, rollup::week_of(tz, *date)),
+            (Kind::Month, rollup::month_of(tz, *date)),
+        ] {
+            let e = wider.entry((kind, of.start)).or_insert_with(|| Wider {
+                span: of,
+                changed: false,
+                new_days: Vec::new(),
+            });
+            e.changed |= had;
+            e.new_days
+                .extend(blocks.iter().filter(|b| b.kind == Kind::Day).cloned());
+        }
     }
-    for (first, (changed, new_days)) in months {
-        let span = rollup::month_of(tz, first);
+    for (
+        (kind, _),
+        Wider {
+            span,
+            changed,
+            new_days,
+        },
+    ) in wider
+    {
         let parts = if changed {
             db::audience::day_blocks_in(conn, station.id, span)?
         } else {
-            let mut parts = db::audience::month_blocks(conn, station.id, span.start)?;
+            let mut parts = db::audience::blocks_at(conn, station.id, kind, span.start)?;
             parts.extend(new_days);
             parts
         };
@@ -232,12 +245,12 @@ fn roll_up_station(
         let blocks: Vec<StoredBlock> = by_group
             .into_iter()
             .map(|(group, parts)| StoredBlock {
-                kind: Kind::Month,
+                kind,
                 group,
                 block: rollup::combine(span, &parts, rules.thresholds),
             })
             .collect();
-        db::audience::replace_blocks(conn, station.id, &[Kind::Month], span, &blocks)?;
+        db::audience::replace_blocks(conn, station.id, &[kind], span, &blocks)?;
     }
     let stream_seen_count = db::audience::stream_events_between(conn, stream_prev, stream_hw)?;
     db::audience::save_rollup_state(
@@ -262,6 +275,15 @@ fn roll_up_station(
         );
     }
     Ok(days.len())
+}
+
+/// A week or month to bring up to date after its days were.
+struct Wider {
+    span: Span,
+    /// Whether one of its days had blocks before (then it is made again from its days).
+    changed: bool,
+    /// The day blocks just made.
+    new_days: Vec<StoredBlock>,
 }
 
 fn add_days(days: &mut BTreeSet<NaiveDate>, from: NaiveDate, to: NaiveDate) {
