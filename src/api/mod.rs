@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod params;
 mod player_events;
 mod playout;
+mod reports;
 mod plays;
 pub mod ratelimit;
 mod state;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .route("/tokens/", web::get().to(tokens::list))
                 .configure(stream_events::configure)
                 .configure(audience::configure)
+                .configure(reports::configure)
                 .configure(|c| player_events::configure(c, &settings.player))
                 .configure(jobs::configure)
                 .configure(playout::configure)

@@ -275,3 +275,24 @@ pub fn log_lines(
         .bind::<Timestamptz, _>(period.end)
         .load(conn)
 }
+
+/// The station and time of an as-run entry that is a sound or track on air.
+pub fn on_air_entry(
+    conn: &mut PgConnection,
+    log_id: i64,
+) -> QueryResult<Option<(i64, DateTime<Utc>)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        station_id: i64,
+        #[diesel(sql_type = Timestamptz)]
+        date: DateTime<Utc>,
+    }
+    let row: Option<Row> = diesel::sql_query(
+        "SELECT station_id, date FROM onair_log WHERE id = $1 AND type = 'on_air'",
+    )
+    .bind::<BigInt, _>(log_id)
+    .get_result(conn)
+    .optional()?;
+    Ok(row.map(|r| (r.station_id, r.date)))
+}

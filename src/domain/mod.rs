@@ -59,6 +59,7 @@ pub mod field_error;
 pub mod keyset;
 pub mod play;
 pub mod player_event;
+pub mod recording;
 pub mod playout;
 pub mod robots;
 pub mod stream_event;

@@ -14,6 +14,7 @@ use diesel::PgConnection;
 use super::{Outcome, Recorded, Trigger};
 use crate::audience::figures::Thresholds;
 use crate::audience::period::Span;
+use crate::audience::items::ItemAudience;
 use crate::audience::rollup::{self, Block, Kind, Piece};
 use crate::audience::{assemble, By, Validity};
 use crate::config::Settings;
@@ -396,4 +397,36 @@ pub fn item_audience(
     };
     db::item_audience::replace(conn, station_id, period, &audiences, rules_fp)?;
     Ok(audiences.len())
+}
+
+/// The audience of one as-run entry (a sound or track on air): the stored one while nothing
+/// changed under it, else computed now. None when the entry is not a sound or track.
+pub fn one_item(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    log_id: i64,
+) -> anyhow::Result<Option<(ItemAudience, &'static str)>> {
+    let Some((station_id, date)) = db::item_audience::on_air_entry(conn, log_id)? else {
+        return Ok(None);
+    };
+    let at = Span::new(date, date + Duration::microseconds(1));
+    let now = Utc::now();
+    let Some(item) = db::item_audience::item_spans(conn, station_id, at, now, OPEN_ITEM_CAP)?
+        .into_iter()
+        .find(|i| i.log_id == log_id)
+    else {
+        return Ok(None);
+    };
+    let stored = db::item_audience::stored(conn, &[log_id])?.into_iter().next();
+    if let (Some(stored), Some(state)) = (stored, db::audience::rollup_state(conn, station_id)?) {
+        if stored.span == item.span
+            && !db::audience::pending_since(conn, &state, item.span, PLAY_CONTEXT)?
+        {
+            return Ok(Some((stored, "stored")));
+        }
+    }
+    let rules = Rules::of(settings);
+    let heard = listening(conn, station_id, item.span, &rules, None)?;
+    let a = crate::audience::items::audience(&heard.sessions, &[item], rules.min_performance_us);
+    Ok(a.into_iter().next().map(|a| (a, "computed")))
 }
