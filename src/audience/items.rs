@@ -121,9 +121,15 @@ mod tests {
     #[test]
     fn a_listener_heard_an_item_once_however_many_sessions() {
         let items = [
-            Item { log_id: 1, span: Span::new(t(0), t(300)) },
+            Item {
+                log_id: 1,
+                span: Span::new(t(0), t(300)),
+            },
             // A track inside the sound.
-            Item { log_id: 2, span: Span::new(t(100), t(200)) },
+            Item {
+                log_id: 2,
+                span: Span::new(t(100), t(200)),
+            },
         ];
         let listening = [
             // a: two sessions (two mounts) over the sound: one performance, 300 s.

@@ -4,9 +4,9 @@
 use diesel::PgConnection;
 
 use super::{AudienceArgs, FileReportArgs, ReportCommand};
-use crate::reports::request::Kind;
 use crate::config::Settings;
 use crate::reports::audience::{self, Asked};
+use crate::reports::request::Kind;
 
 /// Runs a `report` command.
 pub(super) fn run(

@@ -75,7 +75,10 @@ pub fn replace(
                     .collect::<Vec<_>>(),
             )
             .bind::<Array<Integer>, _>(
-                chunk.iter().map(|i| i.performances as i32).collect::<Vec<_>>(),
+                chunk
+                    .iter()
+                    .map(|i| i.performances as i32)
+                    .collect::<Vec<_>>(),
             )
             .bind::<Array<BigInt>, _>(chunk.iter().map(|i| i.listening_us).collect::<Vec<_>>())
             .bind::<Text, _>(rules)
@@ -213,7 +216,12 @@ pub fn report_items(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let audience = match (r.end_at, r.performances, r.listening_us, r.listeners_at_start) {
+            let audience = match (
+                r.end_at,
+                r.performances,
+                r.listening_us,
+                r.listeners_at_start,
+            ) {
                 (Some(end), Some(p), Some(us), Some(at)) => Some(ItemAudience {
                     log_id: r.id,
                     span: Span::new(r.date, end),

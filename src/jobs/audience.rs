@@ -13,8 +13,8 @@ use diesel::PgConnection;
 
 use super::{Outcome, Recorded, Trigger};
 use crate::audience::figures::Thresholds;
-use crate::audience::period::Span;
 use crate::audience::items::ItemAudience;
+use crate::audience::period::Span;
 use crate::audience::rollup::{self, Block, Kind, Piece};
 use crate::audience::{assemble, By, Validity};
 use crate::config::Settings;
@@ -417,7 +417,9 @@ pub fn one_item(
     else {
         return Ok(None);
     };
-    let stored = db::item_audience::stored(conn, &[log_id])?.into_iter().next();
+    let stored = db::item_audience::stored(conn, &[log_id])?
+        .into_iter()
+        .next();
     if let (Some(stored), Some(state)) = (stored, db::audience::rollup_state(conn, station_id)?) {
         if stored.span == item.span
             && !db::audience::pending_since(conn, &state, item.span, PLAY_CONTEXT)?

@@ -69,11 +69,9 @@ pub fn items(
         if let Some(end) = wanted.iter().map(|i| i.span.end).max() {
             let reach = Span::new(period.start, end.max(period.start));
             let heard = audience_job::listening(conn, station_id, reach, &rules, None)?;
-            for a in crate::audience::items::audience(
-                &heard.sessions,
-                &wanted,
-                rules.min_performance_us,
-            ) {
+            for a in
+                crate::audience::items::audience(&heard.sessions, &wanted, rules.min_performance_us)
+            {
                 computed.insert(a.log_id, a);
             }
         }
@@ -241,16 +239,16 @@ pub struct RouHeader {
 /// in carets, fields separated by `|`, a header line, CRLF line ends, ASCII.
 pub fn soundexchange(items: &[MusicItem], h: &RouHeader) -> String {
     let caret = |s: &str| format!("^{}^", ascii(s));
-    let mut recordings: BTreeMap<(String, String, String, String, String), (i64, i64)> =
-        BTreeMap::new();
+    // (artist, title, ISRC, album, label) -> (performances, plays)
+    let mut recordings: BTreeMap<[String; 5], (i64, i64)> = BTreeMap::new();
     for i in items {
-        let key = (
+        let key = [
             ascii(&i.artist),
             ascii(&i.title),
             i.isrc.clone(),
             ascii(&i.album),
             ascii(&i.label),
-        );
+        ];
         let e = recordings.entry(key).or_default();
         e.0 += i.performances;
         e.1 += 1;
@@ -261,7 +259,7 @@ pub fn soundexchange(items: &[MusicItem], h: &RouHeader) -> String {
         .collect::<Vec<_>>()
         .join("|");
     out.push_str("\r\n");
-    for ((artist, title, isrc, album, label), (performances, plays)) in recordings {
+    for ([artist, title, isrc, album, label], (performances, plays)) in recordings {
         let line = [
             caret(&h.service),
             caret(&h.category),
@@ -283,7 +281,12 @@ pub fn soundexchange(items: &[MusicItem], h: &RouHeader) -> String {
 
 /// The file name SoundExchange's delivery specification gives: the service name, the first and
 /// last day of the period (YYYYMMDD) and the transmission category.
-pub fn rou_file_name(service: &str, first: chrono::NaiveDate, last: chrono::NaiveDate, category: &str) -> String {
+pub fn rou_file_name(
+    service: &str,
+    first: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+    category: &str,
+) -> String {
     let name: String = ascii(service)
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -341,7 +344,12 @@ pub fn coverage(items: &[MusicItem]) -> Vec<Missing> {
     }
     let mut out: Vec<Missing> = by.into_values().collect();
     out.sort_by(|a, b| {
-        (b.performances, b.plays, &a.artist, &a.title).cmp(&(a.performances, a.plays, &b.artist, &b.title))
+        (b.performances, b.plays, &a.artist, &a.title).cmp(&(
+            a.performances,
+            a.plays,
+            &b.artist,
+            &b.title,
+        ))
     });
     out
 }

@@ -56,12 +56,7 @@ pub fn to_csv(lines: &[Line], tz: Tz) -> String {
     out.push_str("\r\n");
     for l in lines {
         let f = fields(l, tz);
-        out.push_str(
-            &f.iter()
-                .map(|s| csv_field(s))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        out.push_str(&f.iter().map(|s| csv_field(s)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
     }
     out
@@ -87,7 +82,11 @@ pub fn to_html(lines: &[Line], tz: Tz, station: &str, period: &str, rules: &str)
     let mut rows = String::new();
     for l in lines {
         let f = fields(l, tz);
-        rows.push_str(&format!("<tr class=\"{}\" data-entry-id=\"{}\">", escape(&l.kind), l.log_id));
+        rows.push_str(&format!(
+            "<tr class=\"{}\" data-entry-id=\"{}\">",
+            escape(&l.kind),
+            l.log_id
+        ));
         for v in &f {
             rows.push_str(&format!("<td>{}</td>", escape(v)));
         }
@@ -120,21 +119,23 @@ pub fn lines(
     station_id: i64,
     period: crate::audience::period::Span,
 ) -> diesel::QueryResult<Vec<Line>> {
-    Ok(crate::db::item_audience::log_lines(conn, station_id, period)?
-        .into_iter()
-        .map(|r| Line {
-            log_id: r.id,
-            start: r.date,
-            end: r.end_at,
-            kind: match (r.r#type.as_str(), r.is_track) {
-                ("on_air", true) => "track".to_string(),
-                ("on_air", false) => "sound".to_string(),
-                (other, _) => other.to_string(),
-            },
-            title: r.title,
-            artist: r.artist,
-            source: r.source,
-            diffusion_id: r.diffusion_id,
-        })
-        .collect())
+    Ok(
+        crate::db::item_audience::log_lines(conn, station_id, period)?
+            .into_iter()
+            .map(|r| Line {
+                log_id: r.id,
+                start: r.date,
+                end: r.end_at,
+                kind: match (r.r#type.as_str(), r.is_track) {
+                    ("on_air", true) => "track".to_string(),
+                    ("on_air", false) => "sound".to_string(),
+                    (other, _) => other.to_string(),
+                },
+                title: r.title,
+                artist: r.artist,
+                source: r.source,
+                diffusion_id: r.diffusion_id,
+            })
+            .collect(),
+    )
 }

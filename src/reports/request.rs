@@ -121,7 +121,10 @@ fn month_span(tz: Tz, s: &str) -> Result<Span, String> {
     let next = first
         .checked_add_months(chrono::Months::new(1))
         .ok_or("month out of range")?;
-    Ok(Span::new(local_midnight(tz, first), local_midnight(tz, next)))
+    Ok(Span::new(
+        local_midnight(tz, first),
+        local_midnight(tz, next),
+    ))
 }
 
 /// Checks a request against the station it names; every problem is named by its parameter.
@@ -165,7 +168,10 @@ pub fn check(
             }
         }
         (Some(_), _, _) => {
-            problems.push(FieldError::new("month", "give either month or from and until"));
+            problems.push(FieldError::new(
+                "month",
+                "give either month or from and until",
+            ));
             None
         }
         _ => {
@@ -191,10 +197,7 @@ pub fn check(
             None => {
                 problems.push(FieldError::new(
                     "format",
-                    format!(
-                        "{kind} is made as {}",
-                        kind.formats().join(" or ")
-                    ),
+                    format!("{kind} is made as {}", kind.formats().join(" or ")),
                 ));
                 None
             }

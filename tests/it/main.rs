@@ -11,6 +11,7 @@ mod config;
 mod contract;
 mod fuzz;
 mod health;
+mod item_reports;
 mod liquidsoap;
 mod liquidsoap_record;
 mod listening_figures;

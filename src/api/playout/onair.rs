@@ -144,9 +144,11 @@ pub(super) async fn list_onair(
     })
     .await?;
     Ok(
-        HttpResponse::Ok().json(pagination::build(&req, &page, fetched, |e: &LogEntry| Key {
-            time: e.row.date,
-            id: e.row.id,
+        HttpResponse::Ok().json(pagination::build(&req, &page, fetched, |e: &LogEntry| {
+            Key {
+                time: e.row.date,
+                id: e.row.id,
+            }
         })),
     )
 }

@@ -104,7 +104,9 @@ pub fn upsert_sound(conn: &mut PgConnection, s: &NewSound) -> QueryResult<SoundR
             .bind::<Array<Text>, _>(col(|x| &x.composer))
             .bind::<Array<Nullable<Double>>, _>(t.iter().map(|x| x.duration_s).collect::<Vec<_>>())
             .execute(conn)?;
-        diesel::sql_query(format!("{SOUND_SELECT} WHERE s.id = $1")).bind::<BigInt, _>(id).get_result(conn)
+        diesel::sql_query(format!("{SOUND_SELECT} WHERE s.id = $1"))
+            .bind::<BigInt, _>(id)
+            .get_result(conn)
     })
 }
 
