@@ -65,6 +65,9 @@ pub struct AudienceSettings {
     /// Listening (seconds) a listener needs of an item on air to count as one performance of
     /// it (SoundExchange counts a listener who heard any part).
     pub min_performance_s: f64,
+    /// Days stream events are kept once every station's audience rollups have taken them in
+    /// (0: kept for ever). Figures of older periods are then read from the rollups only.
+    pub stream_events_retention_days: u32,
 }
 
 impl Default for AudienceSettings {
@@ -76,6 +79,7 @@ impl Default for AudienceSettings {
             bot_allow: Vec::new(),
             bot_deny: Vec::new(),
             min_performance_s: 1.0,
+            stream_events_retention_days: 0,
         }
     }
 }

@@ -589,10 +589,15 @@ pub fn replace_blocks(
     Ok(())
 }
 
-/// Forgets every block of a station (before a rebuild).
-pub fn clear_blocks(conn: &mut PgConnection, station_id: i64) -> QueryResult<usize> {
-    diesel::sql_query("DELETE FROM audience_block WHERE station_id = $1")
+/// Forgets the blocks of a station from `from` on (before a rebuild of those days).
+pub fn clear_blocks(
+    conn: &mut PgConnection,
+    station_id: i64,
+    from: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM audience_block WHERE station_id = $1 AND end_at > $2")
         .bind::<BigInt, _>(station_id)
+        .bind::<Timestamptz, _>(from)
         .execute(conn)
 }
 
@@ -633,4 +638,18 @@ pub fn pending_since(
         ))
         .get_result(conn)?;
     Ok(row.pending)
+}
+
+/// Removes the stream events that ended before `cutoff` and before every station's rollups
+/// were last brought up to date (never one the rollups have not taken in); returns how many.
+pub fn remove_stream_events_before(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM stats_stream_event WHERE time_end < $1 AND time_end < \
+         coalesce((SELECT min(as_of) - interval '1 day' FROM audience_rollup_state), '-infinity')",
+    )
+    .bind::<Timestamptz, _>(cutoff)
+    .execute(conn)
 }

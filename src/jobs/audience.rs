@@ -121,7 +121,21 @@ pub fn roll_up(
         days += roll_up_station(conn, settings, &station, now, high_water)?;
     }
     db::audience::trim_player_changes(conn)?;
+    if let Some(cutoff) = retention_cutoff(settings, now) {
+        let removed = db::audience::remove_stream_events_before(conn, cutoff)?;
+        if removed > 0 {
+            tracing::info!(removed, %cutoff, "stream events past their retention removed");
+        }
+    }
     Ok(days)
+}
+
+/// The instant before which stream events are no longer kept, when a retention is set.
+pub fn retention_cutoff(settings: &Settings, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match settings.audience.stream_events_retention_days {
+        0 => None,
+        days => Some(now - Duration::days(days as i64)),
+    }
 }
 
 fn roll_up_station(
@@ -165,7 +179,12 @@ fn roll_up_station(
             (s.stream_seen, s.dirty_seen)
         }
         _ => {
-            let cleared = db::audience::clear_blocks(conn, station.id)?;
+            // With a retention, days whose stream events are gone cannot be made again: their
+            // blocks stay as they were made.
+            let keep_before = retention_cutoff(settings, now)
+                .map(|c| rollup::day_of(tz, local(c)).end)
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+            let cleared = db::audience::clear_blocks(conn, station.id, keep_before)?;
             tracing::info!(
                 station = station.name,
                 blocks = cleared,
@@ -179,6 +198,8 @@ fn roll_up_station(
                     tz.name(),
                     PLAY_CONTEXT,
                 )?);
+                let first_kept = local(keep_before);
+                days.retain(|d| *d >= first_kept);
             }
             (stream_hw, dirty_hw)
         }
