@@ -109,7 +109,8 @@ impl Application {
 }
 
 /// Starts the background workers of `airlog serve`: the job scheduler, the station supervisor
-/// (which starts each station's monitor and playlist writer) and the mpv socket watcher.
+/// (which starts each station's monitor and playlist writer), the mpv socket watcher and the
+/// webhook deliverer.
 fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
     let (pool, settings, mpv) = (&state.pool, &state.settings, &state.settings.mpv);
     let scheduler = Scheduler::new(pool.clone(), settings.jobs.clone(), shutdown.clone())
@@ -134,7 +135,11 @@ fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
         );
         worker::spawn(watcher, shutdown.clone())
     });
-    [scheduler, Some(stations), mpv_watcher]
+    let webhooks = settings.webhooks.enabled.then(|| {
+        let deliverer = crate::webhooks::Deliverer::new(pool.clone(), settings.webhooks.clone());
+        worker::spawn(deliverer, shutdown.clone())
+    });
+    [scheduler, Some(stations), mpv_watcher, webhooks]
         .into_iter()
         .flatten()
         .collect()

@@ -17,4 +17,5 @@ pub mod reports;
 pub mod ship;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;
