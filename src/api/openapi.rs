@@ -39,6 +39,7 @@ use super::error::ErrorBody;
         (path = "/api/v1", api = super::plays::Doc, tags = ["plays"]),
         (path = "/api/v1", api = super::items::Doc, tags = ["items"]),
         (path = "/api/v1", api = super::audience::Doc, tags = ["audience"]),
+        (path = "/api/v1", api = super::webhooks::Doc, tags = ["webhooks"]),
     ),
     modifiers(&Shared),
     tags(

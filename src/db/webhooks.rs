@@ -106,10 +106,12 @@ pub fn endpoints(conn: &mut PgConnection) -> QueryResult<Vec<EndpointRow>> {
 
 /// Deletes an endpoint and its deliveries; false when there was none.
 pub fn delete_endpoint(conn: &mut PgConnection, id: i64) -> QueryResult<bool> {
-    Ok(diesel::sql_query("DELETE FROM webhook_endpoint WHERE id = $1")
-        .bind::<BigInt, _>(id)
-        .execute(conn)?
-        > 0)
+    Ok(
+        diesel::sql_query("DELETE FROM webhook_endpoint WHERE id = $1")
+            .bind::<BigInt, _>(id)
+            .execute(conn)?
+            > 0,
+    )
 }
 
 /// A delivery: one event for one endpoint, and how its sending went.

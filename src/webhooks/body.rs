@@ -77,33 +77,39 @@ pub struct Outgoing {
 }
 
 /// The generic body of a delivery.
-pub fn generic(d: &DeliveryRow, facts: Option<&EntryFacts>, station: Option<String>) -> WebhookBody {
+pub fn generic(
+    d: &DeliveryRow,
+    facts: Option<&EntryFacts>,
+    station: Option<String>,
+) -> WebhookBody {
     let event = Event::parse(&d.event);
-    let now_playing = facts.filter(|_| event.is_some_and(Event::is_now_playing)).map(|f| {
-        let (artist, title) = match (&f.track_title, &f.track_artist) {
-            (Some(t), Some(a)) => (a.clone(), t.clone()),
-            _ => {
-                let title = f.sound_title.clone().filter(|t| !t.is_empty());
-                let fallback = || {
-                    if f.comment.is_empty() {
-                        f.path.as_deref().map(file_stem).unwrap_or_default()
-                    } else {
-                        f.comment.clone()
-                    }
-                };
-                (
-                    f.sound_artist.clone().unwrap_or_default(),
-                    title.unwrap_or_else(fallback),
-                )
+    let now_playing = facts
+        .filter(|_| event.is_some_and(Event::is_now_playing))
+        .map(|f| {
+            let (artist, title) = match (&f.track_title, &f.track_artist) {
+                (Some(t), Some(a)) => (a.clone(), t.clone()),
+                _ => {
+                    let title = f.sound_title.clone().filter(|t| !t.is_empty());
+                    let fallback = || {
+                        if f.comment.is_empty() {
+                            f.path.as_deref().map(file_stem).unwrap_or_default()
+                        } else {
+                            f.comment.clone()
+                        }
+                    };
+                    (
+                        f.sound_artist.clone().unwrap_or_default(),
+                        title.unwrap_or_else(fallback),
+                    )
+                }
+            };
+            NowPlaying {
+                artist,
+                title,
+                duration_s: f.sound_duration_s,
+                path: f.path.clone(),
             }
-        };
-        NowPlaying {
-            artist,
-            title,
-            duration_s: f.sound_duration_s,
-            path: f.path.clone(),
-        }
-    });
+        });
     WebhookBody {
         event: d.event.clone(),
         delivery: d.uuid,
@@ -140,7 +146,12 @@ fn file_stem(path: &str) -> String {
 /// One line for people (Discord, Mastodon).
 pub fn headline(b: &WebhookBody) -> String {
     let station = b.station.as_deref().unwrap_or("airlog");
-    let diffusion = || b.diffusion.as_ref().map_or("", |d| d.title.as_str()).to_string();
+    let diffusion = || {
+        b.diffusion
+            .as_ref()
+            .map_or("", |d| d.title.as_str())
+            .to_string()
+    };
     match Event::parse(&b.event) {
         Some(Event::OnAir | Event::Track) => match &b.now_playing {
             Some(np) if !np.artist.is_empty() => {
@@ -284,7 +295,10 @@ mod tests {
         let url = Url::parse("https://air.radiotime.com/Playing.ashx?partnerId=p&id=s1").unwrap();
         let t = outgoing(Preset::Tunein, &url, "k", &b);
         assert_eq!(t.method, Method::GET);
-        assert_eq!(t.url.query(), Some("partnerId=p&id=s1&title=Song&artist=Band"));
+        assert_eq!(
+            t.url.query(),
+            Some("partnerId=p&id=s1&title=Song&artist=Band")
+        );
         let d = outgoing(Preset::Discord, &url, "k", &b);
         let v: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
         assert_eq!(v["content"], "Now playing on radio: Band – Song");

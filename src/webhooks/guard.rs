@@ -178,7 +178,11 @@ mod tests {
     #[tokio::test]
     async fn urls_are_checked_at_their_resolved_addresses() {
         let strict = Guard::default();
-        for url in ["http://127.0.0.1:9/", "http://[::1]/", "http://localhost:8080/x"] {
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://[::1]/",
+            "http://localhost:8080/x",
+        ] {
             let e = strict.resolve(&parse_url(url).unwrap()).await.unwrap_err();
             assert!(e.contains("loopback"), "{url}: {e}");
         }

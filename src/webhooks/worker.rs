@@ -81,7 +81,11 @@ impl Worker for Deliverer {
             let (pool, settings) = (self.pool.clone(), self.settings.clone());
             let task = self.senders.spawn(async move {
                 if let Err(e) = deliver_next(&pool, &settings, endpoint_id).await {
-                    tracing::warn!(endpoint = endpoint_id, error = format!("{e:#}"), "webhook delivery step failed");
+                    tracing::warn!(
+                        endpoint = endpoint_id,
+                        error = format!("{e:#}"),
+                        "webhook delivery step failed"
+                    );
                 }
                 endpoint_id
             });
@@ -157,7 +161,15 @@ pub async fn deliver_next(
             let out = body::outgoing(preset, &url, &endpoint.secret, &body);
             send(settings, &endpoint, &delivery, out).await
         }
-        Err(e) => failure(settings, &delivery, Utc::now(), 0, None, None, format!("URL {e}")),
+        Err(e) => failure(
+            settings,
+            &delivery,
+            Utc::now(),
+            0,
+            None,
+            None,
+            format!("URL {e}"),
+        ),
     };
     let delivered = attempt.error.is_none();
     let host = guard::parse_url(&endpoint.url)
@@ -208,7 +220,17 @@ async fn send(
     let guard = Guard::new(settings);
     let addrs = match guard.resolve(&out.url).await {
         Ok(a) => a,
-        Err(e) => return failure(settings, delivery, at, 0, None, None, format!("refused: {e}")),
+        Err(e) => {
+            return failure(
+                settings,
+                delivery,
+                at,
+                0,
+                None,
+                None,
+                format!("refused: {e}"),
+            )
+        }
     };
     let host = out.url.host_str().unwrap_or_default().to_string();
     let client = reqwest::Client::builder()
@@ -220,13 +242,26 @@ async fn send(
         .build();
     let client = match client {
         Ok(c) => c,
-        Err(e) => return failure(settings, delivery, at, 0, None, None, format!("client: {e}")),
+        Err(e) => {
+            return failure(
+                settings,
+                delivery,
+                at,
+                0,
+                None,
+                None,
+                format!("client: {e}"),
+            )
+        }
     };
     let mut req = client
         .request(out.method, out.url)
         .header("X-Airlog-Event", delivery.event.as_str())
         .header("X-Airlog-Delivery", delivery.uuid.to_string())
-        .header("X-Airlog-Signature", body::signature(&endpoint.secret, &out.body))
+        .header(
+            "X-Airlog-Signature",
+            body::signature(&endpoint.secret, &out.body),
+        )
         // Mastodon (and others) drop a repeated request with the same key.
         .header("Idempotency-Key", delivery.uuid.to_string());
     if let Some(ct) = out.content_type {
@@ -272,14 +307,30 @@ async fn send(
                 // The receiver paces us: wait what it asks (within the backoff's cap), and
                 // do not hold it against the endpoint.
                 let wait = retry_after.map(|s| Duration::from_secs(s.min(settings.max_backoff_s)));
-                let mut a = failure(settings, delivery, at, latency_ms, code, excerpt, "HTTP 429".into());
+                let mut a = failure(
+                    settings,
+                    delivery,
+                    at,
+                    latency_ms,
+                    code,
+                    excerpt,
+                    "HTTP 429".into(),
+                );
                 if let (Some(w), Some(_)) = (wait, a.retry_at) {
                     a.retry_at = Some(at + chrono::Duration::from_std(w).unwrap_or_default());
                 }
                 a.counts_as_failure = false;
                 a
             } else {
-                failure(settings, delivery, at, latency_ms, code, excerpt, format!("HTTP {}", status.as_u16()))
+                failure(
+                    settings,
+                    delivery,
+                    at,
+                    latency_ms,
+                    code,
+                    excerpt,
+                    format!("HTTP {}", status.as_u16()),
+                )
             }
         }
         Err(e) => {
@@ -317,7 +368,8 @@ fn failure(
 ) -> Attempt {
     let delay = retry_delay(settings, delivery.attempts as u32 + 1, jitter());
     let retry_at = at + chrono::Duration::from_std(delay).unwrap_or_default();
-    let give_up_at = delivery.created_at + chrono::Duration::seconds(settings.give_up_after_s as i64);
+    let give_up_at =
+        delivery.created_at + chrono::Duration::seconds(settings.give_up_after_s as i64);
     Attempt {
         at,
         response_status,

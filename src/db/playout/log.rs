@@ -79,26 +79,28 @@ pub struct NewLog<'a> {
 /// entry's id, or None when it was already there. The webhook deliveries of the entry are
 /// written by the same statement (the outbox, see the SQL).
 pub fn insert_log(conn: &mut PgConnection, l: &NewLog<'_>) -> QueryResult<Option<i64>> {
-    Ok(diesel::sql_query(include_str!("../../../sql/onair_log_insert.sql"))
-    .bind::<BigInt, _>(l.station_id)
-    .bind::<Text, _>(l.r#type)
-    .bind::<Timestamptz, _>(l.date)
-    .bind::<Text, _>(l.source)
-    .bind::<Text, _>(l.comment)
-    .bind::<Nullable<Text>, _>(l.path)
-    .bind::<Nullable<BigInt>, _>(l.sound_id)
-    .bind::<Nullable<BigInt>, _>(l.track_id)
-    .bind::<Nullable<BigInt>, _>(l.diffusion_id)
-    .bind::<Nullable<BigInt>, _>(l.parent_id)
-    .bind::<Jsonb, _>(&l.tags)
-    .bind::<Nullable<Text>, _>(l.date_from)
-    .bind::<Nullable<Text>, _>(l.request_key)
-    .bind::<Nullable<BigInt>, _>(l.resume_of)
-    .bind::<Double, _>(l.position_s)
-    .bind::<Nullable<BigInt>, _>(l.push_id)
-    .get_result::<Id>(conn)
-    .optional()?
-    .map(|i| i.id))
+    Ok(
+        diesel::sql_query(include_str!("../../../sql/onair_log_insert.sql"))
+            .bind::<BigInt, _>(l.station_id)
+            .bind::<Text, _>(l.r#type)
+            .bind::<Timestamptz, _>(l.date)
+            .bind::<Text, _>(l.source)
+            .bind::<Text, _>(l.comment)
+            .bind::<Nullable<Text>, _>(l.path)
+            .bind::<Nullable<BigInt>, _>(l.sound_id)
+            .bind::<Nullable<BigInt>, _>(l.track_id)
+            .bind::<Nullable<BigInt>, _>(l.diffusion_id)
+            .bind::<Nullable<BigInt>, _>(l.parent_id)
+            .bind::<Jsonb, _>(&l.tags)
+            .bind::<Nullable<Text>, _>(l.date_from)
+            .bind::<Nullable<Text>, _>(l.request_key)
+            .bind::<Nullable<BigInt>, _>(l.resume_of)
+            .bind::<Double, _>(l.position_s)
+            .bind::<Nullable<BigInt>, _>(l.push_id)
+            .get_result::<Id>(conn)
+            .optional()?
+            .map(|i| i.id),
+    )
 }
 
 /// The ON_AIR entry of a sound play, by its natural key.
