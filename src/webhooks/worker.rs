@@ -316,8 +316,10 @@ async fn send(
                     excerpt,
                     "HTTP 429".into(),
                 );
+                // Retry-After counts from the answer, not from when the request left.
                 if let (Some(w), Some(_)) = (wait, a.retry_at) {
-                    a.retry_at = Some(at + chrono::Duration::from_std(w).unwrap_or_default());
+                    a.retry_at =
+                        Some(Utc::now() + chrono::Duration::from_std(w).unwrap_or_default());
                 }
                 a.counts_as_failure = false;
                 a

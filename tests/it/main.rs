@@ -27,3 +27,4 @@ pub mod session_sql;
 mod ship;
 mod slow_readers;
 mod stream_events;
+mod webhooks;
