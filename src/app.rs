@@ -115,7 +115,9 @@ fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
     let (pool, settings, mpv) = (&state.pool, &state.settings, &state.settings.mpv);
     let scheduler = Scheduler::new(pool.clone(), settings.jobs.clone(), shutdown.clone())
         .map(|w| worker::spawn(w, shutdown.clone()));
-    let stations = worker::spawn(Supervisor::new(pool.clone()), shutdown.clone());
+    let supervisor = Supervisor::new(pool.clone())
+        .offline_after(Duration::from_secs(settings.webhooks.offline_after_s));
+    let stations = worker::spawn(supervisor, shutdown.clone());
     let mpv_watcher = (!mpv.socket_dirs.is_empty() || !mpv.sockets.is_empty()).then(|| {
         let watcher = MpvWatcher::new(
             pool.clone(),

@@ -192,6 +192,28 @@ pub fn enqueue(
     .execute(conn)
 }
 
+/// When the outage of a station reported by the latest `station_offline` began, unless a
+/// `station_online` followed it.
+pub fn outage_reported(
+    conn: &mut PgConnection,
+    station_id: i64,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    #[derive(QueryableByName)]
+    struct Since {
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        since: Option<DateTime<Utc>>,
+    }
+    Ok(diesel::sql_query(
+        "SELECT CASE WHEN event = 'station_offline' THEN (payload->>'since')::timestamptz END AS since \
+         FROM webhook_delivery WHERE station_id = $1 AND event IN ('station_offline', 'station_online') \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind::<BigInt, _>(station_id)
+    .get_result::<Since>(conn)
+    .optional()?
+    .and_then(|s| s.since))
+}
+
 /// Records one delivery for one endpoint (the test action).
 pub fn enqueue_for(
     conn: &mut PgConnection,

@@ -809,3 +809,78 @@ async fn kill_9_between_the_log_entry_and_its_delivery_loses_nothing() {
     assert_eq!(arrived, logged, "every entry, in order, after the restart");
     receiver.stop().await;
 }
+
+#[tokio::test]
+async fn a_station_whose_liquidsoap_dies_is_reported_offline_then_online() {
+    let dir = private_temp_dir("airlog-webhooks-offline");
+    let audio = crate::helpers::tone(&dir, "tone.wav", 30);
+    let mut ls = crate::liquidsoap::Liquidsoap::start(&dir, &[&audio]);
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.webhooks.offline_after_s = 1;
+    })
+    .await;
+    let token = app.admin_token();
+    let receiver = Receiver::start(free_port()).await;
+    let endpoint = create(
+        &app.address,
+        &token,
+        &json!({"url": receiver.url("/hook"), "events": ["on_air", "station_offline", "station_online"]}),
+    )
+    .await;
+    playout::upsert_station(
+        &mut app.db.conn(),
+        &station_row("onradio", "liquidsoap", ls.socket.display().to_string()),
+    )
+    .unwrap();
+    // The monitor logs the tone on air: delivered through the outbox.
+    wait_for_events(&receiver, &["on_air"]).await;
+    ls.kill();
+    wait_for_events(&receiver, &["on_air", "station_offline"]).await;
+    ls.spawn();
+    let got = wait_for_events(&receiver, &["on_air", "station_offline", "station_online"]).await;
+    let offline = got.iter().position(|e| e == "station_offline").unwrap();
+    let online = got.iter().position(|e| e == "station_online").unwrap();
+    assert!(offline < online, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|e| *e == "station_offline").count(),
+        1,
+        "{got:?}"
+    );
+    let body: Value = serde_json::from_slice(
+        &receiver
+            .got()
+            .iter()
+            .find(|g| g.event == "station_online")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(body["station"], "onradio");
+    assert!(body["data"]["offline_s"].as_f64().unwrap() >= 1.0, "{body}");
+    let rows = deliveries(&app, &token, endpoint["id"].as_i64().unwrap()).await;
+    assert!(rows.iter().all(|d| d["status"] == "delivered"), "{rows:#?}");
+    receiver.stop().await;
+    app.stop().await;
+}
+
+/// Waits until the receiver accepted each of `want`; every accepted event, in order.
+async fn wait_for_events(receiver: &Receiver, want: &[&str]) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let got: Vec<String> = receiver
+            .got()
+            .iter()
+            .filter(|g| g.accepted)
+            .map(|g| g.event.clone())
+            .collect();
+        if want.iter().all(|w| got.iter().any(|g| g == w)) {
+            return got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no {want:?} in {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
