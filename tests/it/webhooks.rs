@@ -532,6 +532,7 @@ async fn a_burst_of_100_track_changes_is_delivered_or_coalesced_never_dropped() 
                 .to_string()
         })
         .collect();
+    println!("discord: {} sent, {coalesced} coalesced", sent.len());
     assert_eq!(sent.len(), 100 - coalesced);
     assert_eq!(
         sent.last().unwrap(),
