@@ -347,7 +347,7 @@ mod tests {
                 assert_eq!(secured, !OPEN.contains(&name.as_str()), "{name}");
             }
         }
-        assert_eq!(n, 43, "operations in the document");
+        assert_eq!(n, 51, "operations in the document");
         let mut ids: Vec<&str> = doc["paths"]
             .as_object()
             .unwrap()
