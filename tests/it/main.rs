@@ -14,6 +14,7 @@ mod health;
 mod liquidsoap;
 mod liquidsoap_record;
 mod listening_figures;
+mod media_servers;
 mod migrations;
 mod mpv_boundaries;
 mod mpv_capture;
