@@ -51,16 +51,7 @@ pub async fn check(
         // A media server's form may have binary parts (Plex sends a JPEG thumbnail with its
         // JSON): that handler checks the part it keeps (`nul_in_body`). Every other endpoint
         // reads bodies as JSON whatever their Content-Type, so they are checked here.
-        let form = req.path().starts_with("/api/v1/ingest/")
-            && req
-                .headers()
-                .get(actix_web::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    v.trim_start()
-                        .to_ascii_lowercase()
-                        .starts_with("multipart/form-data")
-                });
+        let form = req.path().starts_with("/api/v1/ingest/") && is_form(req.headers());
         if let Some(field) = nul_in_body(&body).filter(|_| !form) {
             return Ok(req.error_response(nul_error(field)).map_into_right_body());
         }
@@ -118,6 +109,18 @@ impl actix_web::ResponseError for Shaped {
     fn error_response(&self) -> actix_web::HttpResponse {
         in_error_shape(&self.what, self.status, &self.headers)
     }
+}
+
+/// Whether a request's body is a `multipart/form-data` form.
+pub(crate) fn is_form(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 fn is_json(headers: &actix_web::http::header::HeaderMap) -> bool {

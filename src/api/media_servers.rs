@@ -231,16 +231,7 @@ async fn notification_json(
     payload: web::Payload,
     server: Server,
 ) -> Result<serde_json::Value, String> {
-    let multipart = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        });
-    let bytes = if multipart {
+    let bytes = if super::boundary::is_form(req.headers()) {
         let part = form_field(req, payload, server.form_field()).await?;
         // The boundary check leaves forms to their readers: PostgreSQL takes no NUL in text.
         if let Some(field) = super::boundary::nul_in_body(&part) {

@@ -183,18 +183,11 @@ fn plex(body: &Value, received: DateTime<Utc>) -> Result<Notification, String> {
         (a, None) => a,
     };
     if state.is_none() {
-        // Events about the library carry no player or account worth requiring.
-        return Ok(Notification {
+        return Ok(Notification::ignored(
             event,
-            state,
-            time: received.trunc_subsecs(0),
-            user: String::new(),
-            device: String::new(),
-            address: None,
-            item: String::new(),
+            received.trunc_subsecs(0),
             title,
-            duration_s: None,
-        });
+        ));
     }
     Ok(Notification {
         state,
@@ -221,17 +214,7 @@ fn emby(body: &Value, received: DateTime<Utc>) -> Result<Notification, String> {
     };
     let time = time_of(body, &["/Date"], received)?;
     if state.is_none() {
-        return Ok(Notification {
-            event,
-            state,
-            time,
-            user: String::new(),
-            device: String::new(),
-            address: None,
-            item: String::new(),
-            title: text(body, "/Title"),
-            duration_s: None,
-        });
+        return Ok(Notification::ignored(event, time, text(body, "/Title")));
     }
     Ok(Notification {
         state,
@@ -247,6 +230,21 @@ fn emby(body: &Value, received: DateTime<Utc>) -> Result<Notification, String> {
 }
 
 impl Notification {
+    /// An event that is not about playing: it carries no player or account worth requiring.
+    fn ignored(event: String, time: DateTime<Utc>, title: Option<String>) -> Notification {
+        Notification {
+            event,
+            state: None,
+            time,
+            user: String::new(),
+            device: String::new(),
+            address: None,
+            item: String::new(),
+            title,
+            duration_s: None,
+        }
+    }
+
     /// The trusted player event it becomes (None when it reports no player state), in the
     /// shape `ingest::player::check_batch` checks: identities namespaced by server, the device
     /// keyed by its address (else `fallback`, the server's) and the server's device id.

@@ -3,7 +3,6 @@
 //! events and listening sessions; repeats are duplicates; unknown shapes are refused naming the
 //! problem; a token in the path never reaches the log.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use airlog::auth::Scope;
@@ -13,7 +12,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    free_port, json_of, private_temp_dir, token_in, wait_healthy, TestApp, TestDb,
+    airlog_serve, free_port, json_of, private_temp_dir, token_in, TestApp, TestDb,
 };
 
 fn rfc(t: DateTime<Utc>) -> String {
@@ -343,47 +342,26 @@ fn a_token_in_the_path_never_reaches_the_log() {
     let dir = private_temp_dir("airlog-media-log");
     let port = free_port();
     let log_path = dir.join("airlog.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_airlog"))
-        .arg("serve")
-        .current_dir(&dir)
-        .env_remove("DATABASE_URL")
-        .env("AIRLOG_DATABASE__URL", &db.url)
-        .env("AIRLOG_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("AIRLOG_JOBS__ENABLED", "false")
-        .env("AIRLOG_MPV__SOCKET_DIRS", "[]")
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    assert!(wait_healthy(
-        &format!("127.0.0.1:{port}"),
-        Duration::from_secs(60)
-    ));
+    let mut child = airlog_serve(&db, &dir, port, &log_path, &[("RUST_LOG", "debug")]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{port}/api/v1/ingest/plex/{token}");
-        let (ct, body) = form("payload", &plex("media.play"));
-        let ok = client
-            .post(&url)
-            .header("Content-Type", ct)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(ok.status(), 200);
-        let (ct, body) = form("payload", &json!({"event": "media.play"}));
-        let bad = client
-            .post(&url)
-            .header("Content-Type", ct)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(bad.status(), 400);
+        // One notification read, one refused: each path is logged.
+        for (payload, status) in [
+            (plex("media.play"), 200),
+            (json!({"event": "media.play"}), 400),
+        ] {
+            let (ct, body) = form("payload", &payload);
+            let res = client
+                .post(&url)
+                .header("Content-Type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), status);
+        }
         let missing = client.post(format!("{url}/extra")).send().await.unwrap();
         assert_eq!(missing.status(), 404);
     });

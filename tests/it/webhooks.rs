@@ -4,7 +4,6 @@
 //! loses nothing.
 
 use std::collections::{HashMap, VecDeque};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::helpers::{
-    free_port, private_temp_dir, station_row, token_in, wait_healthy, TestApp, TestDb,
+    airlog_serve, free_port, private_temp_dir, station_row, token_in, TestApp, TestDb,
 };
 
 /// What the receiver does with the next request.
@@ -724,32 +723,22 @@ async fn the_api_lists_changes_tests_redelivers_and_deletes_endpoints() {
     app.stop().await;
 }
 
-/// `airlog serve` as a child process on `db`, with quick retries and 127.0.0.1 allowed.
+/// `airlog serve` on `db` with quick retries and 127.0.0.1 allowed.
 fn serve(db: &TestDb, dir: &std::path::Path, port: u16) -> std::process::Child {
-    let log = std::fs::File::create(dir.join(format!("airlog-{port}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
-        .arg("serve")
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env("AIRLOG_DATABASE__URL", &db.url)
-        .env("AIRLOG_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("AIRLOG_JOBS__ENABLED", "false")
-        .env("AIRLOG_MPV__SOCKET_DIRS", "[]")
-        .env("AIRLOG_WEBHOOKS__ALLOW_PRIVATE", "true")
-        .env("AIRLOG_WEBHOOKS__POLL_MS", "50")
-        .env("AIRLOG_WEBHOOKS__INITIAL_BACKOFF_MS", "100")
-        .env("AIRLOG_WEBHOOKS__MAX_BACKOFF_S", "1")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start airlog serve");
-    assert!(wait_healthy(
-        &format!("127.0.0.1:{port}"),
-        Duration::from_secs(60)
-    ));
-    child
+    let log = dir.join(format!("airlog-{port}.log"));
+    airlog_serve(
+        db,
+        dir,
+        port,
+        &log,
+        &[
+            ("AIRLOG_WEBHOOKS__ALLOW_PRIVATE", "true"),
+            ("AIRLOG_WEBHOOKS__POLL_MS", "50"),
+            ("AIRLOG_WEBHOOKS__INITIAL_BACKOFF_MS", "100"),
+            ("AIRLOG_WEBHOOKS__MAX_BACKOFF_S", "1"),
+            ("RUST_LOG", "info"),
+        ],
+    )
 }
 
 #[tokio::test]
