@@ -20,6 +20,7 @@ use super::error::ApiError;
 use crate::api::AppState;
 use crate::db::player_events::{self as queries, NewPlayerEvent};
 use crate::db::{self};
+use crate::domain::FieldError;
 use crate::ingest::media_servers::{parse, Server};
 use crate::ingest::player::check_batch;
 
@@ -151,13 +152,16 @@ async fn ingest(
             ignored: 1,
         }));
     };
+    // What the server sent, checked as any trusted event (times within range, key lengths).
     let events = check_batch(&[event], true).map_err(|details| {
-        let problem = details
-            .iter()
-            .map(|d| format!("{}: {}", d.field, d.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        refused(server, problem)
+        let first = details
+            .into_iter()
+            .next()
+            .expect("a refusal names a problem");
+        refused(
+            server,
+            FieldError::new(server.field_of(&first.field), first.message),
+        )
     })?;
     let created = db::run(&state.pool, move |conn| {
         let event = &events[0];
@@ -200,11 +204,12 @@ async fn ingest(
     }))
 }
 
-/// A 400 naming the problem; logged the first time each server has it (a misconfigured
-/// server repeats it with every play), never with the body.
-fn refused(server: Server, problem: String) -> ApiError {
+/// A 400 naming the field at fault; logged the first time each server has the problem (a
+/// misconfigured server repeats it with every play), never with the body.
+fn refused(server: Server, problem: FieldError) -> ApiError {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let key = format!("{}: {problem}", server.as_str());
+    let text = format!("{} {}", problem.field, problem.message);
+    let key = format!("{}: {text}", server.as_str());
     let first = {
         let mut seen = SEEN
             .get_or_init(Default::default)
@@ -215,14 +220,17 @@ fn refused(server: Server, problem: String) -> ApiError {
     if first {
         tracing::warn!(
             server = server.as_str(),
-            problem = problem.as_str(),
+            problem = text.as_str(),
             "media server notification refused (logged once per problem)"
         );
     }
-    ApiError::BadRequest(format!(
-        "not a {} notification airlog reads: {problem}",
-        server.as_str()
-    ))
+    ApiError::validation(
+        format!(
+            "not a {} notification airlog reads: {text}",
+            server.as_str()
+        ),
+        vec![problem],
+    )
 }
 
 /// The notification's JSON: the whole body, or the form field the server puts it in.
@@ -230,48 +238,62 @@ async fn notification_json(
     req: &HttpRequest,
     payload: web::Payload,
     server: Server,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, FieldError> {
     let bytes = if super::boundary::is_form(req.headers()) {
         let part = form_field(req, payload, server.form_field()).await?;
         // The boundary check leaves forms to their readers: PostgreSQL takes no NUL in text.
         if let Some(field) = super::boundary::nul_in_body(&part) {
-            return Err(format!("{field} contains a NUL character (U+0000)"));
+            return Err(FieldError::new(field, "contains a NUL character (U+0000)"));
         }
         part
     } else {
         read_all(payload).await?
     };
-    serde_json::from_slice(&bytes).map_err(|e| format!("the notification is not JSON: {e}"))
+    serde_json::from_slice(&bytes).map_err(|e| FieldError::new("body", format!("is not JSON: {e}")))
 }
 
 async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
     std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
 }
 
-async fn read_all(mut payload: web::Payload) -> Result<Bytes, String> {
+async fn read_all(mut payload: web::Payload) -> Result<Bytes, FieldError> {
     let mut buf = BytesMut::new();
     while let Some(chunk) = next(&mut payload).await {
-        let chunk = chunk.map_err(|e| format!("the body could not be read: {e}"))?;
+        let chunk =
+            chunk.map_err(|e| FieldError::new("body", format!("could not be read: {e}")))?;
         if buf.len() + chunk.len() > MAX_JSON {
-            return Err(format!("the notification is larger than {MAX_JSON} bytes"));
+            return Err(FieldError::new(
+                "body",
+                format!("is larger than {MAX_JSON} bytes"),
+            ));
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
 }
 
-async fn form_field(req: &HttpRequest, payload: web::Payload, name: &str) -> Result<Bytes, String> {
+async fn form_field(
+    req: &HttpRequest,
+    payload: web::Payload,
+    name: &str,
+) -> Result<Bytes, FieldError> {
+    let unreadable = |e: actix_multipart::MultipartError| {
+        FieldError::new("body", format!("is not a readable form: {e}"))
+    };
     let mut form = actix_multipart::Multipart::new(req.headers(), payload);
     while let Some(field) = next(&mut form).await {
-        let mut field = field.map_err(|e| format!("the form could not be read: {e}"))?;
+        let mut field = field.map_err(unreadable)?;
         let wanted = field.name() == Some(name);
         let mut buf = BytesMut::new();
         // Other parts (Plex's thumbnail) are read past, not kept.
         while let Some(chunk) = next(&mut field).await {
-            let chunk = chunk.map_err(|e| format!("the form could not be read: {e}"))?;
+            let chunk = chunk.map_err(unreadable)?;
             if wanted {
                 if buf.len() + chunk.len() > MAX_JSON {
-                    return Err(format!("the {name} field is larger than {MAX_JSON} bytes"));
+                    return Err(FieldError::new(
+                        name,
+                        format!("is larger than {MAX_JSON} bytes"),
+                    ));
                 }
                 buf.extend_from_slice(&chunk);
             }
@@ -280,7 +302,7 @@ async fn form_field(req: &HttpRequest, payload: web::Payload, name: &str) -> Res
             return Ok(buf.freeze());
         }
     }
-    Err(format!("the form has no {name} field"))
+    Err(FieldError::new(name, "is missing from the form"))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::domain::player_event::State;
 use crate::domain::stream_event::device_key;
+use crate::domain::FieldError;
 
 /// A media server airlog reads notifications from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,30 @@ impl Server {
         [Server::Jellyfin, Server::Plex, Server::Emby]
             .into_iter()
             .find(|s| s.as_str() == name)
+    }
+
+    /// Where in this server's notification a field of the player event came from, so a
+    /// refusal names what the server sent.
+    pub fn field_of(self, event_field: &str) -> &'static str {
+        use Server::*;
+        match (self, event_field) {
+            (Jellyfin, "time") => "UtcTimestamp",
+            (Emby, "time") => "Date",
+            (Plex, "time") => "(arrival)",
+            (Jellyfin, "objKey") => "ItemId",
+            (Plex, "objKey") => "Metadata.ratingKey",
+            (Emby, "objKey") => "Item.Id",
+            (Jellyfin, "duration") => "RunTimeTicks",
+            (Plex, "duration") => "Metadata.duration",
+            (Emby, "duration") => "Item.RunTimeTicks",
+            (Jellyfin, "user_identity") => "UserId",
+            (Plex, "user_identity") => "Account.id",
+            (Emby, "user_identity") => "User.Id",
+            (Jellyfin, "device_key") => "DeviceId",
+            (Plex, "device_key") => "Player.uuid",
+            (Emby, "device_key") => "Session.DeviceId",
+            _ => "body",
+        }
     }
 
     /// The multipart field that holds the JSON, for servers that send forms.
@@ -68,9 +93,9 @@ pub fn parse(
     server: Server,
     body: &Value,
     received: DateTime<Utc>,
-) -> Result<Notification, String> {
+) -> Result<Notification, FieldError> {
     if !body.is_object() {
-        return Err("the notification must be a JSON object".into());
+        return Err(FieldError::new("body", "must be a JSON object"));
     }
     match server {
         Server::Jellyfin => jellyfin(body, received),
@@ -88,8 +113,13 @@ fn text(body: &Value, pointer: &str) -> Option<String> {
     }
 }
 
-fn required(body: &Value, pointer: &str) -> Result<String, String> {
-    text(body, pointer).ok_or_else(|| format!("{} is missing", &pointer[1..].replace('/', ".")))
+/// A field as the error names it: `/Account/title` is `Account.title`.
+fn field(pointer: &str) -> String {
+    pointer[1..].replace('/', ".")
+}
+
+fn required(body: &Value, pointer: &str) -> Result<String, FieldError> {
+    text(body, pointer).ok_or_else(|| FieldError::new(field(pointer), "is missing"))
 }
 
 /// A number at a pointer, also when sent as text (Jellyfin's templates quote some).
@@ -121,12 +151,17 @@ fn time_of(
     body: &Value,
     pointers: &[&str],
     received: DateTime<Utc>,
-) -> Result<DateTime<Utc>, String> {
+) -> Result<DateTime<Utc>, FieldError> {
     for p in pointers {
         if let Some(t) = text(body, p) {
             return DateTime::parse_from_rfc3339(&t)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| format!("{} is not an RFC 3339 time with an offset: {e}", &p[1..]));
+                .map_err(|e| {
+                    FieldError::new(
+                        field(p),
+                        format!("is not an RFC 3339 time with an offset: {e}"),
+                    )
+                });
         }
     }
     Ok(received.trunc_subsecs(0))
@@ -142,7 +177,7 @@ fn address(body: &Value, pointer: &str) -> Option<IpAddr> {
 }
 
 /// Jellyfin's webhook plugin, Generic destination, with the template the README gives.
-fn jellyfin(body: &Value, received: DateTime<Utc>) -> Result<Notification, String> {
+fn jellyfin(body: &Value, received: DateTime<Utc>) -> Result<Notification, FieldError> {
     let event = required(body, "/NotificationType")?;
     let state = match event.as_str() {
         "PlaybackStart" => Some(State::Playing),
@@ -165,7 +200,7 @@ fn jellyfin(body: &Value, received: DateTime<Utc>) -> Result<Notification, Strin
 }
 
 /// Plex's webhook (the `payload` field of its multipart POST).
-fn plex(body: &Value, received: DateTime<Utc>) -> Result<Notification, String> {
+fn plex(body: &Value, received: DateTime<Utc>) -> Result<Notification, FieldError> {
     let event = required(body, "/event")?;
     let state = match event.as_str() {
         "media.play" | "media.resume" => Some(State::Playing),
@@ -204,7 +239,7 @@ fn plex(body: &Value, received: DateTime<Utc>) -> Result<Notification, String> {
 }
 
 /// Emby's webhooks (JSON, or the `data` field of a form).
-fn emby(body: &Value, received: DateTime<Utc>) -> Result<Notification, String> {
+fn emby(body: &Value, received: DateTime<Utc>) -> Result<Notification, FieldError> {
     let event = required(body, "/Event")?;
     let state = match event.as_str() {
         "playback.start" | "playback.unpause" => Some(State::Playing),
@@ -317,7 +352,10 @@ mod tests {
             Utc::now(),
         )
         .unwrap_err();
-        assert_eq!(e, "Player.uuid is missing");
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("Player.uuid", "is missing")
+        );
     }
 
     #[test]
@@ -345,10 +383,11 @@ mod tests {
             Utc::now(),
         )
         .unwrap_err();
-        assert!(e.starts_with("Date is not an RFC 3339 time"), "{e}");
+        assert_eq!(e.field, "Date");
+        assert!(e.message.starts_with("is not an RFC 3339 time"), "{e:?}");
         assert_eq!(
             parse(Server::Jellyfin, &json!([1]), Utc::now()).unwrap_err(),
-            "the notification must be a JSON object"
+            FieldError::new("body", "must be a JSON object")
         );
     }
 }

@@ -280,7 +280,7 @@ async fn unknown_shapes_bad_servers_and_bad_tokens_are_refused() {
         (status, body["message"].as_str()),
         (
             400,
-            Some("not a plex notification airlog reads: the form has no payload field")
+            Some("not a plex notification airlog reads: payload is missing from the form")
         )
     );
     let (status, body) = json_of(
@@ -292,7 +292,10 @@ async fn unknown_shapes_bad_servers_and_bad_tokens_are_refused() {
     .await;
     assert_eq!(status, 400);
     assert!(
-        body["message"].as_str().unwrap().contains("not JSON"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("body is not JSON"),
         "{body}"
     );
     let (status, body) = app
