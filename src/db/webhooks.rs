@@ -278,13 +278,60 @@ pub fn due_endpoints(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult
     }
     let rows: Vec<E> = diesel::sql_query(
         "SELECT head.endpoint_id FROM webhook_endpoint e CROSS JOIN LATERAL \
-         (SELECT endpoint_id, next_attempt_at FROM webhook_delivery d \
+         (SELECT endpoint_id, next_attempt_at, locked_until FROM webhook_delivery d \
           WHERE d.endpoint_id = e.id AND d.status = 'pending' ORDER BY d.id LIMIT 1) head \
-         WHERE e.enabled AND head.next_attempt_at <= $1 ORDER BY e.id",
+         WHERE e.enabled AND head.next_attempt_at <= $1 \
+         AND (head.locked_until IS NULL OR head.locked_until <= $1) ORDER BY e.id",
     )
     .bind::<Timestamptz, _>(now)
     .load(conn)?;
     Ok(rows.into_iter().map(|e| e.endpoint_id).collect())
+}
+
+/// Leases the oldest pending delivery of an endpoint for `lease_s` seconds, unless another
+/// process holds it; the delivery leased.
+pub fn lease_head(
+    conn: &mut PgConnection,
+    endpoint_id: i64,
+    lease_s: f64,
+) -> QueryResult<Option<DeliveryRow>> {
+    let Some(head) = head(conn, endpoint_id)? else {
+        return Ok(None);
+    };
+    let leased = diesel::sql_query(
+        "UPDATE webhook_delivery SET locked_until = now() + make_interval(secs => $2) \
+         WHERE id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until <= now())",
+    )
+    .bind::<BigInt, _>(head.id)
+    .bind::<Double, _>(lease_s)
+    .execute(conn)?;
+    Ok((leased > 0).then_some(head))
+}
+
+/// Gives back the leases this process holds on these endpoints' deliveries (it stops).
+pub fn release_leases(conn: &mut PgConnection, endpoint_ids: &[i64]) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE webhook_delivery SET locked_until = NULL \
+         WHERE endpoint_id = ANY ($1) AND status = 'pending' AND locked_until IS NOT NULL",
+    )
+    .bind::<Array<BigInt>, _>(endpoint_ids)
+    .execute(conn)
+}
+
+/// Whether another process holds the lease of an endpoint's oldest pending delivery.
+pub fn head_leased(conn: &mut PgConnection, endpoint_id: i64) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct L {
+        #[diesel(sql_type = Bool)]
+        leased: bool,
+    }
+    Ok(diesel::sql_query(
+        "SELECT coalesce((SELECT locked_until > now() FROM webhook_delivery \
+         WHERE endpoint_id = $1 AND status = 'pending' ORDER BY id LIMIT 1), false) AS leased",
+    )
+    .bind::<BigInt, _>(endpoint_id)
+    .get_result::<L>(conn)?
+    .leased)
 }
 
 /// Marks all but the latest of a leading run of now-playing deliveries `coalesced`.
@@ -398,7 +445,8 @@ pub fn record_attempt(
         diesel::sql_query(
             "UPDATE webhook_delivery SET status = $2, attempts = attempts + 1, last_attempt_at = $3, \
              delivered_at = CASE WHEN $2 = 'delivered' THEN $3 END, response_status = $4, latency_ms = $5, \
-             response_excerpt = $6, last_error = $7, next_attempt_at = coalesce($8, next_attempt_at) \
+             response_excerpt = $6, last_error = $7, next_attempt_at = coalesce($8, next_attempt_at), \
+             locked_until = NULL \
              WHERE id = $1",
         )
         .bind::<BigInt, _>(delivery_id)

@@ -736,6 +736,8 @@ fn serve(db: &TestDb, dir: &std::path::Path, port: u16) -> std::process::Child {
             ("AIRLOG_WEBHOOKS__POLL_MS", "50"),
             ("AIRLOG_WEBHOOKS__INITIAL_BACKOFF_MS", "100"),
             ("AIRLOG_WEBHOOKS__MAX_BACKOFF_S", "1"),
+            // A kill -9 leaves the lease of an attempt in flight: it runs out after 7 s.
+            ("AIRLOG_WEBHOOKS__TIMEOUT_MS", "1000"),
             ("RUST_LOG", "info"),
         ],
     )
@@ -873,4 +875,46 @@ async fn wait_for_events(receiver: &Receiver, want: &[&str]) -> Vec<String> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn two_airlogs_on_one_database_send_each_delivery_once_and_in_order() {
+    let db = TestDb::new();
+    let token = token_in(&db, &[airlog::auth::Scope::Admin]);
+    let start = |db: &TestDb| {
+        let mut settings = crate::helpers::settings_for(db);
+        quick(&mut settings);
+        crate::helpers::Running::start(settings)
+    };
+    let (a, b) = (start(&db), start(&db));
+    let receiver = Receiver::start(free_port()).await;
+    // A slow receiver: both processes find the endpoint due while a request is in flight.
+    receiver.slow("/hook", Duration::from_millis(150));
+    create(
+        &format!("http://127.0.0.1:{}", a.port),
+        &token,
+        &json!({"url": receiver.url("/hook"), "events": ["on_air", "track"]}),
+    )
+    .await;
+    let mut conn = db.conn();
+    let (station, sound, tracks) = catalogue(&mut conn, 20);
+    let logged = log_entries(&mut conn, station, sound, &tracks);
+    let started = Instant::now();
+    while entries_of(&receiver.got(), "/hook").len() < logged.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            entries_of(&receiver.got(), "/hook")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        entries_of(&receiver.got(), "/hook"),
+        logged,
+        "each once, in order"
+    );
+    a.stop().await;
+    b.stop().await;
+    receiver.stop().await;
 }
