@@ -458,6 +458,17 @@ pub fn record_attempt(
         .bind::<Nullable<Text>, _>(a.error.as_deref())
         .bind::<Nullable<Timestamptz>, _>(a.retry_at)
         .execute(conn)?;
+        diesel::sql_query(
+            "INSERT INTO webhook_attempt (delivery_id, at, response_status, latency_ms, response_excerpt, error) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind::<BigInt, _>(delivery_id)
+        .bind::<Timestamptz, _>(a.at)
+        .bind::<Nullable<Integer>, _>(a.response_status)
+        .bind::<Integer, _>(a.latency_ms)
+        .bind::<Nullable<Text>, _>(a.response_excerpt.as_deref())
+        .bind::<Nullable<Text>, _>(a.error.as_deref())
+        .execute(conn)?;
         match (&a.error, a.counts_as_failure) {
             (None, _) => diesel::sql_query(
                 "UPDATE webhook_endpoint SET state = 'ok', consecutive_failures = 0 WHERE id = $1",
@@ -482,4 +493,59 @@ pub fn record_attempt(
         };
         Ok(())
     })
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
+pub struct AttemptRow {
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    /// The HTTP status (none: no answer).
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub response_status: Option<i32>,
+    #[diesel(sql_type = Integer)]
+    pub latency_ms: i32,
+    /// The start of the answer's body.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub response_excerpt: Option<String>,
+    /// Why it failed (none: delivered).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub error: Option<String>,
+}
+
+/// One delivery of an endpoint.
+pub fn delivery(
+    conn: &mut PgConnection,
+    endpoint_id: i64,
+    delivery_id: i64,
+) -> QueryResult<Option<DeliveryRow>> {
+    diesel::sql_query(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_delivery WHERE endpoint_id = $1 AND id = $2"
+    ))
+    .bind::<BigInt, _>(endpoint_id)
+    .bind::<BigInt, _>(delivery_id)
+    .get_result(conn)
+    .optional()
+}
+
+/// Every attempt of a delivery, oldest first.
+pub fn attempts(conn: &mut PgConnection, delivery_id: i64) -> QueryResult<Vec<AttemptRow>> {
+    diesel::sql_query(
+        "SELECT at, response_status, latency_ms, response_excerpt, error FROM webhook_attempt \
+         WHERE delivery_id = $1 ORDER BY id",
+    )
+    .bind::<BigInt, _>(delivery_id)
+    .load(conn)
+}
+
+/// Deletes up to `limit` finished deliveries (delivered, coalesced, failed) older than
+/// `before`, with their attempts; how many went.
+pub fn prune(conn: &mut PgConnection, before: DateTime<Utc>, limit: i64) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM webhook_delivery WHERE id IN (SELECT id FROM webhook_delivery \
+         WHERE status <> 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2)",
+    )
+    .bind::<Timestamptz, _>(before)
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
 }

@@ -28,7 +28,13 @@ pub struct Deliverer {
     senders: JoinSet<i64>,
     /// Endpoints with a sender running, by its task.
     busy: HashMap<tokio::task::Id, i64>,
+    /// When old deliveries were last pruned.
+    pruned: Option<Instant>,
 }
+
+/// How often old deliveries are pruned, and how many at most each time.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: i64 = 10_000;
 
 impl Deliverer {
     /// A worker on `pool` with these settings.
@@ -38,7 +44,24 @@ impl Deliverer {
             settings,
             senders: JoinSet::new(),
             busy: HashMap::new(),
+            pruned: None,
         }
+    }
+
+    /// Deletes finished deliveries older than `webhooks.keep_days`, once an hour.
+    async fn prune(&mut self) -> anyhow::Result<()> {
+        let keep = self.settings.keep_days;
+        if keep == 0 || self.pruned.is_some_and(|p| p.elapsed() < PRUNE_EVERY) {
+            return Ok(());
+        }
+        let before = Utc::now() - chrono::Duration::days(i64::from(keep));
+        let rows = db::run(&self.pool, move |c| queries::prune(c, before, PRUNE_BATCH)).await?;
+        if rows > 0 {
+            tracing::info!(rows, keep_days = keep, "old webhook deliveries pruned");
+        }
+        // A full batch: more are left, prune again at the next step.
+        self.pruned = (rows < PRUNE_BATCH as usize).then(Instant::now);
+        Ok(())
     }
 
     fn reap(&mut self, done: Result<(tokio::task::Id, i64), tokio::task::JoinError>) {
@@ -74,6 +97,7 @@ impl Worker for Deliverer {
         while let Some(done) = self.senders.try_join_next_with_id() {
             self.reap(done);
         }
+        self.prune().await?;
         let due = db::run(&self.pool, |c| queries::due_endpoints(c, Utc::now())).await?;
         for endpoint_id in due {
             if self.busy.values().any(|&b| b == endpoint_id) {

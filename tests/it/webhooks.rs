@@ -12,7 +12,7 @@ use airlog::config::Settings;
 use airlog::db::playout::{self, NewLog, NewSound};
 use airlog::domain::playout::LogType;
 use chrono::Utc;
-use diesel::PgConnection;
+use diesel::{PgConnection, RunQueryDsl};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -378,6 +378,30 @@ async fn every_event_arrives_signed_and_in_order_through_failures_hangs_and_429(
     );
     assert_eq!(rows[0]["response_status"], 200);
     assert_eq!(rows[0]["response_excerpt"], "thanks");
+    // The first delivery's history: every attempt, with its answer or why it failed.
+    let detail = app
+        .get_ok(
+            &format!("/api/v1/webhooks/{id}/deliveries/{}", rows[0]["id"]),
+            &token,
+        )
+        .await;
+    let log = detail["attempt_log"].as_array().unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|a| a["response_status"].as_i64())
+            .collect::<Vec<_>>(),
+        [Some(500), Some(500), None, Some(429), Some(200)],
+        "{detail:#}"
+    );
+    assert!(
+        log[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 1000 ms"),
+        "{detail:#}"
+    );
+    assert_eq!(log[3]["response_excerpt"], "slow down");
+    assert_eq!(log[4]["error"], Value::Null);
     let e = app.get_ok(&format!("/api/v1/webhooks/{id}"), &token).await;
     assert_eq!(
         (e["state"].as_str(), e["consecutive_failures"].as_i64()),
@@ -705,6 +729,10 @@ async fn the_api_lists_changes_tests_redelivers_and_deletes_endpoints() {
         (changed["enabled"].as_bool(), changed["preset"].as_str()),
         (Some(false), Some("discord"))
     );
+    let (status, _) = app
+        .post_json(&format!("/api/v1/webhooks/{id}/test"), &token, &json!(null))
+        .await;
+    assert_eq!(status, 409, "nothing is sent to a disabled endpoint");
     let res = app
         .request(
             reqwest::Method::DELETE,
@@ -917,4 +945,54 @@ async fn two_airlogs_on_one_database_send_each_delivery_once_and_in_order() {
     a.stop().await;
     b.stop().await;
     receiver.stop().await;
+}
+
+#[test]
+fn finished_deliveries_older_than_the_keep_days_are_pruned_pending_ones_never() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    use airlog::db::webhooks as q;
+    let endpoint = q::insert_endpoint(
+        &mut conn,
+        &q::EndpointSettings {
+            url: "https://radio.example/hook".into(),
+            events: vec!["on_air".into()],
+            preset: "generic".into(),
+            secret: "k".into(),
+            enabled: true,
+        },
+    )
+    .unwrap();
+    let ids: Vec<i64> = (0..3)
+        .map(|_| {
+            q::enqueue_for(&mut conn, endpoint.id, "ping", &json!({}))
+                .unwrap()
+                .id
+        })
+        .collect();
+    // Two old ones, one of them delivered; a recent delivered one.
+    diesel::sql_query(
+        "UPDATE webhook_delivery SET created_at = now() - interval '40 days', \
+         status = CASE WHEN id = $1 THEN 'delivered' ELSE 'pending' END WHERE id = ANY ($2)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(ids[0])
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&ids[..2])
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("UPDATE webhook_delivery SET status = 'delivered' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(ids[2])
+        .execute(&mut conn)
+        .unwrap();
+    let pruned = q::prune(&mut conn, Utc::now() - chrono::Duration::days(30), 100).unwrap();
+    assert_eq!(pruned, 1);
+    let left: Vec<i64> = q::deliveries(&mut conn, endpoint.id, None, None, 10)
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        left,
+        [ids[2], ids[1]],
+        "the old pending one and the recent one stay"
+    );
 }
