@@ -171,20 +171,19 @@ pub async fn deliver_next(
     let Some((endpoint, preset, delivery, body, coalesced)) = prepared else {
         return Ok(Sent::Nothing);
     };
+    let retry = Retry {
+        settings,
+        // A receiver that is down stays backed off when a coalesced backlog hands its attempts
+        // to a newer delivery: the endpoint's run of failures counts too.
+        failures: delivery.attempts.max(endpoint.consecutive_failures).max(0) as u32,
+        created_at: delivery.created_at,
+    };
     let attempt = match guard::parse_url(&endpoint.url) {
         Ok(url) => {
             let out = body::outgoing(preset, &url, &endpoint.secret, &body);
-            send(settings, &endpoint, &delivery, out).await
+            send(&retry, &endpoint, &delivery, out).await
         }
-        Err(e) => failure(
-            settings,
-            &delivery,
-            Utc::now(),
-            0,
-            None,
-            None,
-            format!("URL {e}"),
-        ),
+        Err(e) => retry.failure(Utc::now(), 0, None, None, format!("URL {e}")),
     };
     let delivered = attempt.error.is_none();
     let host = guard::parse_url(&endpoint.url)
@@ -271,27 +270,18 @@ fn endpoint_lock_key(endpoint_id: i64) -> i64 {
 
 /// Makes the request, on the addresses the guard checked, and judges the answer.
 async fn send(
-    settings: &WebhookSettings,
+    retry: &Retry<'_>,
     endpoint: &EndpointRow,
     delivery: &DeliveryRow,
     out: Outgoing,
 ) -> Attempt {
+    let settings = retry.settings;
     let at = Utc::now();
     let started = Instant::now();
     let guard = Guard::new(settings);
     let addrs = match guard.resolve(&out.url).await {
         Ok(a) => a,
-        Err(e) => {
-            return failure(
-                settings,
-                delivery,
-                at,
-                0,
-                None,
-                None,
-                format!("refused: {e}"),
-            )
-        }
+        Err(e) => return retry.failure(at, 0, None, None, format!("refused: {e}")),
     };
     let host = out.url.host_str().unwrap_or_default().to_string();
     let client = reqwest::Client::builder()
@@ -303,17 +293,7 @@ async fn send(
         .build();
     let client = match client {
         Ok(c) => c,
-        Err(e) => {
-            return failure(
-                settings,
-                delivery,
-                at,
-                0,
-                None,
-                None,
-                format!("client: {e}"),
-            )
-        }
+        Err(e) => return retry.failure(at, 0, None, None, format!("client: {e}")),
     };
     let mut req = client
         .request(out.method, out.url)
@@ -368,15 +348,7 @@ async fn send(
                 // The receiver paces us: wait what it asks (within the backoff's cap), and
                 // do not hold it against the endpoint.
                 let wait = retry_after.map(|s| Duration::from_secs(s.min(settings.max_backoff_s)));
-                let mut a = failure(
-                    settings,
-                    delivery,
-                    at,
-                    latency_ms,
-                    code,
-                    excerpt,
-                    "HTTP 429".into(),
-                );
+                let mut a = retry.failure(at, latency_ms, code, excerpt, "HTTP 429".into());
                 // Retry-After counts from the answer, not from when the request left.
                 if let (Some(w), Some(_)) = (wait, a.retry_at) {
                     a.retry_at =
@@ -385,9 +357,7 @@ async fn send(
                 a.counts_as_failure = false;
                 a
             } else {
-                failure(
-                    settings,
-                    delivery,
+                retry.failure(
                     at,
                     latency_ms,
                     code,
@@ -404,7 +374,7 @@ async fn send(
             } else {
                 format!("request failed: {}", e.without_url())
             };
-            failure(settings, delivery, at, latency_ms, None, None, why)
+            retry.failure(at, latency_ms, None, None, why)
         }
     }
 }
@@ -418,29 +388,39 @@ fn excerpt_of(bytes: &[u8]) -> Option<String> {
     Some(text.replace('\0', ""))
 }
 
-/// A failed attempt: retried after the backoff with jitter, or given up once the event is
-/// older than `give_up_after_s`.
-fn failure(
-    settings: &WebhookSettings,
-    delivery: &DeliveryRow,
-    at: DateTime<Utc>,
-    latency_ms: i32,
-    response_status: Option<i32>,
-    response_excerpt: Option<String>,
-    error: String,
-) -> Attempt {
-    let delay = retry_delay(settings, delivery.attempts as u32 + 1, jitter());
-    let retry_at = at + chrono::Duration::from_std(delay).unwrap_or_default();
-    let give_up_at =
-        delivery.created_at + chrono::Duration::seconds(settings.give_up_after_s as i64);
-    Attempt {
-        at,
-        response_status,
-        latency_ms,
-        response_excerpt,
-        error: Some(error),
-        retry_at: (at < give_up_at).then_some(retry_at.min(give_up_at.max(at))),
-        counts_as_failure: true,
+/// How the failed attempts of one delivery are retried.
+struct Retry<'a> {
+    settings: &'a WebhookSettings,
+    /// Failures in a row before this attempt.
+    failures: u32,
+    /// When the event happened: it is given up `give_up_after_s` later.
+    created_at: DateTime<Utc>,
+}
+
+impl Retry<'_> {
+    /// A failed attempt: retried after the backoff with jitter, or given up once the event is
+    /// older than `give_up_after_s`.
+    fn failure(
+        &self,
+        at: DateTime<Utc>,
+        latency_ms: i32,
+        response_status: Option<i32>,
+        response_excerpt: Option<String>,
+        error: String,
+    ) -> Attempt {
+        let delay = retry_delay(self.settings, self.failures + 1, jitter());
+        let retry_at = at + chrono::Duration::from_std(delay).unwrap_or_default();
+        let give_up_at =
+            self.created_at + chrono::Duration::seconds(self.settings.give_up_after_s as i64);
+        Attempt {
+            at,
+            response_status,
+            latency_ms,
+            response_excerpt,
+            error: Some(error),
+            retry_at: (at < give_up_at).then_some(retry_at.min(give_up_at.max(at))),
+            counts_as_failure: true,
+        }
     }
 }
 

@@ -996,3 +996,48 @@ fn finished_deliveries_older_than_the_keep_days_are_pruned_pending_ones_never() 
         "the old pending one and the recent one stay"
     );
 }
+
+#[tokio::test]
+async fn a_dead_receiver_stays_backed_off_while_its_backlog_is_coalesced() {
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.webhooks.initial_backoff_ms = 400;
+        s.webhooks.max_backoff_s = 60;
+    })
+    .await;
+    let token = app.admin_token();
+    // Nothing listens there: every attempt is refused at once.
+    let dead = format!("http://127.0.0.1:{}/discord", free_port());
+    let endpoint = create(
+        &app.address,
+        &token,
+        &json!({"url": dead, "events": ["track"], "preset": "discord"}),
+    )
+    .await;
+    let mut conn = app.db.conn();
+    let (station, sound, tracks) = catalogue(&mut conn, 20);
+    let play = log_entries(&mut conn, station, sound, &[])[0];
+    let start = Utc::now();
+    for (i, t) in tracks.iter().enumerate() {
+        log_track(
+            &mut conn,
+            station,
+            sound,
+            play,
+            *t,
+            start + chrono::Duration::milliseconds(i as i64 * 200),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows = deliveries(&app, &token, endpoint["id"].as_i64().unwrap()).await;
+    let attempts: i64 = rows.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
+    // Backing off from 0.4 s, doubling (jitter: half to all of it), takes at least 3 s to make
+    // 5 attempts; starting afresh with each newer song would make one every 0.2-0.4 s.
+    assert!(
+        (2..=7).contains(&attempts),
+        "{attempts} attempts in 4 s: {rows:#?}"
+    );
+    assert_eq!(rows.len(), 20, "every song has its delivery");
+    assert!(rows.iter().all(|d| d["status"] != "delivered"));
+    app.stop().await;
+}
