@@ -14,7 +14,7 @@ use super::guard::{self, Guard};
 use crate::config::WebhookSettings;
 use crate::db::webhooks::{self as queries, Attempt, DeliveryRow, EndpointRow};
 use crate::db::{self, locks, DbPool};
-use crate::domain::webhook::Preset;
+use crate::domain::webhook::{listener_crossing, listener_level, Event, Preset};
 use crate::worker::{Backoff, Next, OnError, Worker};
 use diesel::Connection;
 
@@ -30,6 +30,8 @@ pub struct Deliverer {
     busy: HashMap<tokio::task::Id, i64>,
     /// When old deliveries were last pruned.
     pruned: Option<Instant>,
+    /// When the listeners now were last compared with the thresholds.
+    listeners_checked: Option<Instant>,
 }
 
 /// How often old deliveries are pruned, and how many at most each time.
@@ -45,7 +47,29 @@ impl Deliverer {
             senders: JoinSet::new(),
             busy: HashMap::new(),
             pruned: None,
+            listeners_checked: None,
         }
+    }
+
+    /// Compares the listeners now with `webhooks.listener_thresholds` every
+    /// `listener_check_s`, and records a `listeners` event when a threshold was crossed.
+    async fn check_listeners(&mut self) -> anyhow::Result<()> {
+        let every = Duration::from_secs(self.settings.listener_check_s.max(1));
+        if self.settings.listener_thresholds.is_empty()
+            || self.listeners_checked.is_some_and(|c| c.elapsed() < every)
+        {
+            return Ok(());
+        }
+        self.listeners_checked = Some(Instant::now());
+        let thresholds = self.settings.listener_thresholds.clone();
+        let crossed = db::run(&self.pool, move |c| {
+            c.transaction(|c| listener_step(c, &thresholds))
+        })
+        .await?;
+        if let Some((direction, listeners)) = crossed {
+            tracing::info!(direction, listeners, "listeners crossed a threshold");
+        }
+        Ok(())
     }
 
     /// Deletes finished deliveries older than `webhooks.keep_days`, once an hour.
@@ -98,6 +122,7 @@ impl Worker for Deliverer {
             self.reap(done);
         }
         self.prune().await?;
+        self.check_listeners().await?;
         let due = db::run(&self.pool, |c| queries::due_endpoints(c, Utc::now())).await?;
         for endpoint_id in due {
             if self.busy.values().any(|&b| b == endpoint_id) {
@@ -262,6 +287,48 @@ fn prepare(
     let body = body::generic(&delivery, facts.as_ref(), station);
     Ok(Some((endpoint, preset, delivery, body, coalesced)))
 }
+
+/// One look at the listeners now, under a lock (one process looks at a time): the first look
+/// only records the level; a later one that finds another level records a `listeners` event.
+/// The crossing's direction and the listeners, if one was crossed.
+fn listener_step(
+    c: &mut diesel::PgConnection,
+    thresholds: &[u32],
+) -> anyhow::Result<Option<(&'static str, i64)>> {
+    if !locks::try_xact_lock(c, LISTENERS_LOCK_KEY)? {
+        return Ok(None);
+    }
+    let listeners: i64 = crate::db::player_events::listeners_now(c, LISTENING_WINDOW_S)?
+        .iter()
+        .map(|s| s.devices)
+        .sum();
+    let level = listener_level(thresholds, listeners);
+    let crossing = match queries::listener_level(c)? {
+        Some((previous, before)) => {
+            listener_crossing(thresholds, previous.max(0) as usize, listeners)
+                .map(|(direction, reached)| (direction, reached, before))
+        }
+        None => None,
+    };
+    queries::set_listener_level(c, level as i32, listeners)?;
+    let Some((direction, reached, before)) = crossing else {
+        return Ok(None);
+    };
+    let payload = serde_json::json!({
+        "listeners": listeners,
+        "previous": before,
+        "direction": direction,
+        "threshold": reached,
+        "thresholds": thresholds,
+    });
+    queries::enqueue(c, Event::Listeners.as_str(), None, &payload)?;
+    Ok(Some((direction, listeners)))
+}
+
+/// Devices seen within this many seconds are listening now (as `/stats/listeners/now` counts).
+const LISTENING_WINDOW_S: f64 = 120.0;
+/// The advisory lock of the listener look.
+const LISTENERS_LOCK_KEY: i64 = 0x6169_726c_0300_0000;
 
 /// The advisory lock key of a webhook endpoint (beside the stations' in `monitor`).
 fn endpoint_lock_key(endpoint_id: i64) -> i64 {

@@ -1041,3 +1041,79 @@ async fn a_dead_receiver_stays_backed_off_while_its_backlog_is_coalesced() {
     assert!(rows.iter().all(|d| d["status"] != "delivered"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn listeners_crossing_a_threshold_up_and_down_is_sent_once_each_way() {
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.webhooks.listener_thresholds = vec![2];
+        s.webhooks.listener_check_s = 1;
+    })
+    .await;
+    let token = app.admin_token();
+    let receiver = Receiver::start(free_port()).await;
+    create(
+        &app.address,
+        &token,
+        &json!({"url": receiver.url("/hook"), "events": ["listeners"]}),
+    )
+    .await;
+    // Two media-server listeners start, then one stops (the heartbeats count them).
+    let jellyfin = |kind: &str, device: &str| {
+        json!({"NotificationType": kind, "UtcTimestamp": rfc3339(Utc::now()), "UserId": device,
+               "DeviceId": device, "ItemId": "song", "RunTimeTicks": 1_800_000_000i64})
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for device in ["d1", "d2"] {
+        let (status, _) = app
+            .post_json(
+                "/api/v1/ingest/jellyfin",
+                &token,
+                &jellyfin("PlaybackStart", device),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    wait_for_events(&receiver, &["listeners"]).await;
+    let (status, _) = app
+        .post_json(
+            "/api/v1/ingest/jellyfin",
+            &token,
+            &jellyfin("PlaybackStop", "d2"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    let bodies = loop {
+        let bodies: Vec<Value> = receiver
+            .got()
+            .iter()
+            .filter(|g| g.event == "listeners" && g.accepted)
+            .map(|g| serde_json::from_slice(&g.body).unwrap())
+            .collect();
+        if bodies.len() >= 2 {
+            break bodies;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{bodies:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.got().len(), 2, "once each way, not at every look");
+    let seen: Vec<(&str, i64)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["data"]["direction"].as_str().unwrap(),
+                b["data"]["listeners"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("up", 2), ("down", 1)]);
+    assert_eq!(bodies[0]["data"]["threshold"], 2);
+    receiver.stop().await;
+    app.stop().await;
+}
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
