@@ -6,10 +6,12 @@ CONFIG ?= deploy/airlog.example.toml
 # Debian packages the build and the tests need, and a file each one provides.
 # python3-requests runs the reference Python clients against airlog; liquidsoap and sox
 # (test audio) run the playout monitor's tests against a real Liquidsoap; nginx serves HLS
-# for the log shipper's tests; mpv runs the mpv client's tests.
+# for the log shipper's tests; mpv runs the mpv client's tests; chromium and its WebDriver
+# run the operator console's browser tests and `make screenshots`.
 APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql/libpq-fe.h \
 	python3-requests:/usr/lib/python3/dist-packages/requests \
-	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox nginx:/usr/sbin/nginx mpv:/usr/bin/mpv
+	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox nginx:/usr/sbin/nginx mpv:/usr/bin/mpv \
+	chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver
 
 .PHONY: run build test deps fmt bench
 
