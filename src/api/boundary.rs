@@ -56,7 +56,10 @@ pub async fn check(
     // Only text is kept: the request itself must not be shared while the router works on it.
     let what = format!("{} {}", req.method(), req.path());
     match next.call(req).await {
-        Ok(res) if res.status().as_u16() < 400 || is_json(res.headers()) => {
+        // The console's error pages are HTML on purpose (they are for people).
+        Ok(res)
+            if res.status().as_u16() < 400 || is_json(res.headers()) || is_html(res.headers()) =>
+        {
             Ok(res.map_into_left_body())
         }
         Ok(res) => {
@@ -66,7 +69,7 @@ pub async fn check(
         }
         Err(e) => {
             let response = e.error_response();
-            if is_json(response.headers()) {
+            if is_json(response.headers()) || is_html(response.headers()) {
                 return Err(e);
             }
             Err(Shaped {
@@ -101,6 +104,13 @@ impl actix_web::ResponseError for Shaped {
     fn error_response(&self) -> actix_web::HttpResponse {
         in_error_shape(&self.what, self.status, &self.headers)
     }
+}
+
+fn is_html(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 fn is_json(headers: &actix_web::http::header::HeaderMap) -> bool {
