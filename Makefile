@@ -13,7 +13,7 @@ APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql
 	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox nginx:/usr/sbin/nginx mpv:/usr/bin/mpv \
 	chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver
 
-.PHONY: run build test deps fmt bench
+.PHONY: run build test deps fmt bench screenshots
 
 ## run: build in release mode and serve with the example settings (data in ./var)
 run: build
@@ -32,6 +32,11 @@ test: deps
 bench:
 	$(CARGO) bench --bench stream_events -- --events 1000000
 	$(CARGO) bench --bench player_jobs -- --events 1000000 --devices 10000 --history-factor 10
+
+## screenshots: every console page at desktop (1366x900) and phone (390x844) width, in a real
+## headless Chromium, into ./screenshots/ (not committed)
+screenshots: deps
+	$(CARGO) test --locked --test it console::screenshots -- --ignored --exact --nocapture
 
 ## deps: install missing Debian packages (as root with apt-get), or say what is missing.
 ## policy-rc.d keeps the packages' services (nginx) from being started by the install.

@@ -528,3 +528,373 @@ async fn the_browser_shows_new_entries_live_walks_days_across_dst_cancels_as_adm
     b.quit().await;
     app.stop().await;
 }
+
+/// A busy station for the timing and the screenshots: yesterday's broadcast day holds 2 000
+/// entries, today has a sound on air with a track, diffusions in every state, listeners,
+/// audience and job runs.
+struct Busy {
+    app: TestApp,
+    admin: String,
+    yesterday: chrono::NaiveDate,
+}
+
+async fn busy_station() -> Busy {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token();
+    let station_id = station(&app).await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/sounds/",
+            &admin,
+            &json!({"path": "/srv/morning/2026-12-06.ogg", "duration": 7200, "title": "Morning show", "type": "archive", "program": "morning",
+                    "tracks": [{"timestamp": 0, "artist": "Hania Rani", "title": "Eden"}, {"timestamp": 600, "artist": "Nils Frahm", "title": "Says"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sound_id = body["id"].as_i64().unwrap();
+    let track_ids: Vec<i64> = body["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    let (status, body) = app
+        .put_json(
+            "/api/v1/stations/main/streams",
+            &admin,
+            &json!([{"kind": "icecast", "pattern": "/live.mp3"}, {"kind": "player", "pattern": "live"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .put_json(
+            "/api/v1/stations/main/dayparts",
+            &admin,
+            &json!({"morning": "mon-fri 06:00-10:00", "evening": "mon-sun 18:00-22:00"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let now = Utc::now();
+    let tz: chrono_tz::Tz = "Europe/Zurich".parse().unwrap();
+    let today = airlog::broadcast::day_of(now, 4, tz);
+    let yesterday = today.pred_opt().unwrap();
+    let (from, until) = airlog::broadcast::day_bounds(yesterday, 4, tz);
+    let mut c = app.db.conn();
+    // 2 000 sounds spread over yesterday's broadcast day, as a music rotation logs them.
+    diesel::sql_query(
+        "INSERT INTO onair_log (station_id, type, date, source, comment, path, tags) \
+         SELECT $1, 'on_air', $2 + (i * ($3 - $2) / 2000), 'airlog_rotation', \
+                a.artist || ' - Song ' || i, '/srv/music/' || i || '.ogg', \
+                jsonb_build_object('title', 'Song ' || i, 'artist', a.artist) \
+         FROM generate_series(0, 1999) AS i \
+         CROSS JOIN LATERAL (SELECT (ARRAY['Hania Rani', 'Nils Frahm', 'Ólafur Arnalds', 'Sophie Hunger', 'Erika de Casier'])[1 + i % 5] AS artist) a",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(station_id)
+    .bind::<diesel::sql_types::Timestamptz, _>(from)
+    .bind::<diesel::sql_types::Timestamptz, _>(until)
+    .execute(&mut c)
+    .unwrap();
+    assert_eq!(
+        until - from,
+        chrono::Duration::hours(24),
+        "yesterday was no DST day"
+    );
+
+    // Today: earlier music, then the morning show started 20 minutes ago, its second track on.
+    for (ago, title) in [
+        (95, "Eden Roc"),
+        (70, "Northern Lights"),
+        (45, "A Song For Snow"),
+    ] {
+        log_entry(
+            &app,
+            station_id,
+            &(now - chrono::Duration::minutes(ago)).to_rfc3339(),
+            title,
+        );
+    }
+    let d = |start: i64, end: i64, title: &str| {
+        json!({"station": "main", "start": (now + chrono::Duration::minutes(start)).to_rfc3339(),
+               "end": (now + chrono::Duration::minutes(end)).to_rfc3339(), "title": title,
+               "sounds": ["/srv/morning/2026-12-06.ogg"]})
+    };
+    let running = app
+        .post_json("/api/v1/diffusions/", &admin, &d(-20, 100, "Morning show"))
+        .await
+        .1["id"]
+        .as_i64()
+        .unwrap();
+    let cancelled = app
+        .post_json("/api/v1/diffusions/", &admin, &d(-200, -140, "Early news"))
+        .await
+        .1["id"]
+        .as_i64()
+        .unwrap();
+    app.post_json(
+        "/api/v1/diffusions/",
+        &admin,
+        &d(100, 160, "Lunch magazine"),
+    )
+    .await;
+    app.post_json("/api/v1/diffusions/", &admin, &d(160, 220, "Afternoon mix"))
+        .await;
+    let start = now - chrono::Duration::minutes(20);
+    playout::insert_log(
+        &mut c,
+        &NewLog {
+            station_id,
+            r#type: "start".parse().unwrap(),
+            date: start,
+            comment: "Morning show",
+            diffusion_id: Some(running),
+            tags: json!({}),
+            ..NewLog::default()
+        },
+    )
+    .unwrap();
+    let play = playout::insert_log(
+        &mut c,
+        &NewLog {
+            station_id,
+            r#type: "on_air".parse().unwrap(),
+            date: start,
+            source: "airlog_diffusions",
+            comment: "Morning show",
+            path: Some("/srv/morning/2026-12-06.ogg"),
+            sound_id: Some(sound_id),
+            diffusion_id: Some(running),
+            tags: json!({"title": "Morning show"}),
+            ..NewLog::default()
+        },
+    )
+    .unwrap()
+    .unwrap();
+    for (i, (track, artist, title)) in [
+        (track_ids[0], "Hania Rani", "Eden"),
+        (track_ids[1], "Nils Frahm", "Says"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        playout::insert_log(
+            &mut c,
+            &NewLog {
+                station_id,
+                r#type: "on_air".parse().unwrap(),
+                date: start + chrono::Duration::minutes(10 * i as i64),
+                source: "airlog_diffusions",
+                comment: &format!("{artist} - {title}"),
+                sound_id: Some(sound_id),
+                track_id: Some(track),
+                parent_id: Some(play),
+                tags: json!({"title": title, "artist": artist}),
+                ..NewLog::default()
+            },
+        )
+        .unwrap();
+    }
+    let early = playout::diffusion(&mut c, cancelled).unwrap();
+    playout::cancel_diffusion(
+        &mut c,
+        station_id,
+        &early,
+        now - chrono::Duration::minutes(199),
+    )
+    .unwrap();
+
+    // Listeners: Icecast connections over the last day, and players heard from just now.
+    let ingest = app.token(&[Scope::Ingest]);
+    let mut events = Vec::new();
+    for i in 0..240i64 {
+        let start = now - chrono::Duration::minutes(24 * 60 - i * 6);
+        let len = 10 + (i * 37) % 90;
+        events.push(json!({"origin": "icecast", "ip": format!("192.0.2.{}", i % 200 + 1), "path": "/live.mp3", "status": 200,
+            "bytes_sent": 100000, "user_agent": "VLC/3.0.18", "referer": "",
+            "time_start": start.to_rfc3339(), "time_end": (start + chrono::Duration::minutes(len)).to_rfc3339()}));
+    }
+    let (status, body) = app
+        .post_json(
+            "/api/v1/stats/ingest/stream-events/",
+            &ingest,
+            &json!(events),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (i, source) in ["live", "live", "live", "on-demand"].iter().enumerate() {
+        airlog::db::player_events::heartbeat(
+            &mut c,
+            &format!("ZGV2{i}-0123456789"),
+            "anonymous",
+            source.parse().unwrap(),
+            None,
+            true,
+        )
+        .unwrap();
+    }
+    let (status, body) = app
+        .post_json("/api/v1/jobs/all/run", &admin, &json!({}))
+        .await;
+    assert!(status < 300, "{status} {body}");
+    Busy {
+        app,
+        admin,
+        yesterday,
+    }
+}
+
+/// Fetches `path` `n` times with the session; the status, the last body and the median time.
+async fn timed(app: &TestApp, session: &str, path: &str, n: usize) -> (u16, String, Duration) {
+    let c = client();
+    let mut times = Vec::new();
+    let mut last = (0, String::new());
+    for _ in 0..n {
+        let started = Instant::now();
+        let res = c
+            .get(app.url(path))
+            .header("Cookie", format!("airlog_console={session}"))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        times.push(started.elapsed());
+        last = (status, body);
+    }
+    times.sort();
+    (last.0, last.1, times[times.len() / 2])
+}
+
+#[tokio::test]
+async fn pages_of_a_day_of_two_thousand_entries_are_measured() {
+    let busy = busy_station().await;
+    let _quiet = crate::helpers::timing().await;
+    let session = sign_in(&busy.app, &busy.admin).await;
+    let day = busy.yesterday;
+    let mut report = Vec::new();
+    for (what, path, rows) in [
+        ("now page", "/console/stations/main/".to_string(), None),
+        (
+            "log page, first 200 of 2000",
+            format!("/console/stations/main/log?day={day}"),
+            Some(200),
+        ),
+        (
+            "log page, ON AIR filter",
+            format!("/console/stations/main/log?day={day}&type=on_air"),
+            Some(200),
+        ),
+        (
+            "print view, 2000",
+            format!("/console/stations/main/log/print?day={day}"),
+            Some(2000),
+        ),
+        (
+            "schedule",
+            "/console/stations/main/schedule".to_string(),
+            None,
+        ),
+        (
+            "audience",
+            "/console/stations/main/audience".to_string(),
+            None,
+        ),
+        ("health", "/console/stations/main/health".to_string(), None),
+    ] {
+        let (status, body, took) = timed(&busy.app, &session, &path, 7).await;
+        assert_eq!(status, 200, "{what}: {body}");
+        if let Some(n) = rows {
+            assert_eq!(body.matches("data-entry-id=").count(), n, "{what}");
+        }
+        report.push(format!("{what}: {:.1} ms", took.as_secs_f64() * 1000.0));
+    }
+    let (status, csv, took) = timed(
+        &busy.app,
+        &session,
+        &format!("/console/stations/main/log.csv?day={day}"),
+        5,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(csv.lines().count(), 2001);
+    report.push(format!("CSV, 2000: {:.1} ms", took.as_secs_f64() * 1000.0));
+    // The keyset walk reaches the day's end in 10 pages of 200.
+    let (_, mut page, _) = timed(
+        &busy.app,
+        &session,
+        &format!("/console/stations/main/log?day={day}"),
+        1,
+    )
+    .await;
+    let mut seen = page.matches("data-entry-id=").count();
+    while let Some(at) = page.find("data-testid=\"older\" href=\"") {
+        let rest = &page[at + 26..];
+        let href = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
+        page = timed(&busy.app, &session, &href, 1).await.1;
+        seen += page.matches("data-entry-id=").count();
+    }
+    assert_eq!(seen, 2000);
+    eprintln!(
+        "console page times (median of 7, debug build, whole request over HTTP):\n  {}",
+        report.join("\n  ")
+    );
+    busy.app.stop().await;
+}
+
+/// `make screenshots`: every page at desktop (1366x900) and phone (390x844) width, into
+/// `./screenshots/` (not committed).
+#[tokio::test]
+#[ignore = "writes screenshots; run by `make screenshots`"]
+async fn screenshots() {
+    let busy = busy_station().await;
+    let app = &busy.app;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut b = Browser::start(1366, 900).await;
+    b.goto(&app.url("/console/signin")).await;
+    std::fs::write(
+        dir.join("signin-desktop.png"),
+        b.screenshot_full(1366, 900).await,
+    )
+    .unwrap();
+    browser_sign_in(&b, app, &busy.admin, "/console/stations/main/").await;
+    let day = busy.yesterday;
+    let pages = [
+        ("now", "/console/stations/main/".to_string()),
+        ("log-today", "/console/stations/main/log".to_string()),
+        (
+            "log-busy-day",
+            format!("/console/stations/main/log?day={day}"),
+        ),
+        (
+            "log-dst-day",
+            "/console/stations/main/log?day=2024-10-26".to_string(),
+        ),
+        (
+            "print",
+            format!("/console/stations/main/log/print?day={day}&type=all"),
+        ),
+        ("schedule", "/console/stations/main/schedule".to_string()),
+        ("audience", "/console/stations/main/audience".to_string()),
+        ("health", "/console/stations/main/health".to_string()),
+        ("error", "/console/stations/nope/".to_string()),
+    ];
+    for (width, height, label) in [(1366, 900, "desktop"), (390, 844, "phone")] {
+        b.resize(width, height).await;
+        for (name, path) in &pages {
+            b.goto(&app.url(path)).await;
+            // Let the live stream connect and the page settle.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let png = if name.starts_with("log-busy") || *name == "print" {
+                // The first screen is what matters; a 2 000-row page would be a metre long.
+                b.screenshot().await
+            } else {
+                b.screenshot_full(width, height).await
+            };
+            std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
+        }
+    }
+    eprintln!("screenshots written to {}", dir.display());
+    b.quit().await;
+    busy.app.stop().await;
+}

@@ -212,6 +212,15 @@ impl Browser {
         .await
     }
 
+    /// A PNG of what the window shows.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap()
+    }
+
     /// A PNG of the whole page (the window grows to the document's height first).
     pub async fn screenshot_full(&mut self, width: u32, min_height: u32) -> Vec<u8> {
         let height = self
@@ -220,12 +229,9 @@ impl Browser {
             .as_u64()
             .unwrap_or(min_height as u64) as u32;
         self.resize(width, height.clamp(min_height, 6000)).await;
-        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = self.screenshot().await;
         self.resize(width, min_height).await;
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap()
+        png
     }
 
     /// Ends the session (closing its pages' connections) and the driver.
