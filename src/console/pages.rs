@@ -844,7 +844,7 @@ pub async fn audience_page(
                     ..Default::default()
                 },
             )?;
-            let mut parts = vec![("Whole day".to_string(), None)];
+            let mut parts = vec![("All hours".to_string(), None)];
             for p in db::audience::dayparts(c, s.row.id)? {
                 parts.push((p.name.clone(), Some(p.name)));
             }

@@ -446,7 +446,8 @@ pub fn log_page(frame: &Frame<'_>, v: &LogView<'_>) -> Markup {
     html! {
         h1 { "As-run log " span.muted data-testid="log-day" { (v.day.format("%a %-d %b %Y")) } }
         p.muted {
-            "Broadcast day from " (time_el(v.bounds.0, v.tz)) " to " (time_el(v.bounds.1, v.tz))
+            "Broadcast day from " (v.bounds.0.with_timezone(&v.tz).format("%H:%M")) " to "
+            (v.bounds.1.with_timezone(&v.tz).format("%H:%M"))
             " " (v.tz.name())
             @if hours != 24 { " · " strong data-testid="day-hours" { (hours) " hours (clock change)" } }
             " · " (v.total) " entries"
@@ -634,7 +635,7 @@ pub fn bar_chart(c: &Chart<'_>) -> Markup {
     html! {
         figure.chart {
             figcaption { (c.title) }
-            svg viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(summary) preserveAspectRatio="none" {
+            svg viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(summary) {
                 @for frac in [0.0, 0.5, 1.0] {
                     line.grid x1=(left) x2=(w) y1=(y(max * frac)) y2=(y(max * frac)) {}
                     text.axis x=(left - 6.0) y=(y(max * frac) + 4.0) text-anchor="end" { (format!("{}", max * frac)) }
@@ -753,28 +754,28 @@ pub fn health_page(
         }
         section { h2 { "Jobs" }
             @if h.jobs.is_empty() { p.empty { "No job has run yet." } }
-            div.table-wrap { table data-testid="jobs" {
+            @if !h.jobs.is_empty() { div.table-wrap { table data-testid="jobs" {
                 thead { tr { th { "Job" } th { "Last run" } th { "Last success" } th.num { "Failures (24 h)" } th { "Last error" } } }
                 tbody { @for j in &h.jobs { tr {
                     td { (j.name) } td { (when(j.last_run, tz)) } td { (when(j.last_success, tz)) }
                     td.num { @if j.failures_24h > 0 { span.badge.cancel { (j.failures_24h) } } @else { "0" } }
                     td.small { (j.last_error.as_deref().unwrap_or("")) }
                 } } }
-            } }
+            } } }
         }
         section { h2 { "Log shippers" }
             @if h.shippers.is_empty() { p.empty { "No stream events received yet." } }
-            div.table-wrap { table data-testid="shippers" {
+            @if !h.shippers.is_empty() { div.table-wrap { table data-testid="shippers" {
                 thead { tr { th { "Origin" } th { "Newest event" } th.num { "Events (last hour)" } } }
                 tbody { @for s in &h.shippers { tr { td { (s.origin) } td { (when(s.last_event, tz)) } td.num { (s.last_hour) } } } }
-            } }
+            } } }
         }
         section { h2 { "mpv instances" }
             @if h.mpv.is_empty() { p.empty { "No mpv instance captured yet." } }
-            div.table-wrap { table data-testid="mpv" {
+            @if !h.mpv.is_empty() { div.table-wrap { table data-testid="mpv" {
                 thead { tr { th { "Instance" } th { "Last event" } th.num { "Plays" } } }
                 tbody { @for m in &h.mpv { tr { td { (m.instance) } td { (when(m.last_event, tz)) } td.num { (m.plays) } } } }
-            } }
+            } } }
         }
         @if let Some(tokens) = tokens {
             section { h2 { "API tokens" }

@@ -601,6 +601,9 @@ async fn busy_station() -> Busy {
         "yesterday was no DST day"
     );
 
+    // Both 02:30 of the night the clocks went back.
+    log_entry(&app, station_id, "2024-10-27T00:30:00Z", "First 0230");
+    log_entry(&app, station_id, "2024-10-27T01:30:00Z", "Second 0230");
     // Today: earlier music, then the morning show started 20 minutes ago, its second track on.
     for (ago, title) in [
         (95, "Eden Roc"),
@@ -708,7 +711,7 @@ async fn busy_station() -> Busy {
     let mut events = Vec::new();
     for i in 0..240i64 {
         let start = now - chrono::Duration::minutes(24 * 60 - i * 6);
-        let len = 10 + (i * 37) % 90;
+        let len = (10 + (i * 37) % 90).min((now - start).num_minutes());
         events.push(json!({"origin": "icecast", "ip": format!("192.0.2.{}", i % 200 + 1), "path": "/live.mp3", "status": 200,
             "bytes_sent": 100000, "user_agent": "VLC/3.0.18", "referer": "",
             "time_start": start.to_rfc3339(), "time_end": (start + chrono::Duration::minutes(len)).to_rfc3339()}));
