@@ -25,6 +25,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub audience: AudienceSettings,
     pub console: ConsoleSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// The operator console (`/console/`).
@@ -52,6 +53,49 @@ impl Default for ConsoleSettings {
             session_hours: 12,
             proxy_user_header: String::new(),
             proxy_scope: crate::auth::Scope::Read,
+        }
+    }
+}
+
+/// Outgoing webhooks: how deliveries are sent, retried and guarded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Run the delivery worker (deliveries are recorded either way).
+    pub enabled: bool,
+    /// Milliseconds between looks for due deliveries (a finished delivery looks at once).
+    pub poll_ms: u64,
+    /// Milliseconds one request may take, connection to last byte.
+    pub timeout_ms: u64,
+    /// The first retry waits this long (milliseconds), each next one twice as long (with
+    /// jitter), never more than `max_backoff_s`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_s: u64,
+    /// A delivery still failing this long after its event is given up (`failed`).
+    pub give_up_after_s: u64,
+    /// Consecutive failed attempts after which an endpoint is shown `failing`.
+    pub failing_after: u32,
+    /// Allow URLs that resolve to private, loopback, link-local or unique-local addresses.
+    pub allow_private: bool,
+    /// Networks allowed even though private (e.g. `10.0.0.7/32` for an intranet receiver).
+    pub allow_networks: Vec<ipnetwork::IpNetwork>,
+    /// Seconds a station's streamer must be unreachable before `station_offline` is sent.
+    pub offline_after_s: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            enabled: true,
+            poll_ms: 1000,
+            timeout_ms: 10_000,
+            initial_backoff_ms: 1000,
+            max_backoff_s: 3600,
+            give_up_after_s: 86_400,
+            failing_after: 5,
+            allow_private: false,
+            allow_networks: Vec::new(),
+            offline_after_s: 30,
         }
     }
 }
@@ -325,6 +369,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             audience: AudienceSettings::default(),
             console: ConsoleSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

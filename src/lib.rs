@@ -18,4 +18,5 @@ pub mod reports;
 pub mod ship;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;

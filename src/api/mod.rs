@@ -19,6 +19,7 @@ pub mod ratelimit;
 mod state;
 mod stream_events;
 mod tokens;
+mod webhooks;
 
 pub use state::AppState;
 
@@ -52,7 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .configure(jobs::configure)
                 .configure(playout::configure)
                 .configure(plays::configure)
-                .configure(items::configure),
+                .configure(items::configure)
+                .configure(webhooks::configure),
         )
         .default_service(web::to(not_found));
 }

@@ -16,6 +16,7 @@ pub mod schema;
 pub mod sessions;
 pub mod stream_events;
 pub mod tokens;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -29,3 +29,4 @@ mod ship;
 mod slow_readers;
 mod stream_events;
 mod webdriver;
+mod webhooks;

@@ -76,33 +76,31 @@ pub struct NewLog<'a> {
 }
 
 /// Writes a log entry unless the same one exists (see the unique indexes); returns the new
-/// entry's id, or None when it was already there.
+/// entry's id, or None when it was already there. The webhook deliveries of the entry are
+/// written by the same statement (the outbox, see the SQL).
 pub fn insert_log(conn: &mut PgConnection, l: &NewLog<'_>) -> QueryResult<Option<i64>> {
-    Ok(diesel::sql_query(
-        "INSERT INTO onair_log (station_id, type, date, source, comment, path, sound_id, track_id, diffusion_id, \
-         parent_id, tags, date_from, request_key, resume_of, position_s, push_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-         ON CONFLICT DO NOTHING RETURNING id",
+    Ok(
+        diesel::sql_query(include_str!("../../../sql/onair_log_insert.sql"))
+            .bind::<BigInt, _>(l.station_id)
+            .bind::<Text, _>(l.r#type)
+            .bind::<Timestamptz, _>(l.date)
+            .bind::<Text, _>(l.source)
+            .bind::<Text, _>(l.comment)
+            .bind::<Nullable<Text>, _>(l.path)
+            .bind::<Nullable<BigInt>, _>(l.sound_id)
+            .bind::<Nullable<BigInt>, _>(l.track_id)
+            .bind::<Nullable<BigInt>, _>(l.diffusion_id)
+            .bind::<Nullable<BigInt>, _>(l.parent_id)
+            .bind::<Jsonb, _>(&l.tags)
+            .bind::<Nullable<Text>, _>(l.date_from)
+            .bind::<Nullable<Text>, _>(l.request_key)
+            .bind::<Nullable<BigInt>, _>(l.resume_of)
+            .bind::<Double, _>(l.position_s)
+            .bind::<Nullable<BigInt>, _>(l.push_id)
+            .get_result::<Id>(conn)
+            .optional()?
+            .map(|i| i.id),
     )
-    .bind::<BigInt, _>(l.station_id)
-    .bind::<Text, _>(l.r#type)
-    .bind::<Timestamptz, _>(l.date)
-    .bind::<Text, _>(l.source)
-    .bind::<Text, _>(l.comment)
-    .bind::<Nullable<Text>, _>(l.path)
-    .bind::<Nullable<BigInt>, _>(l.sound_id)
-    .bind::<Nullable<BigInt>, _>(l.track_id)
-    .bind::<Nullable<BigInt>, _>(l.diffusion_id)
-    .bind::<Nullable<BigInt>, _>(l.parent_id)
-    .bind::<Jsonb, _>(&l.tags)
-    .bind::<Nullable<Text>, _>(l.date_from)
-    .bind::<Nullable<Text>, _>(l.request_key)
-    .bind::<Nullable<BigInt>, _>(l.resume_of)
-    .bind::<Double, _>(l.position_s)
-    .bind::<Nullable<BigInt>, _>(l.push_id)
-    .get_result::<Id>(conn)
-    .optional()?
-    .map(|i| i.id))
 }
 
 /// The ON_AIR entry of a sound play, by its natural key.
