@@ -529,13 +529,14 @@ async fn the_browser_shows_new_entries_live_walks_days_across_dst_cancels_as_adm
     app.stop().await;
 }
 
-/// A busy station for the timing and the screenshots: yesterday's broadcast day holds 2 000
+/// A busy station for the timing and the screenshots: a 24-hour broadcast day two or more days
+/// back (out of reach of today's entries, whatever the time of day) holds 2 000
 /// entries, today has a sound on air with a track, diffusions in every state, listeners,
 /// audience and job runs.
 struct Busy {
     app: TestApp,
     admin: String,
-    yesterday: chrono::NaiveDate,
+    busy_day: chrono::NaiveDate,
 }
 
 async fn busy_station() -> Busy {
@@ -578,10 +579,16 @@ async fn busy_station() -> Busy {
     let now = Utc::now();
     let tz: chrono_tz::Tz = "Europe/Zurich".parse().unwrap();
     let today = airlog::broadcast::day_of(now, 4, tz);
-    let yesterday = today.pred_opt().unwrap();
-    let (from, until) = airlog::broadcast::day_bounds(yesterday, 4, tz);
+    let mut busy_day = today - chrono::Duration::days(2);
+    while {
+        let (a, b) = airlog::broadcast::day_bounds(busy_day, 4, tz);
+        b - a != chrono::Duration::hours(24)
+    } {
+        busy_day = busy_day.pred_opt().unwrap();
+    }
+    let (from, until) = airlog::broadcast::day_bounds(busy_day, 4, tz);
     let mut c = app.db.conn();
-    // 2 000 sounds spread over yesterday's broadcast day, as a music rotation logs them.
+    // 2 000 sounds spread over that broadcast day, as a music rotation logs them.
     diesel::sql_query(
         "INSERT INTO onair_log (station_id, type, date, source, comment, path, tags) \
          SELECT $1, 'on_air', $2 + (i * ($3 - $2) / 2000), 'airlog_rotation', \
@@ -742,7 +749,7 @@ async fn busy_station() -> Busy {
     Busy {
         app,
         admin,
-        yesterday,
+        busy_day,
     }
 }
 
@@ -773,7 +780,7 @@ async fn pages_of_a_day_of_two_thousand_entries_are_measured() {
     let busy = busy_station().await;
     let _quiet = crate::helpers::timing().await;
     let session = sign_in(&busy.app, &busy.admin).await;
-    let day = busy.yesterday;
+    let day = busy.busy_day;
     let mut report = Vec::new();
     for (what, path, rows) in [
         ("now page", "/console/stations/main/".to_string(), None),
@@ -861,7 +868,7 @@ async fn screenshots() {
     )
     .unwrap();
     browser_sign_in(&b, app, &busy.admin, "/console/stations/main/").await;
-    let day = busy.yesterday;
+    let day = busy.busy_day;
     let pages = [
         ("now", "/console/stations/main/".to_string()),
         ("log-today", "/console/stations/main/log".to_string()),
