@@ -81,6 +81,8 @@ pub struct WebhookSettings {
     pub allow_networks: Vec<ipnetwork::IpNetwork>,
     /// Seconds a station's streamer must be unreachable before `station_offline` is sent.
     pub offline_after_s: u64,
+    /// Days finished deliveries (and their attempts) are kept; 0 keeps them forever.
+    pub keep_days: u32,
 }
 
 impl Default for WebhookSettings {
@@ -96,6 +98,7 @@ impl Default for WebhookSettings {
             allow_private: false,
             allow_networks: Vec::new(),
             offline_after_s: 30,
+            keep_days: 30,
         }
     }
 }

@@ -30,11 +30,29 @@ fn presented_token(req: &HttpRequest) -> Result<String, ApiError> {
             "the Authorization header must be `Token <key>` or `Bearer <key>`".into(),
         ));
     }
+    well_formed(key)
+}
+
+/// The key, if it has the shape of an API token.
+fn well_formed(key: &str) -> Result<String, ApiError> {
     let key = key.trim();
     if key.len() != TOKEN_BYTES * 2 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::Unauthorized("the API token is not valid".into()));
     }
     Ok(key.to_ascii_lowercase())
+}
+
+/// The caller of a key presented another way than the Authorization header (in the path, for
+/// media servers that cannot set headers), checked as the header's key is.
+pub async fn caller_from_key<S: RequiredScope + 'static>(
+    req: &HttpRequest,
+    key: &str,
+) -> Result<Caller<S>, ApiError> {
+    verify(
+        req.app_data::<web::Data<AppState>>().cloned(),
+        well_formed(key),
+    )
+    .await
 }
 
 /// Marks the scope an endpoint requires.
@@ -73,33 +91,39 @@ impl<S: RequiredScope + 'static> FromRequest for Caller<S> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let presented = presented_token(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let key = presented?;
-            let state =
-                state.ok_or_else(|| anyhow::anyhow!("application state is not registered"))?;
-            let row = db::run(&state.pool, move |conn| tokens::verify(conn, &key))
-                .await?
-                .ok_or_else(|| ApiError::Unauthorized("the API token is not valid".into()))?;
-            let allowed = row
-                .scopes
-                .iter()
-                .any(|s| s == S::SCOPE.as_str() || s == Scope::Admin.as_str());
-            if !allowed {
-                return Err(ApiError::Forbidden(format!(
-                    "token {:?} lacks the {} scope this endpoint needs",
-                    row.name,
-                    S::SCOPE
-                )));
-            }
-            Ok(Caller {
-                token_id: row.id,
-                token_name: row.name,
-                _scope: PhantomData,
-            })
-        })
+        Box::pin(verify(
+            req.app_data::<web::Data<AppState>>().cloned(),
+            presented_token(req),
+        ))
     }
+}
+
+/// The caller a presented key belongs to, if the key is valid and has the scope `S`.
+async fn verify<S: RequiredScope>(
+    state: Option<web::Data<AppState>>,
+    presented: Result<String, ApiError>,
+) -> Result<Caller<S>, ApiError> {
+    let key = presented?;
+    let state = state.ok_or_else(|| anyhow::anyhow!("application state is not registered"))?;
+    let row = db::run(&state.pool, move |conn| tokens::verify(conn, &key))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the API token is not valid".into()))?;
+    let allowed = row
+        .scopes
+        .iter()
+        .any(|s| s == S::SCOPE.as_str() || s == Scope::Admin.as_str());
+    if !allowed {
+        return Err(ApiError::Forbidden(format!(
+            "token {:?} lacks the {} scope this endpoint needs",
+            row.name,
+            S::SCOPE
+        )));
+    }
+    Ok(Caller {
+        token_id: row.id,
+        token_name: row.name,
+        _scope: PhantomData,
+    })
 }
 
 #[cfg(test)]

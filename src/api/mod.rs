@@ -8,6 +8,7 @@ pub mod export;
 pub mod health;
 mod items;
 mod jobs;
+pub mod media_servers;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -54,7 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .configure(playout::configure)
                 .configure(plays::configure)
                 .configure(items::configure)
-                .configure(webhooks::configure),
+                .configure(webhooks::configure)
+                .configure(media_servers::configure),
         )
         .default_service(web::to(not_found));
 }

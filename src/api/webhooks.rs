@@ -11,7 +11,9 @@ use super::openapi::Results;
 use super::params::Params;
 use crate::api::AppState;
 use crate::config::WebhookSettings;
-use crate::db::webhooks::{self as queries, DeliveryRow, EndpointRow, EndpointSettings};
+use crate::db::webhooks::{
+    self as queries, AttemptRow, DeliveryRow, EndpointRow, EndpointSettings,
+};
 use crate::db::{self};
 use crate::domain::webhook::{DeliveryStatus, Event, Preset};
 use crate::domain::FieldError;
@@ -28,6 +30,7 @@ use crate::webhooks::guard::{self, Guard};
         update_webhook,
         delete_webhook,
         list_deliveries,
+        get_delivery,
         redeliver,
         test_webhook
     ),
@@ -43,6 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/webhooks/{id}", web::patch().to(update_webhook))
         .route("/webhooks/{id}", web::delete().to(delete_webhook))
         .route("/webhooks/{id}/deliveries", web::get().to(list_deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}",
+            web::get().to(get_delivery),
+        )
         .route(
             "/webhooks/{id}/deliveries/{delivery}/redeliver",
             web::post().to(redeliver),
@@ -333,6 +340,48 @@ async fn list_deliveries(
     Ok(HttpResponse::Ok().json(Results { results }))
 }
 
+/// A delivery with every attempt.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct DeliveryDetail {
+    #[serde(flatten)]
+    delivery: DeliveryRow,
+    /// Every attempt, oldest first.
+    attempt_log: Vec<AttemptRow>,
+}
+
+/// One delivery and its attempts.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries/{delivery}",
+    description = "One delivery with every attempt made: when, the HTTP status, the latency, the start of the answer or why it failed (scope `admin`).",
+    security(("token" = [])),
+    params(
+        ("id" = i64, Path, description = "the endpoint's id"),
+        ("delivery" = i64, Path, description = "the delivery's id"),
+    ),
+    responses((status = 200, description = "The delivery", body = DeliveryDetail)),
+)]
+async fn get_delivery(
+    _caller: Caller<AdminScope>,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, delivery) = path.into_inner();
+    let detail = db::run(&state.pool, move |c| -> Result<_, ApiError> {
+        let Some(row) = queries::delivery(c, id, delivery)? else {
+            return Ok(None);
+        };
+        let attempt_log = queries::attempts(c, delivery)?;
+        Ok(Some(DeliveryDetail {
+            delivery: row,
+            attempt_log,
+        }))
+    })
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("webhook {id} has no delivery {delivery}")))?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
 /// Queues a delivery again.
 #[utoipa::path(
     post,
@@ -361,7 +410,7 @@ async fn redeliver(
 #[utoipa::path(
     post,
     path = "/webhooks/{id}/test",
-    description = "Queues a `ping` event for the endpoint, whatever events it asked for; its delivery shows how the receiver answered (scope `admin`).",
+    description = "Queues a `ping` event for the endpoint, whatever events it asked for; its delivery shows how the receiver answered (scope `admin`). 409 when the endpoint is disabled.",
     security(("token" = [])),
     params(("id" = i64, Path, description = "the endpoint's id")),
     responses((status = 202, description = "Queued", body = DeliveryRow)),
@@ -375,7 +424,13 @@ async fn test_webhook(
     let sample =
         serde_json::json!({"message": "a test from airlog", "sent_at": chrono::Utc::now()});
     let queued = db::run(&state.pool, move |c| -> Result<_, ApiError> {
-        queries::endpoint(c, id)?.ok_or_else(|| no_endpoint(id))?;
+        let endpoint = queries::endpoint(c, id)?.ok_or_else(|| no_endpoint(id))?;
+        // Nothing is sent to a disabled endpoint: a test would wait for ever.
+        if !endpoint.enabled {
+            return Err(ApiError::Conflict(format!(
+                "webhook {id} is disabled; enable it to test it"
+            )));
+        }
         Ok(queries::enqueue_for(c, id, Event::Ping.as_str(), &sample)?)
     })
     .await?;

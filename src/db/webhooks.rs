@@ -278,13 +278,60 @@ pub fn due_endpoints(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult
     }
     let rows: Vec<E> = diesel::sql_query(
         "SELECT head.endpoint_id FROM webhook_endpoint e CROSS JOIN LATERAL \
-         (SELECT endpoint_id, next_attempt_at FROM webhook_delivery d \
+         (SELECT endpoint_id, next_attempt_at, locked_until FROM webhook_delivery d \
           WHERE d.endpoint_id = e.id AND d.status = 'pending' ORDER BY d.id LIMIT 1) head \
-         WHERE e.enabled AND head.next_attempt_at <= $1 ORDER BY e.id",
+         WHERE e.enabled AND head.next_attempt_at <= $1 \
+         AND (head.locked_until IS NULL OR head.locked_until <= $1) ORDER BY e.id",
     )
     .bind::<Timestamptz, _>(now)
     .load(conn)?;
     Ok(rows.into_iter().map(|e| e.endpoint_id).collect())
+}
+
+/// Leases the oldest pending delivery of an endpoint for `lease_s` seconds, unless another
+/// process holds it; the delivery leased.
+pub fn lease_head(
+    conn: &mut PgConnection,
+    endpoint_id: i64,
+    lease_s: f64,
+) -> QueryResult<Option<DeliveryRow>> {
+    let Some(head) = head(conn, endpoint_id)? else {
+        return Ok(None);
+    };
+    let leased = diesel::sql_query(
+        "UPDATE webhook_delivery SET locked_until = now() + make_interval(secs => $2) \
+         WHERE id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until <= now())",
+    )
+    .bind::<BigInt, _>(head.id)
+    .bind::<Double, _>(lease_s)
+    .execute(conn)?;
+    Ok((leased > 0).then_some(head))
+}
+
+/// Gives back the leases this process holds on these endpoints' deliveries (it stops).
+pub fn release_leases(conn: &mut PgConnection, endpoint_ids: &[i64]) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE webhook_delivery SET locked_until = NULL \
+         WHERE endpoint_id = ANY ($1) AND status = 'pending' AND locked_until IS NOT NULL",
+    )
+    .bind::<Array<BigInt>, _>(endpoint_ids)
+    .execute(conn)
+}
+
+/// Whether another process holds the lease of an endpoint's oldest pending delivery.
+pub fn head_leased(conn: &mut PgConnection, endpoint_id: i64) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct L {
+        #[diesel(sql_type = Bool)]
+        leased: bool,
+    }
+    Ok(diesel::sql_query(
+        "SELECT coalesce((SELECT locked_until > now() FROM webhook_delivery \
+         WHERE endpoint_id = $1 AND status = 'pending' ORDER BY id LIMIT 1), false) AS leased",
+    )
+    .bind::<BigInt, _>(endpoint_id)
+    .get_result::<L>(conn)?
+    .leased)
 }
 
 /// Marks all but the latest of a leading run of now-playing deliveries `coalesced`.
@@ -398,7 +445,8 @@ pub fn record_attempt(
         diesel::sql_query(
             "UPDATE webhook_delivery SET status = $2, attempts = attempts + 1, last_attempt_at = $3, \
              delivered_at = CASE WHEN $2 = 'delivered' THEN $3 END, response_status = $4, latency_ms = $5, \
-             response_excerpt = $6, last_error = $7, next_attempt_at = coalesce($8, next_attempt_at) \
+             response_excerpt = $6, last_error = $7, next_attempt_at = coalesce($8, next_attempt_at), \
+             locked_until = NULL \
              WHERE id = $1",
         )
         .bind::<BigInt, _>(delivery_id)
@@ -409,6 +457,17 @@ pub fn record_attempt(
         .bind::<Nullable<Text>, _>(a.response_excerpt.as_deref())
         .bind::<Nullable<Text>, _>(a.error.as_deref())
         .bind::<Nullable<Timestamptz>, _>(a.retry_at)
+        .execute(conn)?;
+        diesel::sql_query(
+            "INSERT INTO webhook_attempt (delivery_id, at, response_status, latency_ms, response_excerpt, error) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind::<BigInt, _>(delivery_id)
+        .bind::<Timestamptz, _>(a.at)
+        .bind::<Nullable<Integer>, _>(a.response_status)
+        .bind::<Integer, _>(a.latency_ms)
+        .bind::<Nullable<Text>, _>(a.response_excerpt.as_deref())
+        .bind::<Nullable<Text>, _>(a.error.as_deref())
         .execute(conn)?;
         match (&a.error, a.counts_as_failure) {
             (None, _) => diesel::sql_query(
@@ -434,4 +493,59 @@ pub fn record_attempt(
         };
         Ok(())
     })
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
+pub struct AttemptRow {
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    /// The HTTP status (none: no answer).
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub response_status: Option<i32>,
+    #[diesel(sql_type = Integer)]
+    pub latency_ms: i32,
+    /// The start of the answer's body.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub response_excerpt: Option<String>,
+    /// Why it failed (none: delivered).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub error: Option<String>,
+}
+
+/// One delivery of an endpoint.
+pub fn delivery(
+    conn: &mut PgConnection,
+    endpoint_id: i64,
+    delivery_id: i64,
+) -> QueryResult<Option<DeliveryRow>> {
+    diesel::sql_query(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_delivery WHERE endpoint_id = $1 AND id = $2"
+    ))
+    .bind::<BigInt, _>(endpoint_id)
+    .bind::<BigInt, _>(delivery_id)
+    .get_result(conn)
+    .optional()
+}
+
+/// Every attempt of a delivery, oldest first.
+pub fn attempts(conn: &mut PgConnection, delivery_id: i64) -> QueryResult<Vec<AttemptRow>> {
+    diesel::sql_query(
+        "SELECT at, response_status, latency_ms, response_excerpt, error FROM webhook_attempt \
+         WHERE delivery_id = $1 ORDER BY id",
+    )
+    .bind::<BigInt, _>(delivery_id)
+    .load(conn)
+}
+
+/// Deletes up to `limit` finished deliveries (delivered, coalesced, failed) older than
+/// `before`, with their attempts; how many went.
+pub fn prune(conn: &mut PgConnection, before: DateTime<Utc>, limit: i64) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM webhook_delivery WHERE id IN (SELECT id FROM webhook_delivery \
+         WHERE status <> 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2)",
+    )
+    .bind::<Timestamptz, _>(before)
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
 }

@@ -13,9 +13,10 @@ use super::body::{self, Outgoing};
 use super::guard::{self, Guard};
 use crate::config::WebhookSettings;
 use crate::db::webhooks::{self as queries, Attempt, DeliveryRow, EndpointRow};
-use crate::db::{self, DbPool};
+use crate::db::{self, locks, DbPool};
 use crate::domain::webhook::Preset;
 use crate::worker::{Backoff, Next, OnError, Worker};
+use diesel::Connection;
 
 /// Bytes of an answer kept as its excerpt.
 const EXCERPT_BYTES: usize = 512;
@@ -27,7 +28,13 @@ pub struct Deliverer {
     senders: JoinSet<i64>,
     /// Endpoints with a sender running, by its task.
     busy: HashMap<tokio::task::Id, i64>,
+    /// When old deliveries were last pruned.
+    pruned: Option<Instant>,
 }
+
+/// How often old deliveries are pruned, and how many at most each time.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: i64 = 10_000;
 
 impl Deliverer {
     /// A worker on `pool` with these settings.
@@ -37,7 +44,24 @@ impl Deliverer {
             settings,
             senders: JoinSet::new(),
             busy: HashMap::new(),
+            pruned: None,
         }
+    }
+
+    /// Deletes finished deliveries older than `webhooks.keep_days`, once an hour.
+    async fn prune(&mut self) -> anyhow::Result<()> {
+        let keep = self.settings.keep_days;
+        if keep == 0 || self.pruned.is_some_and(|p| p.elapsed() < PRUNE_EVERY) {
+            return Ok(());
+        }
+        let before = Utc::now() - chrono::Duration::days(i64::from(keep));
+        let rows = db::run(&self.pool, move |c| queries::prune(c, before, PRUNE_BATCH)).await?;
+        if rows > 0 {
+            tracing::info!(rows, keep_days = keep, "old webhook deliveries pruned");
+        }
+        // A full batch: more are left, prune again at the next step.
+        self.pruned = (rows < PRUNE_BATCH as usize).then(Instant::now);
+        Ok(())
     }
 
     fn reap(&mut self, done: Result<(tokio::task::Id, i64), tokio::task::JoinError>) {
@@ -73,6 +97,7 @@ impl Worker for Deliverer {
         while let Some(done) = self.senders.try_join_next_with_id() {
             self.reap(done);
         }
+        self.prune().await?;
         let due = db::run(&self.pool, |c| queries::due_endpoints(c, Utc::now())).await?;
         for endpoint_id in due {
             if self.busy.values().any(|&b| b == endpoint_id) {
@@ -102,8 +127,17 @@ impl Worker for Deliverer {
     }
 
     async fn stopped(&mut self) {
-        // A delivery cut short stays pending and is sent after the restart: at least once.
+        // A delivery cut short stays pending and is sent after the restart (at least once);
+        // its lease is given back so that need not wait for it to run out.
         self.senders.shutdown().await;
+        let endpoints: Vec<i64> = self.busy.drain().map(|(_, e)| e).collect();
+        if !endpoints.is_empty() {
+            let released =
+                db::run(&self.pool, move |c| queries::release_leases(c, &endpoints)).await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "webhook leases not given back; they run out");
+            }
+        }
     }
 }
 
@@ -128,29 +162,10 @@ pub async fn deliver_next(
     settings: &WebhookSettings,
     endpoint_id: i64,
 ) -> anyhow::Result<Sent> {
+    // Long enough for a name to resolve and the request to time out.
+    let lease_s = settings.timeout_ms as f64 / 1000.0 + 6.0;
     let prepared = db::run(pool, move |c| -> anyhow::Result<_> {
-        let Some(endpoint) = queries::endpoint(c, endpoint_id)? else {
-            return Ok(None);
-        };
-        let preset = Preset::parse(&endpoint.preset).context("unknown preset stored")?;
-        let coalesced = if preset.coalesces() {
-            queries::coalesce(c, endpoint_id)?
-        } else {
-            0
-        };
-        let Some(delivery) = queries::head(c, endpoint_id)? else {
-            return Ok(None);
-        };
-        let facts = match delivery.log_id {
-            Some(id) => queries::entry_facts(c, id)?,
-            None => None,
-        };
-        let station = match delivery.station_id {
-            Some(id) if facts.is_none() => queries::station_name(c, id)?,
-            _ => None,
-        };
-        let body = body::generic(&delivery, facts.as_ref(), station);
-        Ok(Some((endpoint, preset, delivery, body, coalesced)))
+        c.transaction(|c| prepare(c, endpoint_id, lease_s))
     })
     .await?;
     let Some((endpoint, preset, delivery, body, coalesced)) = prepared else {
@@ -206,6 +221,52 @@ pub async fn deliver_next(
         delivered,
         coalesced,
     })
+}
+
+/// What one delivery sends, and the endpoint it goes to.
+type Prepared = (EndpointRow, Preset, DeliveryRow, body::WebhookBody, usize);
+
+/// In one transaction, holding the endpoint's advisory lock (processes sharing the database
+/// prepare an endpoint one at a time): coalesce where the preset says so, then lease the
+/// oldest pending delivery and build its body. None when there is nothing to send, or another
+/// process is sending.
+fn prepare(
+    c: &mut diesel::PgConnection,
+    endpoint_id: i64,
+    lease_s: f64,
+) -> anyhow::Result<Option<Prepared>> {
+    if !locks::try_xact_lock(c, endpoint_lock_key(endpoint_id))?
+        || queries::head_leased(c, endpoint_id)?
+    {
+        return Ok(None);
+    }
+    let Some(endpoint) = queries::endpoint(c, endpoint_id)? else {
+        return Ok(None);
+    };
+    let preset = Preset::parse(&endpoint.preset).context("unknown preset stored")?;
+    let coalesced = if preset.coalesces() {
+        queries::coalesce(c, endpoint_id)?
+    } else {
+        0
+    };
+    let Some(delivery) = queries::lease_head(c, endpoint_id, lease_s)? else {
+        return Ok(None);
+    };
+    let facts = match delivery.log_id {
+        Some(id) => queries::entry_facts(c, id)?,
+        None => None,
+    };
+    let station = match delivery.station_id {
+        Some(id) if facts.is_none() => queries::station_name(c, id)?,
+        _ => None,
+    };
+    let body = body::generic(&delivery, facts.as_ref(), station);
+    Ok(Some((endpoint, preset, delivery, body, coalesced)))
+}
+
+/// The advisory lock key of a webhook endpoint (beside the stations' in `monitor`).
+fn endpoint_lock_key(endpoint_id: i64) -> i64 {
+    0x6169_726c_0200_0000 + endpoint_id
 }
 
 /// Makes the request, on the addresses the guard checked, and judges the answer.

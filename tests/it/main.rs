@@ -15,6 +15,7 @@ mod health;
 mod liquidsoap;
 mod liquidsoap_record;
 mod listening_figures;
+mod media_servers;
 mod migrations;
 mod mpv_boundaries;
 mod mpv_capture;

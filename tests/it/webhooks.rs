@@ -4,7 +4,6 @@
 //! loses nothing.
 
 use std::collections::{HashMap, VecDeque};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,13 +12,13 @@ use airlog::config::Settings;
 use airlog::db::playout::{self, NewLog, NewSound};
 use airlog::domain::playout::LogType;
 use chrono::Utc;
-use diesel::PgConnection;
+use diesel::{PgConnection, RunQueryDsl};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::helpers::{
-    free_port, private_temp_dir, station_row, token_in, wait_healthy, TestApp, TestDb,
+    airlog_serve, free_port, private_temp_dir, station_row, token_in, TestApp, TestDb,
 };
 
 /// What the receiver does with the next request.
@@ -379,6 +378,30 @@ async fn every_event_arrives_signed_and_in_order_through_failures_hangs_and_429(
     );
     assert_eq!(rows[0]["response_status"], 200);
     assert_eq!(rows[0]["response_excerpt"], "thanks");
+    // The first delivery's history: every attempt, with its answer or why it failed.
+    let detail = app
+        .get_ok(
+            &format!("/api/v1/webhooks/{id}/deliveries/{}", rows[0]["id"]),
+            &token,
+        )
+        .await;
+    let log = detail["attempt_log"].as_array().unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|a| a["response_status"].as_i64())
+            .collect::<Vec<_>>(),
+        [Some(500), Some(500), None, Some(429), Some(200)],
+        "{detail:#}"
+    );
+    assert!(
+        log[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 1000 ms"),
+        "{detail:#}"
+    );
+    assert_eq!(log[3]["response_excerpt"], "slow down");
+    assert_eq!(log[4]["error"], Value::Null);
     let e = app.get_ok(&format!("/api/v1/webhooks/{id}"), &token).await;
     assert_eq!(
         (e["state"].as_str(), e["consecutive_failures"].as_i64()),
@@ -706,6 +729,10 @@ async fn the_api_lists_changes_tests_redelivers_and_deletes_endpoints() {
         (changed["enabled"].as_bool(), changed["preset"].as_str()),
         (Some(false), Some("discord"))
     );
+    let (status, _) = app
+        .post_json(&format!("/api/v1/webhooks/{id}/test"), &token, &json!(null))
+        .await;
+    assert_eq!(status, 409, "nothing is sent to a disabled endpoint");
     let res = app
         .request(
             reqwest::Method::DELETE,
@@ -724,32 +751,24 @@ async fn the_api_lists_changes_tests_redelivers_and_deletes_endpoints() {
     app.stop().await;
 }
 
-/// `airlog serve` as a child process on `db`, with quick retries and 127.0.0.1 allowed.
+/// `airlog serve` on `db` with quick retries and 127.0.0.1 allowed.
 fn serve(db: &TestDb, dir: &std::path::Path, port: u16) -> std::process::Child {
-    let log = std::fs::File::create(dir.join(format!("airlog-{port}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
-        .arg("serve")
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env("AIRLOG_DATABASE__URL", &db.url)
-        .env("AIRLOG_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("AIRLOG_JOBS__ENABLED", "false")
-        .env("AIRLOG_MPV__SOCKET_DIRS", "[]")
-        .env("AIRLOG_WEBHOOKS__ALLOW_PRIVATE", "true")
-        .env("AIRLOG_WEBHOOKS__POLL_MS", "50")
-        .env("AIRLOG_WEBHOOKS__INITIAL_BACKOFF_MS", "100")
-        .env("AIRLOG_WEBHOOKS__MAX_BACKOFF_S", "1")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start airlog serve");
-    assert!(wait_healthy(
-        &format!("127.0.0.1:{port}"),
-        Duration::from_secs(60)
-    ));
-    child
+    let log = dir.join(format!("airlog-{port}.log"));
+    airlog_serve(
+        db,
+        dir,
+        port,
+        &log,
+        &[
+            ("AIRLOG_WEBHOOKS__ALLOW_PRIVATE", "true"),
+            ("AIRLOG_WEBHOOKS__POLL_MS", "50"),
+            ("AIRLOG_WEBHOOKS__INITIAL_BACKOFF_MS", "100"),
+            ("AIRLOG_WEBHOOKS__MAX_BACKOFF_S", "1"),
+            // A kill -9 leaves the lease of an attempt in flight: it runs out after 7 s.
+            ("AIRLOG_WEBHOOKS__TIMEOUT_MS", "1000"),
+            ("RUST_LOG", "info"),
+        ],
+    )
 }
 
 #[tokio::test]
@@ -884,4 +903,96 @@ async fn wait_for_events(receiver: &Receiver, want: &[&str]) -> Vec<String> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn two_airlogs_on_one_database_send_each_delivery_once_and_in_order() {
+    let db = TestDb::new();
+    let token = token_in(&db, &[airlog::auth::Scope::Admin]);
+    let start = |db: &TestDb| {
+        let mut settings = crate::helpers::settings_for(db);
+        quick(&mut settings);
+        crate::helpers::Running::start(settings)
+    };
+    let (a, b) = (start(&db), start(&db));
+    let receiver = Receiver::start(free_port()).await;
+    // A slow receiver: both processes find the endpoint due while a request is in flight.
+    receiver.slow("/hook", Duration::from_millis(150));
+    create(
+        &format!("http://127.0.0.1:{}", a.port),
+        &token,
+        &json!({"url": receiver.url("/hook"), "events": ["on_air", "track"]}),
+    )
+    .await;
+    let mut conn = db.conn();
+    let (station, sound, tracks) = catalogue(&mut conn, 20);
+    let logged = log_entries(&mut conn, station, sound, &tracks);
+    let started = Instant::now();
+    while entries_of(&receiver.got(), "/hook").len() < logged.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            entries_of(&receiver.got(), "/hook")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        entries_of(&receiver.got(), "/hook"),
+        logged,
+        "each once, in order"
+    );
+    a.stop().await;
+    b.stop().await;
+    receiver.stop().await;
+}
+
+#[test]
+fn finished_deliveries_older_than_the_keep_days_are_pruned_pending_ones_never() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    use airlog::db::webhooks as q;
+    let endpoint = q::insert_endpoint(
+        &mut conn,
+        &q::EndpointSettings {
+            url: "https://radio.example/hook".into(),
+            events: vec!["on_air".into()],
+            preset: "generic".into(),
+            secret: "k".into(),
+            enabled: true,
+        },
+    )
+    .unwrap();
+    let ids: Vec<i64> = (0..3)
+        .map(|_| {
+            q::enqueue_for(&mut conn, endpoint.id, "ping", &json!({}))
+                .unwrap()
+                .id
+        })
+        .collect();
+    // Two old ones, one of them delivered; a recent delivered one.
+    diesel::sql_query(
+        "UPDATE webhook_delivery SET created_at = now() - interval '40 days', \
+         status = CASE WHEN id = $1 THEN 'delivered' ELSE 'pending' END WHERE id = ANY ($2)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(ids[0])
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&ids[..2])
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("UPDATE webhook_delivery SET status = 'delivered' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(ids[2])
+        .execute(&mut conn)
+        .unwrap();
+    let pruned = q::prune(&mut conn, Utc::now() - chrono::Duration::days(30), 100).unwrap();
+    assert_eq!(pruned, 1);
+    let left: Vec<i64> = q::deliveries(&mut conn, endpoint.id, None, None, 10)
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        left,
+        [ids[2], ids[1]],
+        "the old pending one and the recent one stay"
+    );
 }
