@@ -54,6 +54,7 @@ impl Application {
                     n => n,
                 },
             )),
+            live: crate::console::live::Live::new(),
         });
         let listener = std::net::TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
@@ -65,6 +66,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .wrap(middleware::from_fn(crate::api::boundary::check))
                 .wrap(middleware::from_fn(crate::api::metrics::observe))
+                .configure(crate::console::configure)
                 .configure(|cfg| crate::api::configure(cfg, &app_settings))
         })
         .disable_signals()
@@ -98,6 +100,8 @@ impl Application {
         let server = tokio::spawn(self.server);
         let workers = workers(&self.state, &shutdown);
         shutdown.requested().await;
+        // Open console pages hold event streams that would otherwise last the whole grace time.
+        self.state.live.close();
         handle.stop(true).await;
         for w in workers {
             w.join().await?;

@@ -24,7 +24,37 @@ pub struct Settings {
     pub mpv: MpvSettings,
     pub log: LogSettings,
     pub audience: AudienceSettings,
+    pub console: ConsoleSettings,
     pub webhooks: WebhookSettings,
+}
+
+/// The operator console (`/console/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Hours a browser stays signed in.
+    pub session_hours: u32,
+    /// A header a trusted proxy (`player.trusted_proxies`) sets to the signed-in user's name
+    /// (e.g. `X-Forwarded-User`); empty: sign-in only by pasting a token.
+    pub proxy_user_header: String,
+    /// What users signed in by the proxy header may do: `read`, or `admin`.
+    #[serde(deserialize_with = "scope_named")]
+    pub proxy_scope: crate::auth::Scope,
+}
+
+fn scope_named<'de, D: Deserializer<'de>>(d: D) -> Result<crate::auth::Scope, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(serde::de::Error::custom)
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            session_hours: 12,
+            proxy_user_header: String::new(),
+            proxy_scope: crate::auth::Scope::Read,
+        }
+    }
 }
 
 /// Outgoing webhooks: how deliveries are sent, retried and guarded.
@@ -347,6 +377,7 @@ impl Default for Settings {
             mpv: MpvSettings::default(),
             log: LogSettings::default(),
             audience: AudienceSettings::default(),
+            console: ConsoleSettings::default(),
             webhooks: WebhookSettings::default(),
         }
     }
@@ -404,7 +435,7 @@ const CLI_ONLY_VARS: &[&str] = &["config"];
 
 /// The top-level keys of `Settings` (sections and plain keys).
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "data_dir", "server", "database", "station", "player", "jobs", "mpv", "log",
+    "data_dir", "server", "database", "station", "player", "jobs", "mpv", "log", "console",
 ];
 
 /// Letters apart (Levenshtein distance), to tell a misspelt setting from another program's

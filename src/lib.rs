@@ -8,6 +8,7 @@ pub mod broadcast;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod ingest;

@@ -5,11 +5,10 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
-use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::api::AppState;
-use crate::auth::{hash_token, Scope, PREFIX_LEN, TOKEN_BYTES};
+use crate::auth::{Scope, TOKEN_BYTES};
 use crate::db::{self, tokens};
 
 /// Reads `Authorization: Token <key>` or `Bearer <key>` and returns the key if well-formed.
@@ -106,20 +105,9 @@ async fn verify<S: RequiredScope>(
 ) -> Result<Caller<S>, ApiError> {
     let key = presented?;
     let state = state.ok_or_else(|| anyhow::anyhow!("application state is not registered"))?;
-    let hash = hash_token(&key);
-    let prefix = key[..PREFIX_LEN].to_string();
-    let row = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let candidates = tokens::active_by_prefix(conn, &prefix)?;
-        let found = candidates
-            .into_iter()
-            .find(|row| bool::from(row.hash.as_bytes().ct_eq(hash.as_bytes())));
-        if let Some(row) = &found {
-            tokens::touch(conn, row.id)?;
-        }
-        Ok(found)
-    })
-    .await?
-    .ok_or_else(|| ApiError::Unauthorized("the API token is not valid".into()))?;
+    let row = db::run(&state.pool, move |conn| tokens::verify(conn, &key))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the API token is not valid".into()))?;
     let allowed = row
         .scopes
         .iter()

@@ -64,7 +64,10 @@ pub async fn check(
         super::media_servers::loggable_path(req.path())
     );
     match next.call(req).await {
-        Ok(res) if res.status().as_u16() < 400 || is_json(res.headers()) => {
+        // The console's error pages are HTML on purpose (they are for people).
+        Ok(res)
+            if res.status().as_u16() < 400 || is_json(res.headers()) || is_html(res.headers()) =>
+        {
             Ok(res.map_into_left_body())
         }
         Ok(res) => {
@@ -74,7 +77,7 @@ pub async fn check(
         }
         Err(e) => {
             let response = e.error_response();
-            if is_json(response.headers()) {
+            if is_json(response.headers()) || is_html(response.headers()) {
                 return Err(e);
             }
             Err(Shaped {
@@ -109,6 +112,13 @@ impl actix_web::ResponseError for Shaped {
     fn error_response(&self) -> actix_web::HttpResponse {
         in_error_shape(&self.what, self.status, &self.headers)
     }
+}
+
+fn is_html(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 /// Whether a request's body is a `multipart/form-data` form.

@@ -14,7 +14,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod params;
 mod player_events;
-mod playout;
+pub(crate) mod playout;
 mod plays;
 pub mod ratelimit;
 mod state;

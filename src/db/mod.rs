@@ -3,6 +3,7 @@
 
 pub mod audience;
 pub mod cluster;
+pub mod console;
 pub mod items;
 pub mod jobs;
 pub mod keyset;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Double, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
 use crate::db::keyset::{self, Walk};
@@ -200,12 +200,14 @@ pub struct LogFilter {
     pub until: Option<DateTime<Utc>>,
     pub r#type: Option<LogType>,
     pub source: Option<String>,
+    /// Only tracks of sounds (true), or only entries that are not tracks (false).
+    pub tracks: Option<bool>,
 }
 
 const LOG_WHERE: &str =
     "WHERE ($1::text IS NULL OR st.name = $1) AND ($2::timestamptz IS NULL OR l.date >= $2) \
      AND ($3::timestamptz IS NULL OR l.date < $3) AND ($4::text IS NULL OR l.type = $4) \
-     AND ($5::text IS NULL OR l.source = $5)";
+     AND ($5::text IS NULL OR l.source = $5) AND ($6::bool IS NULL OR (l.track_id IS NOT NULL) = $6)";
 
 /// How many entries match.
 pub fn count_log(conn: &mut PgConnection, f: &LogFilter) -> QueryResult<i64> {
@@ -222,6 +224,7 @@ pub fn count_log(conn: &mut PgConnection, f: &LogFilter) -> QueryResult<i64> {
     .bind::<Nullable<Timestamptz>, _>(f.until)
     .bind::<Nullable<Text>, _>(f.r#type)
     .bind::<Nullable<Text>, _>(f.source.as_deref())
+    .bind::<Nullable<Bool>, _>(f.tracks)
     .get_result(conn)?;
     Ok(n.n)
 }
@@ -236,14 +239,15 @@ pub fn log_page(
 ) -> QueryResult<Vec<LogRow>> {
     let Walk { op, order, .. } = keyset::walk(direction, true);
     let rows = diesel::sql_query(format!(
-        "{LOG_SELECT} {LOG_WHERE} AND ($6::timestamptz IS NULL OR (l.date, l.id) {op} ($6, $7)) \
-         ORDER BY l.date {order}, l.id {order} LIMIT $8"
+        "{LOG_SELECT} {LOG_WHERE} AND ($7::timestamptz IS NULL OR (l.date, l.id) {op} ($7, $8)) \
+         ORDER BY l.date {order}, l.id {order} LIMIT $9"
     ))
     .bind::<Nullable<Text>, _>(f.station.as_deref())
     .bind::<Nullable<Timestamptz>, _>(f.from)
     .bind::<Nullable<Timestamptz>, _>(f.until)
     .bind::<Nullable<Text>, _>(f.r#type)
     .bind::<Nullable<Text>, _>(f.source.as_deref())
+    .bind::<Nullable<Bool>, _>(f.tracks)
     .bind::<Nullable<Timestamptz>, _>(key.map(|k| k.time))
     .bind::<BigInt, _>(key.map(|k| k.id).unwrap_or(0))
     .bind::<BigInt, _>(limit)
