@@ -3,6 +3,7 @@
 
 pub mod audience;
 pub mod cluster;
+pub mod console;
 pub mod items;
 pub mod jobs;
 pub mod keyset;
@@ -15,6 +16,7 @@ pub mod schema;
 pub mod sessions;
 pub mod stream_events;
 pub mod tokens;
+pub mod webhooks;
 
 use std::time::Duration;
 

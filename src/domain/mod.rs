@@ -63,6 +63,7 @@ pub mod playout;
 pub mod robots;
 pub mod stream_event;
 pub mod time;
+pub mod webhook;
 
 pub use field_error::FieldError;
 pub use keyset::{Direction, Key};
