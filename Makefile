@@ -6,12 +6,14 @@ CONFIG ?= deploy/airlog.example.toml
 # Debian packages the build and the tests need, and a file each one provides.
 # python3-requests runs the reference Python clients against airlog; liquidsoap and sox
 # (test audio) run the playout monitor's tests against a real Liquidsoap; nginx serves HLS
-# for the log shipper's tests; mpv runs the mpv client's tests.
+# for the log shipper's tests; mpv runs the mpv client's tests; chromium and its WebDriver
+# run the operator console's browser tests and `make screenshots`.
 APT_PACKAGES := postgresql:/usr/lib/postgresql libpq-dev:/usr/include/postgresql/libpq-fe.h \
 	python3-requests:/usr/lib/python3/dist-packages/requests \
-	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox nginx:/usr/sbin/nginx mpv:/usr/bin/mpv
+	liquidsoap:/usr/bin/liquidsoap sox:/usr/bin/sox nginx:/usr/sbin/nginx mpv:/usr/bin/mpv \
+	chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver
 
-.PHONY: run build test deps fmt bench
+.PHONY: run build test deps fmt bench screenshots
 
 ## run: build in release mode and serve with the example settings (data in ./var)
 run: build
@@ -31,6 +33,11 @@ bench:
 	$(CARGO) bench --bench stream_events -- --events 1000000
 	$(CARGO) bench --bench player_jobs -- --events 1000000 --devices 10000 --history-factor 10
 	$(CARGO) bench --bench audience -- --sessions 10000000 --listeners 300000
+
+## screenshots: every console page at desktop (1366x900) and phone (390x844) width, in a real
+## headless Chromium, into ./screenshots/ (not committed)
+screenshots: deps
+	$(CARGO) test --locked --test it console::screenshots -- --ignored --exact --nocapture
 
 ## deps: install missing Debian packages (as root with apt-get), or say what is missing.
 ## policy-rc.d keeps the packages' services (nginx) from being started by the install.

@@ -54,6 +54,7 @@ impl Application {
                     n => n,
                 },
             )),
+            live: crate::console::live::Live::new(),
         });
         let listener = std::net::TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
@@ -65,6 +66,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .wrap(middleware::from_fn(crate::api::boundary::check))
                 .wrap(middleware::from_fn(crate::api::metrics::observe))
+                .configure(crate::console::configure)
                 .configure(|cfg| crate::api::configure(cfg, &app_settings))
         })
         .disable_signals()
@@ -98,6 +100,8 @@ impl Application {
         let server = tokio::spawn(self.server);
         let workers = workers(&self.state, &shutdown);
         shutdown.requested().await;
+        // Open console pages hold event streams that would otherwise last the whole grace time.
+        self.state.live.close();
         handle.stop(true).await;
         for w in workers {
             w.join().await?;
@@ -109,12 +113,15 @@ impl Application {
 }
 
 /// Starts the background workers of `airlog serve`: the job scheduler, the station supervisor
-/// (which starts each station's monitor and playlist writer) and the mpv socket watcher.
+/// (which starts each station's monitor and playlist writer), the mpv socket watcher and the
+/// webhook deliverer.
 fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
     let (pool, settings, mpv) = (&state.pool, &state.settings, &state.settings.mpv);
     let scheduler = Scheduler::new(pool.clone(), Settings::clone(settings), shutdown.clone())
         .map(|w| worker::spawn(w, shutdown.clone()));
-    let stations = worker::spawn(Supervisor::new(pool.clone()), shutdown.clone());
+    let supervisor = Supervisor::new(pool.clone())
+        .offline_after(Duration::from_secs(settings.webhooks.offline_after_s));
+    let stations = worker::spawn(supervisor, shutdown.clone());
     let mpv_watcher = (!mpv.socket_dirs.is_empty() || !mpv.sockets.is_empty()).then(|| {
         let watcher = MpvWatcher::new(
             pool.clone(),
@@ -134,7 +141,11 @@ fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
         );
         worker::spawn(watcher, shutdown.clone())
     });
-    [scheduler, Some(stations), mpv_watcher]
+    let webhooks = settings.webhooks.enabled.then(|| {
+        let deliverer = crate::webhooks::Deliverer::new(pool.clone(), settings.webhooks.clone());
+        worker::spawn(deliverer, shutdown.clone())
+    });
+    [scheduler, Some(stations), mpv_watcher, webhooks]
         .into_iter()
         .flatten()
         .collect()

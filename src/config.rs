@@ -24,7 +24,90 @@ pub struct Settings {
     pub mpv: MpvSettings,
     pub log: LogSettings,
     pub audience: AudienceSettings,
+    pub console: ConsoleSettings,
+    pub webhooks: WebhookSettings,
     pub reports: ReportSettings,
+}
+
+/// The operator console (`/console/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Hours a browser stays signed in.
+    pub session_hours: u32,
+    /// A header a trusted proxy (`player.trusted_proxies`) sets to the signed-in user's name
+    /// (e.g. `X-Forwarded-User`); empty: sign-in only by pasting a token.
+    pub proxy_user_header: String,
+    /// What users signed in by the proxy header may do: `read`, or `admin`.
+    #[serde(deserialize_with = "scope_named")]
+    pub proxy_scope: crate::auth::Scope,
+}
+
+fn scope_named<'de, D: Deserializer<'de>>(d: D) -> Result<crate::auth::Scope, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(serde::de::Error::custom)
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            session_hours: 12,
+            proxy_user_header: String::new(),
+            proxy_scope: crate::auth::Scope::Read,
+        }
+    }
+}
+
+/// Outgoing webhooks: how deliveries are sent, retried and guarded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Run the delivery worker (deliveries are recorded either way).
+    pub enabled: bool,
+    /// Milliseconds between looks for due deliveries (a finished delivery looks at once).
+    pub poll_ms: u64,
+    /// Milliseconds one request may take, connection to last byte.
+    pub timeout_ms: u64,
+    /// The first retry waits this long (milliseconds), each next one twice as long (with
+    /// jitter), never more than `max_backoff_s`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_s: u64,
+    /// A delivery still failing this long after its event is given up (`failed`).
+    pub give_up_after_s: u64,
+    /// Consecutive failed attempts after which an endpoint is shown `failing`.
+    pub failing_after: u32,
+    /// Allow URLs that resolve to private, loopback, link-local or unique-local addresses.
+    pub allow_private: bool,
+    /// Networks allowed even though private (e.g. `10.0.0.7/32` for an intranet receiver).
+    pub allow_networks: Vec<ipnetwork::IpNetwork>,
+    /// Seconds a station's streamer must be unreachable before `station_offline` is sent.
+    pub offline_after_s: u64,
+    /// Days finished deliveries (and their attempts) are kept; 0 keeps them forever.
+    pub keep_days: u32,
+    /// Listener counts (devices listening now) whose crossing sends `listeners`; empty: none.
+    pub listener_thresholds: Vec<u32>,
+    /// Seconds between looks at the listeners now, for `listener_thresholds`.
+    pub listener_check_s: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            enabled: true,
+            poll_ms: 1000,
+            timeout_ms: 10_000,
+            initial_backoff_ms: 1000,
+            max_backoff_s: 3600,
+            give_up_after_s: 86_400,
+            failing_after: 5,
+            allow_private: false,
+            allow_networks: Vec::new(),
+            offline_after_s: 30,
+            keep_days: 30,
+            listener_thresholds: Vec::new(),
+            listener_check_s: 60,
+        }
+    }
 }
 
 /// Royalty and regulator reports.
@@ -324,6 +407,8 @@ impl Default for Settings {
             log: LogSettings::default(),
             audience: AudienceSettings::default(),
             reports: ReportSettings::default(),
+            console: ConsoleSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -380,7 +465,7 @@ const CLI_ONLY_VARS: &[&str] = &["config"];
 
 /// The top-level keys of `Settings` (sections and plain keys).
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "data_dir", "server", "database", "station", "player", "jobs", "mpv", "log",
+    "data_dir", "server", "database", "station", "player", "jobs", "mpv", "log", "console",
 ];
 
 /// Letters apart (Levenshtein distance), to tell a misspelt setting from another program's

@@ -22,8 +22,10 @@ CREATE TABLE audience_block (
     sessions            bigint      NOT NULL,
     peak                bigint      NOT NULL,
     peak_at             timestamptz,
-    -- Listener ids with at least the Cume minimum inside the block (LEB128 deltas), and the
-    -- others present with their microseconds of listening.
+    -- How many listeners reach the Cume minimum inside the block (its own Cume), and who:
+    -- their ids (LEB128 deltas or a bitset) and the others present with their microseconds of
+    -- listening. A period of one block reads the count; a union reads the sets.
+    cume                bigint      NOT NULL,
     qualified           bytea       NOT NULL,
     partial             bytea       NOT NULL,
     excluded_robot      bigint      NOT NULL,

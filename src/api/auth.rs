@@ -5,11 +5,10 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
-use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::api::AppState;
-use crate::auth::{hash_token, Scope, PREFIX_LEN, TOKEN_BYTES};
+use crate::auth::{Scope, TOKEN_BYTES};
 use crate::db::{self, tokens};
 
 /// Reads `Authorization: Token <key>` or `Bearer <key>` and returns the key if well-formed.
@@ -31,11 +30,29 @@ fn presented_token(req: &HttpRequest) -> Result<String, ApiError> {
             "the Authorization header must be `Token <key>` or `Bearer <key>`".into(),
         ));
     }
+    well_formed(key)
+}
+
+/// The key, if it has the shape of an API token.
+fn well_formed(key: &str) -> Result<String, ApiError> {
     let key = key.trim();
     if key.len() != TOKEN_BYTES * 2 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::Unauthorized("the API token is not valid".into()));
     }
     Ok(key.to_ascii_lowercase())
+}
+
+/// The caller of a key presented another way than the Authorization header (in the path, for
+/// media servers that cannot set headers), checked as the header's key is.
+pub async fn caller_from_key<S: RequiredScope + 'static>(
+    req: &HttpRequest,
+    key: &str,
+) -> Result<Caller<S>, ApiError> {
+    verify(
+        req.app_data::<web::Data<AppState>>().cloned(),
+        well_formed(key),
+    )
+    .await
 }
 
 /// Marks the scope an endpoint requires.
@@ -74,44 +91,39 @@ impl<S: RequiredScope + 'static> FromRequest for Caller<S> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let presented = presented_token(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let key = presented?;
-            let state =
-                state.ok_or_else(|| anyhow::anyhow!("application state is not registered"))?;
-            let hash = hash_token(&key);
-            let prefix = key[..PREFIX_LEN].to_string();
-            let row = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-                let candidates = tokens::active_by_prefix(conn, &prefix)?;
-                let found = candidates
-                    .into_iter()
-                    .find(|row| bool::from(row.hash.as_bytes().ct_eq(hash.as_bytes())));
-                if let Some(row) = &found {
-                    tokens::touch(conn, row.id)?;
-                }
-                Ok(found)
-            })
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("the API token is not valid".into()))?;
-            let allowed = row
-                .scopes
-                .iter()
-                .any(|s| s == S::SCOPE.as_str() || s == Scope::Admin.as_str());
-            if !allowed {
-                return Err(ApiError::Forbidden(format!(
-                    "token {:?} lacks the {} scope this endpoint needs",
-                    row.name,
-                    S::SCOPE
-                )));
-            }
-            Ok(Caller {
-                token_id: row.id,
-                token_name: row.name,
-                _scope: PhantomData,
-            })
-        })
+        Box::pin(verify(
+            req.app_data::<web::Data<AppState>>().cloned(),
+            presented_token(req),
+        ))
     }
+}
+
+/// The caller a presented key belongs to, if the key is valid and has the scope `S`.
+async fn verify<S: RequiredScope>(
+    state: Option<web::Data<AppState>>,
+    presented: Result<String, ApiError>,
+) -> Result<Caller<S>, ApiError> {
+    let key = presented?;
+    let state = state.ok_or_else(|| anyhow::anyhow!("application state is not registered"))?;
+    let row = db::run(&state.pool, move |conn| tokens::verify(conn, &key))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the API token is not valid".into()))?;
+    let allowed = row
+        .scopes
+        .iter()
+        .any(|s| s == S::SCOPE.as_str() || s == Scope::Admin.as_str());
+    if !allowed {
+        return Err(ApiError::Forbidden(format!(
+            "token {:?} lacks the {} scope this endpoint needs",
+            row.name,
+            S::SCOPE
+        )));
+    }
+    Ok(Caller {
+        token_id: row.id,
+        token_name: row.name,
+        _scope: PhantomData,
+    })
 }
 
 #[cfg(test)]

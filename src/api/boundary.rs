@@ -48,15 +48,26 @@ pub async fn check(
             Ok(body) => body,
             Err(e) => return Ok(req.error_response(e).map_into_right_body()),
         };
-        if let Some(field) = nul_in_body(&body) {
+        // A media server's form may have binary parts (Plex sends a JPEG thumbnail with its
+        // JSON): that handler checks the part it keeps (`nul_in_body`). Every other endpoint
+        // reads bodies as JSON whatever their Content-Type, so they are checked here.
+        let form = req.path().starts_with("/api/v1/ingest/") && is_form(req.headers());
+        if let Some(field) = nul_in_body(&body).filter(|_| !form) {
             return Ok(req.error_response(nul_error(field)).map_into_right_body());
         }
         req.set_payload(Payload::from(body));
     }
     // Only text is kept: the request itself must not be shared while the router works on it.
-    let what = format!("{} {}", req.method(), req.path());
+    let what = format!(
+        "{} {}",
+        req.method(),
+        super::media_servers::loggable_path(req.path())
+    );
     match next.call(req).await {
-        Ok(res) if res.status().as_u16() < 400 || is_json(res.headers()) => {
+        // The console's error pages are HTML on purpose (they are for people).
+        Ok(res)
+            if res.status().as_u16() < 400 || is_json(res.headers()) || is_html(res.headers()) =>
+        {
             Ok(res.map_into_left_body())
         }
         Ok(res) => {
@@ -66,7 +77,7 @@ pub async fn check(
         }
         Err(e) => {
             let response = e.error_response();
-            if is_json(response.headers()) {
+            if is_json(response.headers()) || is_html(response.headers()) {
                 return Err(e);
             }
             Err(Shaped {
@@ -101,6 +112,25 @@ impl actix_web::ResponseError for Shaped {
     fn error_response(&self) -> actix_web::HttpResponse {
         in_error_shape(&self.what, self.status, &self.headers)
     }
+}
+
+fn is_html(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
+/// Whether a request's body is a `multipart/form-data` form.
+pub(crate) fn is_form(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 fn is_json(headers: &actix_web::http::header::HeaderMap) -> bool {
@@ -160,7 +190,7 @@ fn shaped_error(what: &str, status: actix_web::http::StatusCode) -> ApiError {
     }
 }
 
-fn nul_error(field: String) -> ApiError {
+pub(crate) fn nul_error(field: String) -> ApiError {
     let message = format!("{field} contains a NUL character (U+0000), which cannot be stored");
     let problem = "contains a NUL character (U+0000); remove it";
     // An item of a batch (`[3].user_agent`) is named the way batch validation names it: by its
@@ -228,7 +258,7 @@ async fn read_body(
 
 /// Where a JSON body holds a NUL character (as `events[2].objKey`), if anywhere. The raw bytes
 /// are searched first, so bodies without one (nearly all) are not parsed here.
-fn nul_in_body(body: &[u8]) -> Option<String> {
+pub(crate) fn nul_in_body(body: &[u8]) -> Option<String> {
     // One vectorised pass over the bytes: a raw NUL, or a backslash starting `\u0000` (any
     // case). Ingest bodies are hundreds of kilobytes, so this scan is a visible part of their cost.
     let maybe = memchr::memchr2_iter(0, b'\\', body).any(|i| {

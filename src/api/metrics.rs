@@ -124,7 +124,8 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
-    let path = req.path().to_string();
+    // A token in the path (media servers' ingest) never reaches the log.
+    let path = super::media_servers::loggable_path(req.path()).into_owned();
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());

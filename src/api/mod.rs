@@ -8,18 +8,20 @@ pub mod export;
 pub mod health;
 mod items;
 mod jobs;
+pub mod media_servers;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod params;
 mod player_events;
-mod playout;
+pub(crate) mod playout;
 mod plays;
 pub mod ratelimit;
 mod reports;
 mod state;
 mod stream_events;
 mod tokens;
+mod webhooks;
 
 pub use state::AppState;
 
@@ -54,7 +56,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .configure(jobs::configure)
                 .configure(playout::configure)
                 .configure(plays::configure)
-                .configure(items::configure),
+                .configure(items::configure)
+                .configure(webhooks::configure)
+                .configure(media_servers::configure),
         )
         .default_service(web::to(not_found));
 }

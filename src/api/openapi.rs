@@ -40,6 +40,8 @@ use super::error::ErrorBody;
         (path = "/api/v1", api = super::items::Doc, tags = ["items"]),
         (path = "/api/v1", api = super::audience::Doc, tags = ["audience"]),
         (path = "/api/v1", api = super::reports::Doc, tags = ["reports"]),
+        (path = "/api/v1", api = super::webhooks::Doc, tags = ["webhooks"]),
+        (path = "/api/v1", api = super::media_servers::Doc, tags = ["media servers"]),
     ),
     modifiers(&Shared),
     tags(
@@ -325,6 +327,8 @@ mod tests {
         "post /api/v1/stats/ingest/player-events/",
         "put /api/v1/stats/heartbeat/",
         "post /api/v1/stats/heartbeat/",
+        // The token is in the path (media servers cannot send headers).
+        "post /api/v1/ingest/{server}/{token}",
     ];
 
     #[test]
@@ -347,7 +351,7 @@ mod tests {
                 assert_eq!(secured, !OPEN.contains(&name.as_str()), "{name}");
             }
         }
-        assert_eq!(n, 43, "operations in the document");
+        assert_eq!(n, 54, "operations in the document");
         let mut ids: Vec<&str> = doc["paths"]
             .as_object()
             .unwrap()

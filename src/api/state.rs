@@ -19,4 +19,6 @@ pub struct AppState {
     pub database_url: String,
     /// Permits to write a stream-event batch (`server.ingest_writers`).
     pub ingest_writers: Arc<tokio::sync::Semaphore>,
+    /// The operator console's live streams, ended at shutdown.
+    pub live: crate::console::live::Live,
 }

@@ -13,7 +13,7 @@
 //! - Peak: most listeners at one instant, and the first instant it was reached;
 //! - Sessions: valid sessions starting in the interval.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -173,20 +173,10 @@ pub fn compute(
             let aqh = if quarters.is_empty() {
                 0.0
             } else {
-                let persons: u64 = quarters
+                let whole: HashSet<i64> = quarters.iter().map(|q| q.start.timestamp()).collect();
+                let persons: u64 = clipped
                     .iter()
-                    .map(|q| {
-                        clipped
-                            .iter()
-                            .filter(|spans| {
-                                intersect(spans, std::slice::from_ref(q))
-                                    .iter()
-                                    .map(Span::micros)
-                                    .sum::<i64>()
-                                    >= thresholds.aqh_min_us()
-                            })
-                            .count() as u64
-                    })
+                    .map(|spans| persons_in(spans, &whole, thresholds.aqh_min_us()))
                     .sum();
                 persons as f64 / quarters.len() as f64
             };
@@ -224,6 +214,40 @@ fn quarter_hours(spans: &[Span]) -> Vec<Span> {
         }
     }
     out
+}
+
+/// In how many of the quarter-hours `whole` (their starts) one listener's listening (sorted,
+/// disjoint spans) reaches `min_us`: the spans are cut on the quarter-hour grid and summed per
+/// quarter-hour, so the work follows the listening, not the number of quarter-hours.
+fn persons_in(spans: &[Span], whole: &HashSet<i64>, min_us: i64) -> u64 {
+    let mut counted = 0;
+    let mut current: Option<(i64, i64)> = None;
+    let mut close = |q: Option<(i64, i64)>| {
+        if let Some((start, us)) = q {
+            if us >= min_us && whole.contains(&start) {
+                counted += 1;
+            }
+        }
+    };
+    for s in spans {
+        let mut t = s.start;
+        while t < s.end {
+            let q = t.timestamp().div_euclid(QUARTER_HOUR_S) * QUARTER_HOUR_S;
+            let q_end = DateTime::from_timestamp(q + QUARTER_HOUR_S, 0).expect("in range");
+            let end = s.end.min(q_end);
+            let us = Span::new(t, end).micros();
+            current = match current {
+                Some((start, sum)) if start == q => Some((start, sum + us)),
+                other => {
+                    close(other);
+                    Some((q, us))
+                }
+            };
+            t = end;
+        }
+    }
+    close(current);
+    counted
 }
 
 /// Most listeners at one instant and the first instant it was reached. Spans are half-open, so

@@ -159,7 +159,9 @@ pub struct Block {
     pub sessions: i64,
     pub peak: i64,
     pub peak_at: Option<DateTime<Utc>>,
-    /// Listeners with at least the Cume minimum inside the block.
+    /// How many listeners reach the Cume minimum inside the block (its own Cume).
+    pub cume: i64,
+    /// Those listeners (empty when the block was read for its figures alone).
     pub qualified: Ids,
     /// The other listeners present, with their listening in microseconds, ascending by id.
     pub partial: Vec<(ListenerId, i64)>,
@@ -175,6 +177,7 @@ impl Block {
             sessions: 0,
             peak: 0,
             peak_at: None,
+            cume: 0,
             qualified: Ids::default(),
             partial: Vec::new(),
             excluded: Excluded::default(),
@@ -268,6 +271,7 @@ pub fn quarter_blocks(
                 block.partial.push((mine[0].0, us));
             }
         }
+        block.cume = qualified.len() as i64;
         block.qualified = Ids::List(qualified);
     }
     blocks
@@ -332,13 +336,15 @@ pub fn combine(span: Span, parts: &[Block], th: Thresholds) -> Block {
         }
     }
     let (qualified, partial) = union_sets(parts.iter(), th.cume_min_us());
+    out.cume = qualified.len() as i64;
     out.qualified = qualified;
     out.partial = partial;
     out
 }
 
 /// The figures of an interval whose counted time (`inside`, on the quarter-hour grid) is made
-/// of `parts`; blocks missing from `parts` had no listening.
+/// of `parts`; blocks missing from `parts` had no listening. With more than one part, the parts
+/// must carry their listener sets.
 pub fn evaluate(interval: Span, inside: &[Span], parts: &[&Block], th: Thresholds) -> Figures {
     let inside_us: i64 = inside.iter().map(Span::micros).sum();
     let quarters = inside_us / (QUARTER_HOUR_S * 1_000_000);
@@ -352,8 +358,9 @@ pub fn evaluate(interval: Span, inside: &[Span], parts: &[&Block], th: Threshold
             peak = (p.peak, p.peak_at);
         }
     }
+    // One block: its own Cume. Several: the union of their sets (read with them).
     let cume = if parts.len() == 1 {
-        parts[0].qualified.len()
+        parts[0].cume as usize
     } else {
         union_sets(parts.iter().copied(), th.cume_min_us()).0.len()
     };

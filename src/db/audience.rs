@@ -391,6 +391,8 @@ struct BlockRow {
     peak: i64,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     peak_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = BigInt)]
+    cume: i64,
     #[diesel(sql_type = Bytea)]
     qualified: Vec<u8>,
     #[diesel(sql_type = Bytea)]
@@ -426,7 +428,7 @@ fn corrupt(what: &str) -> diesel::result::Error {
 }
 
 /// Blocks of a station of one kind starting at `starts`, for the groups named or (with
-/// `prefix`) every group starting with it.
+/// `prefix`) every group starting with it; with their listener sets when `sets`.
 pub fn blocks(
     conn: &mut PgConnection,
     station_id: i64,
@@ -434,6 +436,7 @@ pub fn blocks(
     starts: &[DateTime<Utc>],
     groups: &[&str],
     prefix: Option<&str>,
+    sets: bool,
 ) -> QueryResult<Vec<StoredBlock>> {
     let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
         return Ok(Vec::new());
@@ -446,6 +449,7 @@ pub fn blocks(
         .bind::<Nullable<Text>, _>(prefix)
         .bind::<Timestamptz, _>(first)
         .bind::<Timestamptz, _>(last)
+        .bind::<diesel::sql_types::Bool, _>(sets)
         .load(conn)?;
     rows.into_iter()
         .map(|r| {
@@ -459,6 +463,7 @@ pub fn blocks(
                     sessions: r.sessions,
                     peak: r.peak,
                     peak_at: r.peak_at,
+                    cume: r.cume,
                     qualified: bytes::read_ids(&r.qualified)
                         .ok_or_else(|| corrupt("unreadable listener set"))?,
                     partial: bytes::read_partial(&r.partial)
@@ -494,7 +499,7 @@ pub fn day_blocks_in(
     .bind::<Timestamptz, _>(span.end)
     .load(conn)?;
     let starts: Vec<DateTime<Utc>> = starts.into_iter().map(|s| s.start_at).collect();
-    blocks(conn, station_id, Kind::Day, &starts, &[], Some(""))
+    blocks(conn, station_id, Kind::Day, &starts, &[], Some(""), true)
 }
 
 /// The blocks of a station of one kind starting at `start`, every group.
@@ -504,7 +509,7 @@ pub fn blocks_at(
     kind: Kind,
     start: DateTime<Utc>,
 ) -> QueryResult<Vec<StoredBlock>> {
-    blocks(conn, station_id, kind, &[start], &[], Some(""))
+    blocks(conn, station_id, kind, &[start], &[], Some(""), true)
 }
 
 /// Whether a station has a stored block of this kind starting at `start`.
@@ -584,6 +589,7 @@ pub fn replace_blocks(
             .bind::<Array<BigInt>, _>(col(&|b| b.excluded.robot))
             .bind::<Array<BigInt>, _>(col(&|b| b.excluded.relay))
             .bind::<Array<BigInt>, _>(col(&|b| b.excluded.too_short))
+            .bind::<Array<BigInt>, _>(col(&|b| b.cume))
             .execute(conn)?;
     }
     Ok(())

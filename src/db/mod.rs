@@ -3,6 +3,7 @@
 
 pub mod audience;
 pub mod cluster;
+pub mod console;
 pub mod item_audience;
 pub mod items;
 pub mod jobs;
@@ -16,6 +17,7 @@ pub mod schema;
 pub mod sessions;
 pub mod stream_events;
 pub mod tokens;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -77,3 +77,18 @@ pub fn touch(conn: &mut PgConnection, id: i64) -> QueryResult<usize> {
     .bind::<diesel::sql_types::Int8, _>(id)
     .execute(conn)
 }
+
+/// The active token whose secret is `key` (well-formed lowercase hex), compared in constant
+/// time; records its use. The API's extractor and the console's sign-in both check tokens here.
+pub fn verify(conn: &mut PgConnection, key: &str) -> QueryResult<Option<TokenRow>> {
+    use subtle::ConstantTimeEq;
+    let hash = crate::auth::hash_token(key);
+    let prefix = &key[..crate::auth::PREFIX_LEN.min(key.len())];
+    let found = active_by_prefix(conn, prefix)?
+        .into_iter()
+        .find(|row| bool::from(row.hash.as_bytes().ct_eq(hash.as_bytes())));
+    if let Some(row) = &found {
+        touch(conn, row.id)?;
+    }
+    Ok(found)
+}

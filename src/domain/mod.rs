@@ -64,6 +64,7 @@ pub mod recording;
 pub mod robots;
 pub mod stream_event;
 pub mod time;
+pub mod webhook;
 
 pub use field_error::FieldError;
 pub use keyset::{Direction, Key};

@@ -7,6 +7,7 @@
 pub mod liquidsoap;
 pub mod mpv;
 pub mod playlists;
+pub mod reachability;
 pub mod stations;
 
 use crate::db::{locks, DbConn, DbPool};

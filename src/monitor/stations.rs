@@ -27,6 +27,7 @@ const LOCK_CHECK: Duration = Duration::from_secs(5);
 pub struct Supervisor {
     pool: DbPool,
     running: HashMap<i64, (StationRow, ShutdownTrigger, Running)>,
+    offline_after: Option<std::time::Duration>,
 }
 
 impl Supervisor {
@@ -35,7 +36,15 @@ impl Supervisor {
         Supervisor {
             pool,
             running: HashMap::new(),
+            offline_after: None,
         }
+    }
+
+    /// How long a station's streamer must be unreachable before `station_offline` is reported
+    /// (`webhooks.offline_after_s`; the monitor's default otherwise).
+    pub fn offline_after(mut self, wait: std::time::Duration) -> Supervisor {
+        self.offline_after = Some(wait);
+        self
     }
 
     /// Stops the workers of stations that are gone or changed, and starts the missing ones.
@@ -62,7 +71,10 @@ impl Supervisor {
                 continue;
             }
             match StationConfig::try_from(&row) {
-                Ok(config) => {
+                Ok(mut config) => {
+                    if let Some(wait) = self.offline_after {
+                        config.offline_after = wait;
+                    }
                     let (trigger, stop) = shutdown::channel();
                     let task = worker::spawn(Station::new(config, self.pool.clone()), stop);
                     self.running.insert(id, (row, trigger, task));

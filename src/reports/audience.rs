@@ -316,15 +316,25 @@ fn from_rollups(
         Some(By::Source) => Some("source:"),
         Some(By::Station) | None => None,
     };
-    let mut starts: HashMap<Kind, Vec<DateTime<Utc>>> = HashMap::new();
-    for (kind, span) in plans.iter().flatten().chain(&whole) {
-        starts.entry(*kind).or_default().push(span.start);
+    // Blocks that are a whole interval are read for their figures; those an interval unites
+    // with others, with their listener sets too.
+    let mut starts: HashMap<(Kind, bool), Vec<DateTime<Utc>>> = HashMap::new();
+    for plan in &plans {
+        for (kind, span) in plan {
+            starts.entry((*kind, plan.len() > 1)).or_default().push(span.start);
+        }
+    }
+    for (kind, span) in &whole {
+        starts.entry((*kind, false)).or_default().push(span.start);
     }
     let mut stored: HashMap<(Kind, DateTime<Utc>, String), Block> = HashMap::new();
-    for (kind, mut list) in starts {
+    // With sets last, so a block wanted both ways keeps its sets.
+    let mut wanted: Vec<_> = starts.into_iter().collect();
+    wanted.sort_by_key(|((kind, sets), _)| (*sets, *kind));
+    for ((kind, sets), mut list) in wanted {
         list.sort();
         list.dedup();
-        for b in db::audience::blocks(conn, *station_id, kind, &list, &[""], prefix)? {
+        for b in db::audience::blocks(conn, *station_id, kind, &list, &[""], prefix, sets)? {
             stored.insert((b.kind, b.block.span.start, b.group), b.block);
         }
     }

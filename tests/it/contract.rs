@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use airlog::auth::Scope;
 
-use crate::helpers::{free_port, private_temp_dir, token_in, wait_healthy, TestDb};
+use crate::helpers::{airlog_serve, free_port, private_temp_dir, token_in, TestDb};
 
 /// Examples per operation and phase: enough to reach every documented limit, bounded so the
 /// run takes a few minutes at most on a loaded 2-core machine.
@@ -28,35 +28,24 @@ impl Served {
     fn start(db: &TestDb, dir: &std::path::Path) -> Served {
         let port = free_port();
         let log = dir.join("airlog.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
-            .arg("serve")
-            .current_dir(dir)
-            .env_remove("DATABASE_URL")
-            .env("AIRLOG_DATABASE__URL", &db.url)
-            .env("AIRLOG_SERVER__BIND", format!("127.0.0.1:{port}"))
-            .env("AIRLOG_SERVER__WORKERS", "2")
-            .env("AIRLOG_LOG__FORMAT", "json")
-            .env("AIRLOG_JOBS__ENABLED", "false")
-            .env("AIRLOG_MPV__SOCKET_DIRS", "[]")
-            // Browser endpoints are rate limited per address; every request here comes from one.
-            .env("AIRLOG_PLAYER__RATE_LIMIT_PER_MINUTE", "1000000")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start airlog serve");
+        let child = airlog_serve(
+            db,
+            dir,
+            port,
+            &log,
+            &[
+                ("AIRLOG_SERVER__WORKERS", "2"),
+                ("AIRLOG_LOG__FORMAT", "json"),
+                // Browser endpoints are rate limited per address; every request here comes from one.
+                ("AIRLOG_PLAYER__RATE_LIMIT_PER_MINUTE", "1000000"),
+                ("RUST_LOG", "info"),
+            ],
+        );
         let served = Served {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
-        assert!(
-            wait_healthy(&format!("127.0.0.1:{port}"), Duration::from_secs(60)),
-            "airlog did not answer /healthz within 60 s; its log:\n{}",
-            served.log_text()
-        );
         served
     }
 

@@ -451,6 +451,38 @@ pub fn airlog_cmd(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (i32, Stri
     )
 }
 
+/// `airlog serve` as a child process on `db`, listening on `port`, logging to `log`, with jobs
+/// and mpv capture off and these extra variables; returns once it answers `/healthz`.
+pub fn airlog_serve(
+    db: &TestDb,
+    dir: &Path,
+    port: u16,
+    log: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_airlog"))
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("AIRLOG_DATABASE__URL", &db.url)
+        .env("AIRLOG_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("AIRLOG_JOBS__ENABLED", "false")
+        .env("AIRLOG_MPV__SOCKET_DIRS", "[]")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start airlog serve");
+    assert!(
+        wait_healthy(&format!("127.0.0.1:{port}"), Duration::from_secs(60)),
+        "airlog serve did not answer: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    child
+}
+
 /// Runs `cmd` to its end, which must be a success; its standard output.
 pub fn stdout_ok(cmd: &mut Command) -> String {
     let out = cmd

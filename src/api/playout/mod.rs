@@ -2,7 +2,7 @@
 //! for operators, one file per resource. Writing needs `admin`, reading `read`.
 
 mod diffusions;
-mod onair;
+pub(crate) mod onair;
 mod sounds;
 mod stations;
 

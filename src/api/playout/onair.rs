@@ -58,6 +58,7 @@ fn log_filter(
         until,
         r#type: q.r#type,
         source: q.source.clone(),
+        tracks: None,
     })
 }
 
@@ -180,85 +181,95 @@ pub(super) async fn onair_now(
     let body = db::run(&state.pool, move |c| -> Result<OnAirNow, ApiError> {
         let s = playout::station(c, &name)?
             .ok_or_else(|| ApiError::NotFound(format!("no station named {name:?}")))?;
-        let sound = playout::latest_sound(c, s.id, now)?;
-        // Tracks hang on the play's first entry, whether this is it or a resume of it.
-        let track = match &sound {
-            Some(p) => playout::latest_track(c, p.resume_of.unwrap_or(p.id), now)?,
-            None => None,
-        };
-        let duration = match sound.as_ref().and_then(|p| p.sound_id) {
-            Some(id) => playout::sound_duration(c, id)?,
-            None => None,
-        };
-        // A resumed sound has `position_s` behind it already.
-        let remaining = match (&sound, duration) {
-            (Some(p), Some(d)) => Some(
-                (d - p.position_s - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0),
-            ),
-            _ => None,
-        };
-        // The current diffusion is the one whose sound plays, not one merely still scheduled.
-        let running = match sound.as_ref().and_then(|p| p.diffusion_id) {
-            Some(id) => Some(playout::diffusion(c, id)?),
-            None => None,
-        };
-        let next = playout::next_diffusion(c, s.id, now)?;
-        Ok(OnAirNow {
-            station: s.name,
-            at: now,
-            observed: Observed {
-                started_at: sound.as_ref().map(|p| p.date),
-                position_seconds: sound
-                    .as_ref()
-                    .map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
-                remaining_seconds: remaining,
-                sound,
-                track,
-            },
-            scheduled: Scheduled {
-                current: running,
-                next,
-            },
-        })
+        Ok(on_air_now(c, s, now)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// What is on air on station `s` at `now`: the sound and track observed, and the diffusions
+/// scheduled (the API's `/onair/now` and the console's now panel).
+pub(crate) fn on_air_now(
+    c: &mut PgConnection,
+    s: playout::StationRow,
+    now: DateTime<Utc>,
+) -> QueryResult<OnAirNow> {
+    let sound = playout::latest_sound(c, s.id, now)?;
+    // Tracks hang on the play's first entry, whether this is it or a resume of it.
+    let track = match &sound {
+        Some(p) => playout::latest_track(c, p.resume_of.unwrap_or(p.id), now)?,
+        None => None,
+    };
+    let duration = match sound.as_ref().and_then(|p| p.sound_id) {
+        Some(id) => playout::sound_duration(c, id)?,
+        None => None,
+    };
+    // A resumed sound has `position_s` behind it already.
+    let remaining = match (&sound, duration) {
+        (Some(p), Some(d)) => {
+            Some((d - p.position_s - (now - p.date).num_milliseconds() as f64 / 1000.0).max(0.0))
+        }
+        _ => None,
+    };
+    // The current diffusion is the one whose sound plays, not one merely still scheduled.
+    let running = match sound.as_ref().and_then(|p| p.diffusion_id) {
+        Some(id) => Some(playout::diffusion(c, id)?),
+        None => None,
+    };
+    let next = playout::next_diffusion(c, s.id, now)?;
+    Ok(OnAirNow {
+        station: s.name,
+        at: now,
+        observed: Observed {
+            started_at: sound.as_ref().map(|p| p.date),
+            position_seconds: sound
+                .as_ref()
+                .map(|p| p.position_s + (now - p.date).num_milliseconds() as f64 / 1000.0),
+            remaining_seconds: remaining,
+            sound,
+            track,
+        },
+        scheduled: Scheduled {
+            current: running,
+            next,
+        },
+    })
+}
+
 /// What is on air on a station now.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-struct OnAirNow {
-    station: String,
-    at: DateTime<Utc>,
-    observed: Observed,
-    scheduled: Scheduled,
+pub(crate) struct OnAirNow {
+    pub station: String,
+    pub at: DateTime<Utc>,
+    pub observed: Observed,
+    pub scheduled: Scheduled,
 }
 
 /// What the output plays, as the monitor observed it.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Observed {
+pub(crate) struct Observed {
     /// The latest sound entry of the as-run log (a start or a resume), if any.
     #[schema(required)]
-    sound: Option<LogRow>,
+    pub sound: Option<LogRow>,
     /// The latest track of that sound, if any.
     #[schema(required)]
-    track: Option<LogRow>,
+    pub track: Option<LogRow>,
     #[schema(required)]
-    started_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
     /// Seconds into the sound now.
     #[schema(required)]
-    position_seconds: Option<f64>,
+    pub position_seconds: Option<f64>,
     /// Seconds left, when the sound's length is known.
     #[schema(required)]
-    remaining_seconds: Option<f64>,
+    pub remaining_seconds: Option<f64>,
 }
 
 /// The diffusions: the one whose sound plays, and the next one scheduled.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-struct Scheduled {
+pub(crate) struct Scheduled {
     #[schema(required)]
-    current: Option<playout::DiffusionRow>,
+    pub current: Option<playout::DiffusionRow>,
     #[schema(required)]
-    next: Option<playout::DiffusionRow>,
+    pub next: Option<playout::DiffusionRow>,
 }

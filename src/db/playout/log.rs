@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Double, Jsonb, Nullable, Text, Timestamptz};
 use serde::Serialize;
 
 use crate::db::keyset::{self, Walk};
@@ -76,33 +76,31 @@ pub struct NewLog<'a> {
 }
 
 /// Writes a log entry unless the same one exists (see the unique indexes); returns the new
-/// entry's id, or None when it was already there.
+/// entry's id, or None when it was already there. The webhook deliveries of the entry are
+/// written by the same statement (the outbox, see the SQL).
 pub fn insert_log(conn: &mut PgConnection, l: &NewLog<'_>) -> QueryResult<Option<i64>> {
-    Ok(diesel::sql_query(
-        "INSERT INTO onair_log (station_id, type, date, source, comment, path, sound_id, track_id, diffusion_id, \
-         parent_id, tags, date_from, request_key, resume_of, position_s, push_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-         ON CONFLICT DO NOTHING RETURNING id",
+    Ok(
+        diesel::sql_query(include_str!("../../../sql/onair_log_insert.sql"))
+            .bind::<BigInt, _>(l.station_id)
+            .bind::<Text, _>(l.r#type)
+            .bind::<Timestamptz, _>(l.date)
+            .bind::<Text, _>(l.source)
+            .bind::<Text, _>(l.comment)
+            .bind::<Nullable<Text>, _>(l.path)
+            .bind::<Nullable<BigInt>, _>(l.sound_id)
+            .bind::<Nullable<BigInt>, _>(l.track_id)
+            .bind::<Nullable<BigInt>, _>(l.diffusion_id)
+            .bind::<Nullable<BigInt>, _>(l.parent_id)
+            .bind::<Jsonb, _>(&l.tags)
+            .bind::<Nullable<Text>, _>(l.date_from)
+            .bind::<Nullable<Text>, _>(l.request_key)
+            .bind::<Nullable<BigInt>, _>(l.resume_of)
+            .bind::<Double, _>(l.position_s)
+            .bind::<Nullable<BigInt>, _>(l.push_id)
+            .get_result::<Id>(conn)
+            .optional()?
+            .map(|i| i.id),
     )
-    .bind::<BigInt, _>(l.station_id)
-    .bind::<Text, _>(l.r#type)
-    .bind::<Timestamptz, _>(l.date)
-    .bind::<Text, _>(l.source)
-    .bind::<Text, _>(l.comment)
-    .bind::<Nullable<Text>, _>(l.path)
-    .bind::<Nullable<BigInt>, _>(l.sound_id)
-    .bind::<Nullable<BigInt>, _>(l.track_id)
-    .bind::<Nullable<BigInt>, _>(l.diffusion_id)
-    .bind::<Nullable<BigInt>, _>(l.parent_id)
-    .bind::<Jsonb, _>(&l.tags)
-    .bind::<Nullable<Text>, _>(l.date_from)
-    .bind::<Nullable<Text>, _>(l.request_key)
-    .bind::<Nullable<BigInt>, _>(l.resume_of)
-    .bind::<Double, _>(l.position_s)
-    .bind::<Nullable<BigInt>, _>(l.push_id)
-    .get_result::<Id>(conn)
-    .optional()?
-    .map(|i| i.id))
 }
 
 /// The ON_AIR entry of a sound play, by its natural key.
@@ -202,12 +200,14 @@ pub struct LogFilter {
     pub until: Option<DateTime<Utc>>,
     pub r#type: Option<LogType>,
     pub source: Option<String>,
+    /// Only tracks of sounds (true), or only entries that are not tracks (false).
+    pub tracks: Option<bool>,
 }
 
 const LOG_WHERE: &str =
     "WHERE ($1::text IS NULL OR st.name = $1) AND ($2::timestamptz IS NULL OR l.date >= $2) \
      AND ($3::timestamptz IS NULL OR l.date < $3) AND ($4::text IS NULL OR l.type = $4) \
-     AND ($5::text IS NULL OR l.source = $5)";
+     AND ($5::text IS NULL OR l.source = $5) AND ($6::bool IS NULL OR (l.track_id IS NOT NULL) = $6)";
 
 /// How many entries match.
 pub fn count_log(conn: &mut PgConnection, f: &LogFilter) -> QueryResult<i64> {
@@ -224,6 +224,7 @@ pub fn count_log(conn: &mut PgConnection, f: &LogFilter) -> QueryResult<i64> {
     .bind::<Nullable<Timestamptz>, _>(f.until)
     .bind::<Nullable<Text>, _>(f.r#type)
     .bind::<Nullable<Text>, _>(f.source.as_deref())
+    .bind::<Nullable<Bool>, _>(f.tracks)
     .get_result(conn)?;
     Ok(n.n)
 }
@@ -238,14 +239,15 @@ pub fn log_page(
 ) -> QueryResult<Vec<LogRow>> {
     let Walk { op, order, .. } = keyset::walk(direction, true);
     let rows = diesel::sql_query(format!(
-        "{LOG_SELECT} {LOG_WHERE} AND ($6::timestamptz IS NULL OR (l.date, l.id) {op} ($6, $7)) \
-         ORDER BY l.date {order}, l.id {order} LIMIT $8"
+        "{LOG_SELECT} {LOG_WHERE} AND ($7::timestamptz IS NULL OR (l.date, l.id) {op} ($7, $8)) \
+         ORDER BY l.date {order}, l.id {order} LIMIT $9"
     ))
     .bind::<Nullable<Text>, _>(f.station.as_deref())
     .bind::<Nullable<Timestamptz>, _>(f.from)
     .bind::<Nullable<Timestamptz>, _>(f.until)
     .bind::<Nullable<Text>, _>(f.r#type)
     .bind::<Nullable<Text>, _>(f.source.as_deref())
+    .bind::<Nullable<Bool>, _>(f.tracks)
     .bind::<Nullable<Timestamptz>, _>(key.map(|k| k.time))
     .bind::<BigInt, _>(key.map(|k| k.id).unwrap_or(0))
     .bind::<BigInt, _>(limit)

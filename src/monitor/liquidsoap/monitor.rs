@@ -26,8 +26,9 @@ use super::protocol::{
     on_air, parse_float, parse_metadata, parse_metadata_blocks, parse_rids, parse_uptime, OnAir,
 };
 use crate::db::playout::{self, DiffusionRow, LogRow, NewLog, StationRow};
-use crate::db::DbPool;
+use crate::db::{webhooks, DbPool};
 use crate::domain::playout::LogType;
+use crate::monitor::reachability::Reachability;
 use crate::worker::{Backoff, Next, OnError, Worker};
 
 /// A failed tick is retried soon and then every second at most: connection attempts are
@@ -48,6 +49,8 @@ pub struct StationConfig {
     pub playlist_dir: Option<PathBuf>,
     pub poll: Duration,
     pub cancel_timeout: Duration,
+    /// How long the streamer must be unreachable before `station_offline` is reported.
+    pub offline_after: Duration,
 }
 
 impl TryFrom<&StationRow> for StationConfig {
@@ -69,6 +72,7 @@ impl TryFrom<&StationRow> for StationConfig {
             playlist_dir: (!s.playlist_dir.is_empty()).then(|| PathBuf::from(&s.playlist_dir)),
             poll: Duration::from_millis(s.poll_ms.max(100) as u64),
             cancel_timeout: Duration::from_secs(s.cancel_timeout_s.max(1) as u64),
+            offline_after: Duration::from_secs(30),
         })
     }
 }
@@ -106,6 +110,9 @@ pub struct Monitor {
     last_poll: Option<DateTime<Utc>>,
     booted_at: Option<DateTime<Utc>>,
     current: Option<Current>,
+    /// Whether Liquidsoap answers, for the offline/online webhooks; read from the outbox at
+    /// the first step (an outage reported by an earlier run still ends with `online`).
+    reachability: Option<Reachability>,
 }
 
 async fn db<T: Send + 'static>(
@@ -254,6 +261,7 @@ impl Monitor {
             last_poll: None,
             booted_at: None,
             current: None,
+            reachability: None,
         }
     }
 
@@ -729,6 +737,41 @@ impl Monitor {
         }
     }
 
+    /// Reports the streamer going offline or coming back to the webhook outbox.
+    async fn report_reachability(
+        &mut self,
+        now: DateTime<Utc>,
+        reachable: bool,
+    ) -> anyhow::Result<()> {
+        let station_id = self.station.id;
+        let r = match self.reachability.take() {
+            Some(r) => r,
+            None => {
+                let reported = db(&self.pool, move |c| {
+                    webhooks::outage_reported(c, station_id)
+                })
+                .await?;
+                Reachability::new(self.station.offline_after, reported)
+            }
+        };
+        let r = self.reachability.insert(r);
+        let change = r.observe(now, reachable);
+        if let Some(change) = change {
+            let (event, payload) = change.event();
+            db(&self.pool, move |c| {
+                webhooks::enqueue(c, event, Some(station_id), &payload)
+            })
+            .await?;
+            tracing::info!(
+                station = self.station.name.as_str(),
+                event,
+                "streamer reachability changed"
+            );
+        }
+        r.record(now, reachable, change);
+        Ok(())
+    }
+
     /// Ticks every poll interval until shutdown (see the `Worker` impl).
     pub async fn run_until_stopped(mut self, shutdown: crate::shutdown::Shutdown) {
         // Its failures are retried, never returned.
@@ -756,7 +799,18 @@ impl Worker for Monitor {
     }
 
     async fn step(&mut self) -> anyhow::Result<Next> {
-        self.tick(Utc::now()).await?;
+        let now = Utc::now();
+        let ticked = self.tick(now).await;
+        // Only Liquidsoap not answering is an outage (a database error is ours).
+        let reached = match &ticked {
+            Ok(_) => Some(true),
+            Err(e) if e.downcast_ref::<ClientError>().is_some() => Some(false),
+            Err(_) => None,
+        };
+        if let Some(reachable) = reached {
+            self.report_reachability(now, reachable).await?;
+        }
+        ticked?;
         Ok(Next::Wait)
     }
 
