@@ -539,3 +539,66 @@ async fn reports_follow_their_formats_and_are_the_same_bytes_every_time() {
     let _ = f.s1;
     app.stop().await;
 }
+
+/// An Ogg file with these Vorbis comments, made by sox.
+fn tagged(dir: &std::path::Path, name: &str, comments: &[&str]) {
+    let mut cmd = std::process::Command::new("sox");
+    cmd.args(["-q", "-D", "-n"]);
+    for c in comments {
+        cmd.args(["--comment", c]);
+    }
+    let status = cmd
+        .arg(dir.join(name))
+        .args(["synth", "1", "sine", "440"])
+        .status()
+        .expect("sox is installed (make deps)");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn catalog_scan_reads_what_the_reports_need_from_tags() {
+    let app = TestApp::spawn().await;
+    let dir = crate::helpers::private_temp_dir("airlog-tags");
+    tagged(
+        &dir,
+        "a.ogg",
+        &[
+            "TITLE=Song A",
+            "ARTIST=Band A",
+            "ALBUM=First",
+            "LABEL=Label A",
+            "ISRC=us-rc1-76-07839",
+            "COMPOSER=Writer A",
+        ],
+    );
+    // No LABEL: the publisher (ORGANIZATION) stands in; a malformed ISRC is left out.
+    tagged(
+        &dir,
+        "b.ogg",
+        &[
+            "TITLE=Song B",
+            "ARTIST=Band B",
+            "ORGANIZATION=Publisher B",
+            "ISRC=not an isrc",
+        ],
+    );
+    let env = [("DATABASE_URL", app.db.url.as_str())];
+    let (code, stdout, stderr) =
+        crate::helpers::airlog_cmd(&["catalog", "scan", dir.to_str().unwrap()], &env, &dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 sounds registered"), "{stdout}");
+    let sounds = airlog::db::playout::sounds(&mut app.db.conn(), None, 10).unwrap();
+    let a = sounds.iter().find(|s| s.path.ends_with("a.ogg")).unwrap();
+    assert_eq!(
+        (
+            a.album.as_str(),
+            a.label.as_str(),
+            a.isrc.as_str(),
+            a.composer.as_str()
+        ),
+        ("First", "Label A", "USRC17607839", "Writer A")
+    );
+    let b = sounds.iter().find(|s| s.path.ends_with("b.ogg")).unwrap();
+    assert_eq!((b.label.as_str(), b.isrc.as_str()), ("Publisher B", ""));
+    app.stop().await;
+}
