@@ -301,7 +301,10 @@ fn from_rollups(
     let mut starts: HashMap<(Kind, bool), Vec<DateTime<Utc>>> = HashMap::new();
     for plan in &plans {
         for (kind, span) in plan {
-            starts.entry((*kind, plan.len() > 1)).or_default().push(span.start);
+            starts
+                .entry((*kind, plan.len() > 1))
+                .or_default()
+                .push(span.start);
         }
     }
     for (kind, span) in &whole {
