@@ -892,28 +892,40 @@ pub async fn health_page(
 ) -> Result<HttpResponse, ConsoleError> {
     let default = state.settings.station.time_zone.0;
     let admin = viewer.admin;
-    let (s, health, stations, tokens) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
-        let s = load_station(c, &name, default)?;
-        let health = console::health(c)?;
-        let mut stations = Vec::new();
-        for row in playout::stations(c)? {
-            let monitor =
-                console::monitor_state(c, row.id, crate::monitor::station_lock_key(row.id))?;
-            stations.push(views::StationHealth {
-                name: row.name,
-                streamer: row.streamer.as_str().to_string(),
-                monitor,
-            });
-        }
-        let tokens = if admin { Some(tokens::list(c)?) } else { None };
-        Ok((s, health, stations, tokens))
-    })
-    .await?;
+    let (s, health, stations, tokens, webhooks) =
+        db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
+            let s = load_station(c, &name, default)?;
+            let health = console::health(c)?;
+            let mut stations = Vec::new();
+            for row in playout::stations(c)? {
+                let monitor =
+                    console::monitor_state(c, row.id, crate::monitor::station_lock_key(row.id))?;
+                stations.push(views::StationHealth {
+                    name: row.name,
+                    streamer: row.streamer.as_str().to_string(),
+                    monitor,
+                });
+            }
+            let (tokens, webhooks) = if admin {
+                (Some(tokens::list(c)?), Some(db::webhooks::endpoints(c)?))
+            } else {
+                (None, None)
+            };
+            Ok((s, health, stations, tokens, webhooks))
+        })
+        .await?;
     let f = frame(&viewer, &s, Tab::Health);
     Ok(page(views::layout(
         &f,
         "Health",
         None,
-        views::health_page(&f, s.tz, &health, &stations, tokens.as_deref()),
+        views::health_page(
+            &f,
+            s.tz,
+            &health,
+            &stations,
+            tokens.as_deref(),
+            webhooks.as_deref(),
+        ),
     )))
 }

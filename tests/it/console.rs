@@ -1103,3 +1103,50 @@ async fn an_admin_adds_a_diffusion_in_the_station_time_and_a_trusted_proxy_signs
     assert_eq!(res.headers()["location"], "/console/");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_now_panel_and_health_say_since_when_the_streamer_is_unreachable() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhooks.offline_after_s = 1;
+        s.webhooks.allow_private = true;
+    })
+    .await;
+    let admin = app.admin_token();
+    // The monitor records outages for the webhooks; an endpoint must listen for them.
+    let (status, body) = app
+        .post_json(
+            "/api/v1/webhooks/",
+            &admin,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["station_offline"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let dir = crate::helpers::private_temp_dir("airlog-console-offline");
+    playout::upsert_station(
+        &mut app.db.conn(),
+        &crate::helpers::station_row(
+            "main",
+            "liquidsoap",
+            dir.join("no.sock").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let session = sign_in(&app, &admin).await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let panel = loop {
+        let (status, html, _) = get(&app, "/console/stations/main/now", Some(&session)).await;
+        assert_eq!(status, 200, "{html}");
+        if html.contains("data-testid=\"unreachable\"") || Instant::now() > deadline {
+            break html;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(panel.contains("liquidsoap unreachable since"), "{panel}");
+    let (_, health, _) = get(&app, "/console/stations/main/health", Some(&session)).await;
+    assert!(health.contains("streamer unreachable since"), "{health}");
+    assert!(
+        health.contains("data-testid=\"webhooks\"") && health.contains("http://127.0.0.1:9<"),
+        "the receiver's host only: {health}"
+    );
+    app.stop().await;
+}
