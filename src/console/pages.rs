@@ -257,14 +257,20 @@ pub async fn now_page(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let default = state.settings.station.time_zone.0;
+    let (default, hour) = (
+        state.settings.station.time_zone.0,
+        state.settings.station.day_start_hour.0,
+    );
     let (s, view, recent, last_id) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
         let s = load_station(c, &name, default)?;
         // Read first, so an entry written while the page is built is sent live, not lost.
         let last_id = console::last_log_id(c)?;
         let view = now_view(c, &s)?;
+        // Today's latest: times without a date must not mix in yesterday's.
+        let today = broadcast::day_of(view.now.at, hour, s.tz);
         let filter = LogFilter {
             station: Some(s.row.name.clone()),
+            from: Some(broadcast::day_bounds(today, hour, s.tz).0),
             ..LogFilter::default()
         };
         let recent = playout::log_page(c, &filter, None, Direction::After, RECENT_ROWS)?;

@@ -389,7 +389,7 @@ pub fn now_page(frame: &Frame<'_>, v: &NowView, recent: &[LogRow], last_id: i64)
         Some(last_id),
         html! {
             (now_panel(v))
-            h2 { "Latest entries " span.live data-testid="live" { "" } }
+            h2 { "Today's latest entries " span.live data-testid="live" { "" } }
             (log_table(recent, v.tz, "all", true))
             p { a href=(station_path(frame.station, Tab::Log)) { "The whole day →" } }
         },

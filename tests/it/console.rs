@@ -904,6 +904,15 @@ async fn screenshots() {
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
         }
     }
+    // The studio at night: the dark scheme, as the browser prefers it.
+    b.resize(1366, 900).await;
+    b.prefer_dark(true).await;
+    for (name, path) in [&pages[0], &pages[3], &pages[6]] {
+        b.goto(&app.url(path)).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let png = b.screenshot_full(1366, 900).await;
+        std::fs::write(dir.join(format!("{name}-desktop-dark.png")), png).unwrap();
+    }
     eprintln!("screenshots written to {}", dir.display());
     b.quit().await;
     busy.app.stop().await;
