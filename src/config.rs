@@ -83,6 +83,10 @@ pub struct WebhookSettings {
     pub offline_after_s: u64,
     /// Days finished deliveries (and their attempts) are kept; 0 keeps them forever.
     pub keep_days: u32,
+    /// Listener counts (devices listening now) whose crossing sends `listeners`; empty: none.
+    pub listener_thresholds: Vec<u32>,
+    /// Seconds between looks at the listeners now, for `listener_thresholds`.
+    pub listener_check_s: u64,
 }
 
 impl Default for WebhookSettings {
@@ -99,6 +103,8 @@ impl Default for WebhookSettings {
             allow_networks: Vec::new(),
             offline_after_s: 30,
             keep_days: 30,
+            listener_thresholds: Vec::new(),
+            listener_check_s: 60,
         }
     }
 }

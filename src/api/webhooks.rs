@@ -65,7 +65,7 @@ pub(super) struct WebhookIn {
     #[schema(example = "https://radio.example/hooks/airlog")]
     url: String,
     /// The events to send: `on_air`, `track`, `diffusion_start`, `diffusion_cancel`,
-    /// `station_offline`, `station_online`.
+    /// `station_offline`, `station_online`, `listeners`.
     events: Vec<String>,
     /// `generic` (default), `discord`, `tunein` or `mastodon`.
     preset: Option<String>,
@@ -121,7 +121,7 @@ async fn checked(
         match Event::parse(name) {
             Some(Event::Ping) | None => errors.push(FieldError::new(
                 format!("events[{i}]"),
-                "must be one of on_air, track, diffusion_start, diffusion_cancel, station_offline, station_online",
+                "must be one of on_air, track, diffusion_start, diffusion_cancel, station_offline, station_online, listeners",
             )),
             Some(e) if preset.is_some_and(|p| !p.accepts(e)) => errors.push(FieldError::new(
                 format!("events[{i}]"),

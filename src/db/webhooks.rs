@@ -549,3 +549,33 @@ pub fn prune(conn: &mut PgConnection, before: DateTime<Utc>, limit: i64) -> Quer
     .bind::<BigInt, _>(limit)
     .execute(conn)
 }
+
+/// The level of listener thresholds stored at the last look, and the listeners then.
+pub fn listener_level(conn: &mut PgConnection) -> QueryResult<Option<(i32, i64)>> {
+    #[derive(QueryableByName)]
+    struct L {
+        #[diesel(sql_type = Integer)]
+        level: i32,
+        #[diesel(sql_type = BigInt)]
+        listeners: i64,
+    }
+    Ok(
+        diesel::sql_query("SELECT level, listeners FROM webhook_listener_level")
+            .get_result::<L>(conn)
+            .optional()?
+            .map(|l| (l.level, l.listeners)),
+    )
+}
+
+/// Stores the level of listener thresholds reached now.
+pub fn set_listener_level(conn: &mut PgConnection, level: i32, listeners: i64) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO webhook_listener_level (level, listeners) VALUES ($1, $2) \
+         ON CONFLICT (singleton) DO UPDATE SET level = excluded.level, \
+         listeners = excluded.listeners, updated_at = now()",
+    )
+    .bind::<Integer, _>(level)
+    .bind::<BigInt, _>(listeners)
+    .execute(conn)
+    .map(drop)
+}

@@ -15,6 +15,8 @@ named! {
         StationOffline = "station_offline",
         /// The monitor reached the streamer again after an offline event.
         StationOnline = "station_online",
+        /// The listeners now crossed one of `webhooks.listener_thresholds`, up or down.
+        Listeners = "listeners",
         /// A sample sent by the test action (whatever the endpoint's events).
         Ping = "ping",
     }
@@ -59,6 +61,34 @@ impl Preset {
     }
 }
 
+/// How many of the thresholds `listeners` reach.
+pub fn listener_level(thresholds: &[u32], listeners: i64) -> usize {
+    thresholds
+        .iter()
+        .filter(|&&t| i64::from(t) <= listeners)
+        .count()
+}
+
+/// What a move from `previous` to `listeners` crossed, if anything: the direction, and the
+/// highest threshold reached now (none: below every one).
+pub fn listener_crossing(
+    thresholds: &[u32],
+    previous_level: usize,
+    listeners: i64,
+) -> Option<(&'static str, Option<u32>)> {
+    let level = listener_level(thresholds, listeners);
+    let reached = thresholds
+        .iter()
+        .copied()
+        .filter(|&t| i64::from(t) <= listeners)
+        .max();
+    match level.cmp(&previous_level) {
+        std::cmp::Ordering::Greater => Some(("up", reached)),
+        std::cmp::Ordering::Less => Some(("down", reached)),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
 named! {
     /// Where a delivery is.
     pub enum DeliveryStatus {
@@ -85,5 +115,16 @@ mod tests {
         assert!(!Preset::Tunein.accepts(Event::StationOffline));
         assert!(Preset::Generic.accepts(Event::DiffusionCancel));
         assert_eq!("station_online".parse::<Event>(), Ok(Event::StationOnline));
+    }
+
+    #[test]
+    fn listener_thresholds_are_crossed_up_and_down_once() {
+        let t = [10, 100];
+        assert_eq!(listener_level(&t, 9), 0);
+        assert_eq!(listener_crossing(&t, 0, 9), None);
+        assert_eq!(listener_crossing(&t, 0, 10), Some(("up", Some(10))));
+        assert_eq!(listener_crossing(&t, 1, 99), None);
+        assert_eq!(listener_crossing(&t, 1, 250), Some(("up", Some(100))));
+        assert_eq!(listener_crossing(&t, 2, 3), Some(("down", None)));
     }
 }

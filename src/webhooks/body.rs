@@ -164,6 +164,14 @@ pub fn headline(b: &WebhookBody) -> String {
         Some(Event::DiffusionCancel) => format!("Cancelled on {station}: {}", diffusion()),
         Some(Event::StationOffline) => format!("{station} is off air"),
         Some(Event::StationOnline) => format!("{station} is back on air"),
+        Some(Event::Listeners) => {
+            let n = b
+                .data
+                .as_ref()
+                .and_then(|d| d["listeners"].as_i64())
+                .unwrap_or(0);
+            format!("{station}: {n} listening now")
+        }
         Some(Event::Ping) | None => format!("Test message from airlog ({station})"),
     }
 }

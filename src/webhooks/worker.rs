@@ -14,7 +14,7 @@ use super::guard::{self, Guard};
 use crate::config::WebhookSettings;
 use crate::db::webhooks::{self as queries, Attempt, DeliveryRow, EndpointRow};
 use crate::db::{self, locks, DbPool};
-use crate::domain::webhook::Preset;
+use crate::domain::webhook::{listener_crossing, listener_level, Event, Preset};
 use crate::worker::{Backoff, Next, OnError, Worker};
 use diesel::Connection;
 
@@ -30,6 +30,8 @@ pub struct Deliverer {
     busy: HashMap<tokio::task::Id, i64>,
     /// When old deliveries were last pruned.
     pruned: Option<Instant>,
+    /// When the listeners now were last compared with the thresholds.
+    listeners_checked: Option<Instant>,
 }
 
 /// How often old deliveries are pruned, and how many at most each time.
@@ -45,7 +47,29 @@ impl Deliverer {
             senders: JoinSet::new(),
             busy: HashMap::new(),
             pruned: None,
+            listeners_checked: None,
         }
+    }
+
+    /// Compares the listeners now with `webhooks.listener_thresholds` every
+    /// `listener_check_s`, and records a `listeners` event when a threshold was crossed.
+    async fn check_listeners(&mut self) -> anyhow::Result<()> {
+        let every = Duration::from_secs(self.settings.listener_check_s.max(1));
+        if self.settings.listener_thresholds.is_empty()
+            || self.listeners_checked.is_some_and(|c| c.elapsed() < every)
+        {
+            return Ok(());
+        }
+        self.listeners_checked = Some(Instant::now());
+        let thresholds = self.settings.listener_thresholds.clone();
+        let crossed = db::run(&self.pool, move |c| {
+            c.transaction(|c| listener_step(c, &thresholds))
+        })
+        .await?;
+        if let Some((direction, listeners)) = crossed {
+            tracing::info!(direction, listeners, "listeners crossed a threshold");
+        }
+        Ok(())
     }
 
     /// Deletes finished deliveries older than `webhooks.keep_days`, once an hour.
@@ -98,6 +122,7 @@ impl Worker for Deliverer {
             self.reap(done);
         }
         self.prune().await?;
+        self.check_listeners().await?;
         let due = db::run(&self.pool, |c| queries::due_endpoints(c, Utc::now())).await?;
         for endpoint_id in due {
             if self.busy.values().any(|&b| b == endpoint_id) {
@@ -171,20 +196,19 @@ pub async fn deliver_next(
     let Some((endpoint, preset, delivery, body, coalesced)) = prepared else {
         return Ok(Sent::Nothing);
     };
+    let retry = Retry {
+        settings,
+        // A receiver that is down stays backed off when a coalesced backlog hands its attempts
+        // to a newer delivery: the endpoint's run of failures counts too.
+        failures: delivery.attempts.max(endpoint.consecutive_failures).max(0) as u32,
+        created_at: delivery.created_at,
+    };
     let attempt = match guard::parse_url(&endpoint.url) {
         Ok(url) => {
             let out = body::outgoing(preset, &url, &endpoint.secret, &body);
-            send(settings, &endpoint, &delivery, out).await
+            send(&retry, &endpoint, &delivery, out).await
         }
-        Err(e) => failure(
-            settings,
-            &delivery,
-            Utc::now(),
-            0,
-            None,
-            None,
-            format!("URL {e}"),
-        ),
+        Err(e) => retry.failure(Utc::now(), 0, None, None, format!("URL {e}")),
     };
     let delivered = attempt.error.is_none();
     let host = guard::parse_url(&endpoint.url)
@@ -264,6 +288,48 @@ fn prepare(
     Ok(Some((endpoint, preset, delivery, body, coalesced)))
 }
 
+/// One look at the listeners now, under a lock (one process looks at a time): the first look
+/// only records the level; a later one that finds another level records a `listeners` event.
+/// The crossing's direction and the listeners, if one was crossed.
+fn listener_step(
+    c: &mut diesel::PgConnection,
+    thresholds: &[u32],
+) -> anyhow::Result<Option<(&'static str, i64)>> {
+    if !locks::try_xact_lock(c, LISTENERS_LOCK_KEY)? {
+        return Ok(None);
+    }
+    let listeners: i64 = crate::db::player_events::listeners_now(c, LISTENING_WINDOW_S)?
+        .iter()
+        .map(|s| s.devices)
+        .sum();
+    let level = listener_level(thresholds, listeners);
+    let crossing = match queries::listener_level(c)? {
+        Some((previous, before)) => {
+            listener_crossing(thresholds, previous.max(0) as usize, listeners)
+                .map(|(direction, reached)| (direction, reached, before))
+        }
+        None => None,
+    };
+    queries::set_listener_level(c, level as i32, listeners)?;
+    let Some((direction, reached, before)) = crossing else {
+        return Ok(None);
+    };
+    let payload = serde_json::json!({
+        "listeners": listeners,
+        "previous": before,
+        "direction": direction,
+        "threshold": reached,
+        "thresholds": thresholds,
+    });
+    queries::enqueue(c, Event::Listeners.as_str(), None, &payload)?;
+    Ok(Some((direction, listeners)))
+}
+
+/// Devices seen within this many seconds are listening now (as `/stats/listeners/now` counts).
+const LISTENING_WINDOW_S: f64 = 120.0;
+/// The advisory lock of the listener look.
+const LISTENERS_LOCK_KEY: i64 = 0x6169_726c_0300_0000;
+
 /// The advisory lock key of a webhook endpoint (beside the stations' in `monitor`).
 fn endpoint_lock_key(endpoint_id: i64) -> i64 {
     0x6169_726c_0200_0000 + endpoint_id
@@ -271,27 +337,18 @@ fn endpoint_lock_key(endpoint_id: i64) -> i64 {
 
 /// Makes the request, on the addresses the guard checked, and judges the answer.
 async fn send(
-    settings: &WebhookSettings,
+    retry: &Retry<'_>,
     endpoint: &EndpointRow,
     delivery: &DeliveryRow,
     out: Outgoing,
 ) -> Attempt {
+    let settings = retry.settings;
     let at = Utc::now();
     let started = Instant::now();
     let guard = Guard::new(settings);
     let addrs = match guard.resolve(&out.url).await {
         Ok(a) => a,
-        Err(e) => {
-            return failure(
-                settings,
-                delivery,
-                at,
-                0,
-                None,
-                None,
-                format!("refused: {e}"),
-            )
-        }
+        Err(e) => return retry.failure(at, 0, None, None, format!("refused: {e}")),
     };
     let host = out.url.host_str().unwrap_or_default().to_string();
     let client = reqwest::Client::builder()
@@ -303,17 +360,7 @@ async fn send(
         .build();
     let client = match client {
         Ok(c) => c,
-        Err(e) => {
-            return failure(
-                settings,
-                delivery,
-                at,
-                0,
-                None,
-                None,
-                format!("client: {e}"),
-            )
-        }
+        Err(e) => return retry.failure(at, 0, None, None, format!("client: {e}")),
     };
     let mut req = client
         .request(out.method, out.url)
@@ -368,15 +415,7 @@ async fn send(
                 // The receiver paces us: wait what it asks (within the backoff's cap), and
                 // do not hold it against the endpoint.
                 let wait = retry_after.map(|s| Duration::from_secs(s.min(settings.max_backoff_s)));
-                let mut a = failure(
-                    settings,
-                    delivery,
-                    at,
-                    latency_ms,
-                    code,
-                    excerpt,
-                    "HTTP 429".into(),
-                );
+                let mut a = retry.failure(at, latency_ms, code, excerpt, "HTTP 429".into());
                 // Retry-After counts from the answer, not from when the request left.
                 if let (Some(w), Some(_)) = (wait, a.retry_at) {
                     a.retry_at =
@@ -385,9 +424,7 @@ async fn send(
                 a.counts_as_failure = false;
                 a
             } else {
-                failure(
-                    settings,
-                    delivery,
+                retry.failure(
                     at,
                     latency_ms,
                     code,
@@ -404,7 +441,7 @@ async fn send(
             } else {
                 format!("request failed: {}", e.without_url())
             };
-            failure(settings, delivery, at, latency_ms, None, None, why)
+            retry.failure(at, latency_ms, None, None, why)
         }
     }
 }
@@ -418,29 +455,39 @@ fn excerpt_of(bytes: &[u8]) -> Option<String> {
     Some(text.replace('\0', ""))
 }
 
-/// A failed attempt: retried after the backoff with jitter, or given up once the event is
-/// older than `give_up_after_s`.
-fn failure(
-    settings: &WebhookSettings,
-    delivery: &DeliveryRow,
-    at: DateTime<Utc>,
-    latency_ms: i32,
-    response_status: Option<i32>,
-    response_excerpt: Option<String>,
-    error: String,
-) -> Attempt {
-    let delay = retry_delay(settings, delivery.attempts as u32 + 1, jitter());
-    let retry_at = at + chrono::Duration::from_std(delay).unwrap_or_default();
-    let give_up_at =
-        delivery.created_at + chrono::Duration::seconds(settings.give_up_after_s as i64);
-    Attempt {
-        at,
-        response_status,
-        latency_ms,
-        response_excerpt,
-        error: Some(error),
-        retry_at: (at < give_up_at).then_some(retry_at.min(give_up_at.max(at))),
-        counts_as_failure: true,
+/// How the failed attempts of one delivery are retried.
+struct Retry<'a> {
+    settings: &'a WebhookSettings,
+    /// Failures in a row before this attempt.
+    failures: u32,
+    /// When the event happened: it is given up `give_up_after_s` later.
+    created_at: DateTime<Utc>,
+}
+
+impl Retry<'_> {
+    /// A failed attempt: retried after the backoff with jitter, or given up once the event is
+    /// older than `give_up_after_s`.
+    fn failure(
+        &self,
+        at: DateTime<Utc>,
+        latency_ms: i32,
+        response_status: Option<i32>,
+        response_excerpt: Option<String>,
+        error: String,
+    ) -> Attempt {
+        let delay = retry_delay(self.settings, self.failures + 1, jitter());
+        let retry_at = at + chrono::Duration::from_std(delay).unwrap_or_default();
+        let give_up_at =
+            self.created_at + chrono::Duration::seconds(self.settings.give_up_after_s as i64);
+        Attempt {
+            at,
+            response_status,
+            latency_ms,
+            response_excerpt,
+            error: Some(error),
+            retry_at: (at < give_up_at).then_some(retry_at.min(give_up_at.max(at))),
+            counts_as_failure: true,
+        }
     }
 }
 

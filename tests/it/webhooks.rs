@@ -996,3 +996,124 @@ fn finished_deliveries_older_than_the_keep_days_are_pruned_pending_ones_never() 
         "the old pending one and the recent one stay"
     );
 }
+
+#[tokio::test]
+async fn a_dead_receiver_stays_backed_off_while_its_backlog_is_coalesced() {
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.webhooks.initial_backoff_ms = 400;
+        s.webhooks.max_backoff_s = 60;
+    })
+    .await;
+    let token = app.admin_token();
+    // Nothing listens there: every attempt is refused at once.
+    let dead = format!("http://127.0.0.1:{}/discord", free_port());
+    let endpoint = create(
+        &app.address,
+        &token,
+        &json!({"url": dead, "events": ["track"], "preset": "discord"}),
+    )
+    .await;
+    let mut conn = app.db.conn();
+    let (station, sound, tracks) = catalogue(&mut conn, 20);
+    let play = log_entries(&mut conn, station, sound, &[])[0];
+    let start = Utc::now();
+    for (i, t) in tracks.iter().enumerate() {
+        log_track(
+            &mut conn,
+            station,
+            sound,
+            play,
+            *t,
+            start + chrono::Duration::milliseconds(i as i64 * 200),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows = deliveries(&app, &token, endpoint["id"].as_i64().unwrap()).await;
+    let attempts: i64 = rows.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
+    // Backing off from 0.4 s, doubling (jitter: half to all of it), takes at least 3 s to make
+    // 5 attempts; starting afresh with each newer song would make one every 0.2-0.4 s.
+    assert!(
+        (2..=7).contains(&attempts),
+        "{attempts} attempts in 4 s: {rows:#?}"
+    );
+    assert_eq!(rows.len(), 20, "every song has its delivery");
+    assert!(rows.iter().all(|d| d["status"] != "delivered"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listeners_crossing_a_threshold_up_and_down_is_sent_once_each_way() {
+    let app = TestApp::spawn_with(|s| {
+        quick(s);
+        s.webhooks.listener_thresholds = vec![2];
+        s.webhooks.listener_check_s = 1;
+    })
+    .await;
+    let token = app.admin_token();
+    let receiver = Receiver::start(free_port()).await;
+    create(
+        &app.address,
+        &token,
+        &json!({"url": receiver.url("/hook"), "events": ["listeners"]}),
+    )
+    .await;
+    // Two media-server listeners start, then one stops (the heartbeats count them).
+    let jellyfin = |kind: &str, device: &str| {
+        json!({"NotificationType": kind, "UtcTimestamp": rfc3339(Utc::now()), "UserId": device,
+               "DeviceId": device, "ItemId": "song", "RunTimeTicks": 1_800_000_000i64})
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for device in ["d1", "d2"] {
+        let (status, _) = app
+            .post_json(
+                "/api/v1/ingest/jellyfin",
+                &token,
+                &jellyfin("PlaybackStart", device),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    wait_for_events(&receiver, &["listeners"]).await;
+    let (status, _) = app
+        .post_json(
+            "/api/v1/ingest/jellyfin",
+            &token,
+            &jellyfin("PlaybackStop", "d2"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    let bodies = loop {
+        let bodies: Vec<Value> = receiver
+            .got()
+            .iter()
+            .filter(|g| g.event == "listeners" && g.accepted)
+            .map(|g| serde_json::from_slice(&g.body).unwrap())
+            .collect();
+        if bodies.len() >= 2 {
+            break bodies;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{bodies:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.got().len(), 2, "once each way, not at every look");
+    let seen: Vec<(&str, i64)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["data"]["direction"].as_str().unwrap(),
+                b["data"]["listeners"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("up", 2), ("down", 1)]);
+    assert_eq!(bodies[0]["data"]["threshold"], 2);
+    receiver.stop().await;
+    app.stop().await;
+}
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
