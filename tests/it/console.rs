@@ -309,6 +309,11 @@ async fn browser_sign_in(b: &Browser, app: &TestApp, token: &str, to: &str) {
     b.send_keys(&field, token).await;
     b.click(&b.find("form[data-testid=signin] button[type=submit]").await)
         .await;
+    // The sign-in page has a main too: wait for the address to leave it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.url().await.contains("/console/signin") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     b.wait_for("main#main", Duration::from_secs(5)).await;
     assert!(
         b.url().await.ends_with(to),
