@@ -1,5 +1,6 @@
 -- Writes an as-run log entry unless the same one exists (see the unique indexes), and in the
--- same statement one webhook delivery per enabled endpoint that asked for its event: the
+-- same statement one webhook delivery per enabled endpoint that asked for its event (and its
+-- station, for an endpoint of one station): the
 -- transactional outbox, so no crash can separate an entry from its deliveries.
 -- Events: a sound on air (on_air), a track of one (track), a diffusion started or cancelled.
 WITH entry AS (
@@ -20,7 +21,9 @@ WITH entry AS (
 ), outbox AS (
     INSERT INTO webhook_delivery (endpoint_id, event, station_id, log_id)
     SELECT e.id, event.name, event.station_id, event.id
-    FROM event JOIN webhook_endpoint e ON e.enabled AND event.name = ANY (e.events)
+    FROM event JOIN webhook_endpoint e
+         ON e.enabled AND event.name = ANY (e.events)
+         AND (e.station_id IS NULL OR e.station_id = event.station_id)
     ORDER BY e.id
 )
 SELECT id FROM entry

@@ -14,7 +14,7 @@ use crate::config::WebhookSettings;
 use crate::db::webhooks::{
     self as queries, AttemptRow, DeliveryRow, EndpointRow, EndpointSettings,
 };
-use crate::db::{self};
+use crate::db::{self, playout};
 use crate::domain::webhook::{DeliveryStatus, Event, Preset};
 use crate::domain::FieldError;
 use crate::webhooks::body::WebhookBody;
@@ -67,6 +67,8 @@ pub(super) struct WebhookIn {
     /// The events to send: `on_air`, `track`, `diffusion_start`, `diffusion_cancel`,
     /// `station_offline`, `station_online`, `listeners`.
     events: Vec<String>,
+    /// The only station whose events it gets (by name); absent: every station's.
+    station: Option<String>,
     /// `generic` (default), `discord`, `tunein` or `mastodon`.
     preset: Option<String>,
     /// The key of `X-Airlog-Signature` (the Mastodon preset sends it as its access token);
@@ -82,6 +84,8 @@ pub(super) struct WebhookIn {
 pub(super) struct WebhookPatch {
     url: Option<String>,
     events: Option<Vec<String>>,
+    /// A station's name, or `""` for every station.
+    station: Option<String>,
     preset: Option<String>,
     /// A new secret (never shown again).
     secret: Option<String>,
@@ -153,6 +157,25 @@ async fn checked(
     Ok(EndpointSettings { events, ..s })
 }
 
+/// The station an endpoint is for, by name: None for every station (no name, or `""`).
+async fn station_of(state: &AppState, name: Option<String>) -> Result<Option<i64>, ApiError> {
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    let wanted = name.clone();
+    let found = db::run(&state.pool, move |c| playout::station(c, &wanted)).await?;
+    match found {
+        Some(s) => Ok(Some(s.id)),
+        None => Err(ApiError::validation(
+            "invalid webhook",
+            vec![FieldError::new(
+                "station",
+                format!("no station named {name:?}"),
+            )],
+        )),
+    }
+}
+
 /// 32 random bytes as hex.
 fn new_secret() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
@@ -185,6 +208,7 @@ async fn create_webhook(
     };
     let settings = checked(
         EndpointSettings {
+            station_id: station_of(&state, body.station).await?,
             url: body.url,
             events: body.events,
             preset: body
@@ -265,6 +289,10 @@ async fn update_webhook(
         .ok_or_else(|| no_endpoint(id))?;
     let settings = checked(
         EndpointSettings {
+            station_id: match patch.station {
+                None => base.station_id,
+                name => station_of(&state, name).await?,
+            },
             url: patch.url.unwrap_or(base.url),
             events: patch.events.unwrap_or(base.events),
             preset: patch.preset.unwrap_or(base.preset),

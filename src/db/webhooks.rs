@@ -15,6 +15,12 @@ pub struct EndpointRow {
     pub url: String,
     #[diesel(sql_type = Array<Text>)]
     pub events: Vec<String>,
+    /// The only station whose events it gets (none: every station's).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub station: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    #[serde(skip)]
+    pub station_id: Option<i64>,
     #[diesel(sql_type = Text)]
     pub preset: String,
     #[diesel(sql_type = Text)]
@@ -37,14 +43,16 @@ pub struct EndpointRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, url, events, preset, secret, enabled, state, \
-     consecutive_failures, last_error, created_at, updated_at";
+const ENDPOINT_COLUMNS: &str = "id, url, events, station_id, \
+     (SELECT st.name FROM station st WHERE st.id = station_id) AS station, preset, secret, enabled, \
+     state, consecutive_failures, last_error, created_at, updated_at";
 
 /// An endpoint's settings, as written.
 #[derive(Debug, Clone)]
 pub struct EndpointSettings {
     pub url: String,
     pub events: Vec<String>,
+    pub station_id: Option<i64>,
     pub preset: String,
     pub secret: String,
     pub enabled: bool,
@@ -53,14 +61,15 @@ pub struct EndpointSettings {
 /// Stores a new endpoint.
 pub fn insert_endpoint(conn: &mut PgConnection, e: &EndpointSettings) -> QueryResult<EndpointRow> {
     diesel::sql_query(format!(
-        "INSERT INTO webhook_endpoint (url, events, preset, secret, enabled) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING {ENDPOINT_COLUMNS}"
+        "INSERT INTO webhook_endpoint (url, events, preset, secret, enabled, station_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {ENDPOINT_COLUMNS}"
     ))
     .bind::<Text, _>(&e.url)
     .bind::<Array<Text>, _>(&e.events)
     .bind::<Text, _>(&e.preset)
     .bind::<Text, _>(&e.secret)
     .bind::<Bool, _>(e.enabled)
+    .bind::<Nullable<BigInt>, _>(e.station_id)
     .get_result(conn)
 }
 
@@ -72,6 +81,7 @@ pub fn update_endpoint(
 ) -> QueryResult<Option<EndpointRow>> {
     diesel::sql_query(format!(
         "UPDATE webhook_endpoint SET url = $2, events = $3, preset = $4, secret = $5, enabled = $6, \
+         station_id = $7, \
          state = CASE WHEN url <> $2 OR (NOT enabled AND $6) THEN 'ok' ELSE state END, \
          consecutive_failures = CASE WHEN url <> $2 OR (NOT enabled AND $6) THEN 0 ELSE consecutive_failures END, \
          updated_at = now() WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
@@ -82,6 +92,7 @@ pub fn update_endpoint(
     .bind::<Text, _>(&e.preset)
     .bind::<Text, _>(&e.secret)
     .bind::<Bool, _>(e.enabled)
+    .bind::<Nullable<BigInt>, _>(e.station_id)
     .get_result(conn)
     .optional()
 }
@@ -184,7 +195,8 @@ pub fn enqueue(
 ) -> QueryResult<usize> {
     diesel::sql_query(
         "INSERT INTO webhook_delivery (endpoint_id, event, station_id, payload) \
-         SELECT id, $1, $2, $3 FROM webhook_endpoint WHERE enabled AND $1 = ANY (events) ORDER BY id",
+         SELECT id, $1, $2, $3 FROM webhook_endpoint WHERE enabled AND $1 = ANY (events) \
+         AND ($2::bigint IS NULL OR station_id IS NULL OR station_id = $2) ORDER BY id",
     )
     .bind::<Text, _>(event)
     .bind::<Nullable<BigInt>, _>(station_id)

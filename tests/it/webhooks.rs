@@ -615,6 +615,7 @@ async fn urls_that_lead_to_private_addresses_are_refused_on_creation_and_at_send
         &airlog::db::webhooks::EndpointSettings {
             url: receiver.url("/x"),
             events: vec!["on_air".into()],
+            station_id: None,
             preset: "generic".into(),
             secret: "k".into(),
             enabled: true,
@@ -957,6 +958,7 @@ fn finished_deliveries_older_than_the_keep_days_are_pruned_pending_ones_never() 
         &q::EndpointSettings {
             url: "https://radio.example/hook".into(),
             events: vec!["on_air".into()],
+            station_id: None,
             preset: "generic".into(),
             secret: "k".into(),
             enabled: true,
@@ -1116,4 +1118,82 @@ async fn listeners_crossing_a_threshold_up_and_down_is_sent_once_each_way() {
 
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[tokio::test]
+async fn an_endpoint_for_one_station_gets_only_that_stations_events() {
+    let app = TestApp::spawn_with(quick).await;
+    let token = app.admin_token();
+    let receiver = Receiver::start(free_port()).await;
+    let mut conn = app.db.conn();
+    let (station, sound, _) = catalogue(&mut conn, 0);
+    let other =
+        playout::upsert_station(&mut conn, &station_row("otherradio", "none", String::new()))
+            .unwrap();
+    let (status, body) = app
+        .post_json(
+            "/api/v1/webhooks/",
+            &token,
+            &json!({"url": receiver.url("/one"), "events": ["on_air"], "station": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        (status, crate::helpers::error_fields(&body)),
+        (400, vec!["station"])
+    );
+    let one = create(
+        &app.address,
+        &token,
+        &json!({"url": receiver.url("/one"), "events": ["on_air"], "station": "otherradio"}),
+    )
+    .await;
+    assert_eq!(one["station"], "otherradio");
+    create(
+        &app.address,
+        &token,
+        &json!({"url": receiver.url("/all"), "events": ["on_air"]}),
+    )
+    .await;
+    log_entries(&mut conn, station, sound, &[]);
+    log_entries(&mut conn, other.id, sound, &[]);
+    let started = Instant::now();
+    while receiver.got().len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            receiver.got()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stations = |path: &str| -> Vec<String> {
+        receiver
+            .got()
+            .iter()
+            .filter(|g| g.path == path)
+            .map(|g| {
+                serde_json::from_slice::<Value>(&g.body).unwrap()["station"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(stations("/one"), ["otherradio"]);
+    assert_eq!(stations("/all"), ["hookradio", "otherradio"]);
+    // "" makes it every station's again.
+    let res = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/webhooks/{}", one["id"]),
+            Some(&token),
+        )
+        .json(&json!({"station": ""}))
+        .send()
+        .await
+        .unwrap();
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["station"], Value::Null);
+    receiver.stop().await;
+    app.stop().await;
 }

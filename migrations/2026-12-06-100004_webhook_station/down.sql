@@ -1,0 +1,1 @@
+ALTER TABLE webhook_endpoint DROP COLUMN station_id;
