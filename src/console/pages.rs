@@ -41,6 +41,14 @@ pub(super) fn station_tz(s: &StationRow, default: Tz) -> Tz {
     s.time_zone.parse().unwrap_or(default)
 }
 
+/// The configured default zone and the hour broadcast days start at.
+fn day_settings(state: &AppState) -> (Tz, u32) {
+    (
+        state.settings.station.time_zone.0,
+        state.settings.station.day_start_hour.0,
+    )
+}
+
 /// A rendered page, never cached (it shows the log as of now, and a session's form token).
 fn page(markup: Markup) -> HttpResponse {
     HttpResponse::Ok()
@@ -257,14 +265,17 @@ pub async fn now_page(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let default = state.settings.station.time_zone.0;
+    let (default, hour) = day_settings(&state);
     let (s, view, recent, last_id) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
         let s = load_station(c, &name, default)?;
         // Read first, so an entry written while the page is built is sent live, not lost.
         let last_id = console::last_log_id(c)?;
         let view = now_view(c, &s)?;
+        // Today's latest: times without a date must not mix in yesterday's.
+        let today = broadcast::day_of(view.now.at, hour, s.tz);
         let filter = LogFilter {
             station: Some(s.row.name.clone()),
+            from: Some(broadcast::day_bounds(today, hour, s.tz).0),
             ..LogFilter::default()
         };
         let recent = playout::log_page(c, &filter, None, Direction::After, RECENT_ROWS)?;
@@ -505,6 +516,26 @@ fn log_view(
     })
 }
 
+/// The station and the log view a query asks for: one page, or the whole day (no cursor).
+async fn read_log(
+    state: &AppState,
+    name: String,
+    req: &HttpRequest,
+    whole_day: bool,
+) -> Result<(Station, views::LogView<'static>), ConsoleError> {
+    let mut ask = log_ask(req)?;
+    if whole_day {
+        ask.cursor = None;
+    }
+    let (default, hour) = day_settings(state);
+    db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
+        let s = load_station(c, &name, default)?;
+        let view = log_view(c, &s, &ask, hour, whole_day)?;
+        Ok((s, view))
+    })
+    .await
+}
+
 /// `GET /console/stations/{name}/log?day=&type=&cursor=`: one broadcast day, keyset paged.
 pub async fn log_page(
     viewer: Viewer,
@@ -512,17 +543,7 @@ pub async fn log_page(
     name: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
-    let ask = log_ask(&req)?;
-    let (default, hour) = (
-        state.settings.station.time_zone.0,
-        state.settings.station.day_start_hour.0,
-    );
-    let (s, view) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
-        let s = load_station(c, &name, default)?;
-        let view = log_view(c, &s, &ask, hour, false)?;
-        Ok((s, view))
-    })
-    .await?;
+    let (s, view) = read_log(&state, name.into_inner(), &req, false).await?;
     let live = (view.day == view.today && view.newer.is_none()).then_some(view.last_id);
     Ok(page(views::layout(
         &frame(&viewer, &s, Tab::Log),
@@ -539,18 +560,7 @@ pub async fn print_page(
     name: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut ask = log_ask(&req)?;
-    ask.cursor = None;
-    let (default, hour) = (
-        state.settings.station.time_zone.0,
-        state.settings.station.day_start_hour.0,
-    );
-    let (s, view) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
-        let s = load_station(c, &name, default)?;
-        let view = log_view(c, &s, &ask, hour, true)?;
-        Ok((s, view))
-    })
-    .await?;
+    let (s, view) = read_log(&state, name.into_inner(), &req, true).await?;
     Ok(page(views::print_page(&s.row.name, &view, Utc::now())))
 }
 
@@ -570,18 +580,7 @@ pub async fn log_csv(
     name: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut ask = log_ask(&req)?;
-    ask.cursor = None;
-    let (default, hour) = (
-        state.settings.station.time_zone.0,
-        state.settings.station.day_start_hour.0,
-    );
-    let (s, view) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
-        let s = load_station(c, &name, default)?;
-        let view = log_view(c, &s, &ask, hour, true)?;
-        Ok((s, view))
-    })
-    .await?;
+    let (s, view) = read_log(&state, name.into_inner(), &req, true).await?;
     let mut out = String::from(
         "id,time,type,title,artist,path,source,sound_id,track_id,diffusion_id,comment\n",
     );
@@ -629,10 +628,7 @@ pub async fn schedule_page(
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let q: DayQuery = parse(req.query_string().as_bytes())?;
-    let (default, hour) = (
-        state.settings.station.time_zone.0,
-        state.settings.station.day_start_hour.0,
-    );
+    let (default, hour) = day_settings(&state);
     let (s, view) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
         let s = load_station(c, &name, default)?;
         let now = Utc::now();
@@ -708,10 +704,7 @@ pub async fn add_diffusion(
     if paths.is_empty() {
         return Err(bad("Name at least one sound."));
     }
-    let (default, hour) = (
-        state.settings.station.time_zone.0,
-        state.settings.station.day_start_hour.0,
-    );
+    let (default, hour) = day_settings(&state);
     let identity = viewer.identity.clone();
     let to = db::run(&state.pool, move |c| -> Result<String, ConsoleError> {
         let s = load_station(c, &name, default)?;
@@ -755,10 +748,7 @@ pub async fn cancel_diffusion(
     viewer.check_csrf(f.csrf.as_deref())?;
     viewer.must_be_admin()?;
     let (name, id) = path.into_inner();
-    let (default, hour) = (
-        state.settings.station.time_zone.0,
-        state.settings.station.day_start_hour.0,
-    );
+    let (default, hour) = day_settings(&state);
     let identity = viewer.identity.clone();
     let to = db::run(&state.pool, move |c| -> Result<String, ConsoleError> {
         let s = load_station(c, &name, default)?;
@@ -892,28 +882,40 @@ pub async fn health_page(
 ) -> Result<HttpResponse, ConsoleError> {
     let default = state.settings.station.time_zone.0;
     let admin = viewer.admin;
-    let (s, health, stations, tokens) = db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
-        let s = load_station(c, &name, default)?;
-        let health = console::health(c)?;
-        let mut stations = Vec::new();
-        for row in playout::stations(c)? {
-            let monitor =
-                console::monitor_state(c, row.id, crate::monitor::station_lock_key(row.id))?;
-            stations.push(views::StationHealth {
-                name: row.name,
-                streamer: row.streamer.as_str().to_string(),
-                monitor,
-            });
-        }
-        let tokens = if admin { Some(tokens::list(c)?) } else { None };
-        Ok((s, health, stations, tokens))
-    })
-    .await?;
+    let (s, health, stations, tokens, webhooks) =
+        db::run(&state.pool, move |c| -> Result<_, ConsoleError> {
+            let s = load_station(c, &name, default)?;
+            let health = console::health(c)?;
+            let mut stations = Vec::new();
+            for row in playout::stations(c)? {
+                let monitor =
+                    console::monitor_state(c, row.id, crate::monitor::station_lock_key(row.id))?;
+                stations.push(views::StationHealth {
+                    name: row.name,
+                    streamer: row.streamer.as_str().to_string(),
+                    monitor,
+                });
+            }
+            let (tokens, webhooks) = if admin {
+                (Some(tokens::list(c)?), Some(db::webhooks::endpoints(c)?))
+            } else {
+                (None, None)
+            };
+            Ok((s, health, stations, tokens, webhooks))
+        })
+        .await?;
     let f = frame(&viewer, &s, Tab::Health);
     Ok(page(views::layout(
         &f,
         "Health",
         None,
-        views::health_page(&f, s.tz, &health, &stations, tokens.as_deref()),
+        views::health_page(
+            &f,
+            s.tz,
+            &health,
+            &stations,
+            tokens.as_deref(),
+            webhooks.as_deref(),
+        ),
     )))
 }

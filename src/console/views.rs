@@ -12,6 +12,7 @@ use crate::db::console::{Health, MonitorState};
 use crate::db::player_events::SourceCount;
 use crate::db::playout::{DiffusionRow, LogRow};
 use crate::db::tokens::TokenRow;
+use crate::db::webhooks::EndpointRow;
 
 /// The console's pages, as the navigation names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,6 +361,8 @@ pub fn now_panel(v: &NowView) -> Markup {
                     h3 { "Monitor" }
                     @if v.streamer == "none" {
                         p { span.dot.idle {} "no streamer to watch (entries come from mpv or the API)" }
+                    } @else if let (true, Some(since)) = (v.monitor.monitored, v.monitor.unreachable_since) {
+                        p data-testid="unreachable" { span.dot.bad {} (v.streamer) " unreachable since " (time_el(since, v.tz)) }
                     } @else if v.monitor.monitored {
                         p { span.dot.ok {} "watching " (v.streamer) }
                     } @else {
@@ -386,7 +389,7 @@ pub fn now_page(frame: &Frame<'_>, v: &NowView, recent: &[LogRow], last_id: i64)
         Some(last_id),
         html! {
             (now_panel(v))
-            h2 { "Latest entries " span.live data-testid="live" { "" } }
+            h2 { "Today's latest entries " span.live data-testid="live" { "" } }
             (log_table(recent, v.tz, "all", true))
             p { a href=(station_path(frame.station, Tab::Log)) { "The whole day →" } }
         },
@@ -716,6 +719,15 @@ pub fn audience_page(frame: &Frame<'_>, v: &AudienceView<'_>) -> Markup {
     }
 }
 
+/// `scheme://host` of a URL, nothing of its path or query.
+fn host_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Credentials in the authority (`user:pass@host`) stay out too.
+    let host = host.rsplit('@').next().unwrap_or(host);
+    format!("{scheme}://{host}")
+}
+
 /// Every station's monitor, as the health page lists them.
 pub struct StationHealth {
     pub name: String,
@@ -739,6 +751,7 @@ pub fn health_page(
     h: &Health,
     stations: &[StationHealth],
     tokens: Option<&[TokenRow]>,
+    webhooks: Option<&[EndpointRow]>,
 ) -> Markup {
     html! {
         h1 { "Health" }
@@ -747,7 +760,7 @@ pub fn health_page(
                 thead { tr { th { "Station" } th { "Streamer" } th { "State" } th { "Last entry" } } }
                 tbody { @for s in stations { tr {
                     td { (s.name) } td { (s.streamer) }
-                    td { @if s.monitor.monitored { span.dot.ok {} "monitored" } @else if s.streamer == "none" { span.dot.idle {} "nothing to watch" } @else { span.dot.bad {} "not monitored" } }
+                    td { @if let (true, Some(since)) = (s.monitor.monitored, s.monitor.unreachable_since) { span.dot.bad {} "streamer unreachable since " (when(Some(since), tz)) } @else if s.monitor.monitored { span.dot.ok {} "monitored" } @else if s.streamer == "none" { span.dot.idle {} "nothing to watch" } @else { span.dot.bad {} "not monitored" } }
                     td { (when(s.monitor.last_entry, tz)) }
                 } } }
             } }
@@ -790,6 +803,20 @@ pub fn health_page(
                 p.muted { "Create and revoke tokens with " code { "airlog token" } "." }
             }
         }
-        @if !frame.viewer.admin { p.muted { "Tokens are listed to admins only." } }
+        @if let Some(endpoints) = webhooks.filter(|e| !e.is_empty()) {
+            section { h2 { "Webhooks" }
+                div.table-wrap { table data-testid="webhooks" {
+                    thead { tr { th { "Receiver" } th { "Preset" } th { "Events" } th { "State" } th { "Last error" } } }
+                    tbody { @for e in endpoints { tr {
+                        // The host only: receivers such as Discord carry their secret in the path.
+                        td { (host_of(&e.url)) @if !e.enabled { " " span.muted { "(disabled)" } } }
+                        td { (e.preset) } td.small { (e.events.join(", ")) }
+                        td { @if e.state == "ok" { span.badge.start { "ok" } } @else { span.badge.cancel { (e.state) " (" (e.consecutive_failures) ")" } } }
+                        td.small { (e.last_error.as_deref().unwrap_or("")) }
+                    } } }
+                } }
+            }
+        }
+        @if !frame.viewer.admin { p.muted { "Tokens and webhooks are listed to admins only." } }
     }
 }

@@ -354,9 +354,12 @@ pub fn listener_ids(
     sorted.dedup();
     let mut out = std::collections::HashMap::with_capacity(sorted.len());
     for chunk in sorted.chunks(10_000) {
-        // Sorted, so two jobs adding the same keys lock them in the same order.
+        // Only the keys not there yet: an INSERT that meets a conflict still takes a number
+        // from the sequence, and numbers must stay dense (listener sets are bitsets over
+        // them). Sorted, so two jobs adding the same keys lock them in the same order.
         diesel::sql_query(
             "INSERT INTO audience_listener (key) SELECT k FROM unnest($1::text[]) AS k \
+             WHERE NOT EXISTS (SELECT 1 FROM audience_listener l WHERE l.key = k) \
              ORDER BY k ON CONFLICT (key) DO NOTHING",
         )
         .bind::<diesel::sql_types::Array<Text>, _>(chunk)

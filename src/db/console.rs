@@ -90,12 +90,21 @@ pub fn last_log_id(conn: &mut PgConnection) -> QueryResult<i64> {
 }
 
 /// Whether a station is monitored now, and when it last logged.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone)]
 pub struct MonitorState {
-    #[diesel(sql_type = Bool)]
     pub monitored: bool,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub last_entry: Option<DateTime<Utc>>,
+    /// Since when the streamer has been unreachable, as reported to webhooks (`station_offline`
+    /// without a `station_online` after it); unknown when no endpoint listens to those events.
+    pub unreachable_since: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct LockState {
+    #[diesel(sql_type = Bool)]
+    monitored: bool,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    last_entry: Option<DateTime<Utc>>,
 }
 
 /// The monitor state of station `station_id`, whose monitor lock key is `lock_key`.
@@ -104,10 +113,15 @@ pub fn monitor_state(
     station_id: i64,
     lock_key: i64,
 ) -> QueryResult<MonitorState> {
-    diesel::sql_query(include_str!("../../sql/console_monitor_state.sql"))
+    let lock: LockState = diesel::sql_query(include_str!("../../sql/console_monitor_state.sql"))
         .bind::<BigInt, _>(lock_key)
         .bind::<BigInt, _>(station_id)
-        .get_result(conn)
+        .get_result(conn)?;
+    Ok(MonitorState {
+        monitored: lock.monitored,
+        last_entry: lock.last_entry,
+        unreachable_since: super::webhooks::outage_reported(conn, station_id)?,
+    })
 }
 
 /// One job's recent record.

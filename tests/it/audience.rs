@@ -600,6 +600,19 @@ async fn rollups_give_the_figures_computed_from_the_sessions_and_follow_late_dat
     let days = run["results"][0]["rows_changed"].as_i64().unwrap();
     assert!((1..=7).contains(&days), "{run}");
     assert_same_figures(&answers(&app, &read).await, &late, true);
+    // Listener numbers stay dense however often the same listeners are seen again (the
+    // listener sets are bitsets over them).
+    #[derive(diesel::QueryableByName)]
+    struct Dense {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        dense: bool,
+    }
+    let d: Dense = diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT max(id) = count(*) AS dense FROM audience_listener"),
+        &mut app.db.conn(),
+    )
+    .unwrap();
+    assert!(d.dense, "listener ids have gaps");
 
     // Other rules (a mount less): the old rollups are not read; the next run rebuilds them.
     let (status, body) = app

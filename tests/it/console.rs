@@ -309,6 +309,11 @@ async fn browser_sign_in(b: &Browser, app: &TestApp, token: &str, to: &str) {
     b.send_keys(&field, token).await;
     b.click(&b.find("form[data-testid=signin] button[type=submit]").await)
         .await;
+    // The sign-in page has a main too: wait for the address to leave it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.url().await.contains("/console/signin") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     b.wait_for("main#main", Duration::from_secs(5)).await;
     assert!(
         b.url().await.ends_with(to),
@@ -904,7 +909,258 @@ async fn screenshots() {
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
         }
     }
+    // The studio at night: the dark scheme, as the browser prefers it.
+    b.resize(1366, 900).await;
+    b.prefer_dark(true).await;
+    for (name, path) in [&pages[0], &pages[3], &pages[6]] {
+        b.goto(&app.url(path)).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let png = b.screenshot_full(1366, 900).await;
+        std::fs::write(dir.join(format!("{name}-desktop-dark.png")), png).unwrap();
+    }
     eprintln!("screenshots written to {}", dir.display());
     b.quit().await;
     busy.app.stop().await;
+}
+
+#[tokio::test]
+async fn what_a_real_liquidsoap_monitor_logs_appears_on_the_open_log_page_within_two_seconds() {
+    let dir = crate::helpers::private_temp_dir("airlog-console-ls");
+    let tones: Vec<_> = ["one", "two", "three"]
+        .iter()
+        .map(|n| crate::helpers::tone(&dir, n, 3))
+        .collect();
+    let ls = crate::liquidsoap::Liquidsoap::start(
+        &dir,
+        &tones.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+    );
+    let app = TestApp::spawn().await;
+    // The station supervisor of the running app picks the station up at its next reload.
+    playout::upsert_station(
+        &mut app.db.conn(),
+        &airlog::db::playout::StationRow {
+            time_zone: "Europe/Zurich".into(),
+            ..crate::helpers::station_row("main", "liquidsoap", ls.socket.display().to_string())
+        },
+    )
+    .unwrap();
+    let read = app.token(&[Scope::Read]);
+    let b = Browser::start(1366, 900).await;
+    browser_sign_in(&b, &app, &read, "/console/stations/main/log").await;
+    b.execute("window.notReloaded = true;", json!([])).await;
+    b.wait_for("[data-testid=live].on", Duration::from_secs(5))
+        .await
+        .expect("the live stream connects");
+    let ids_on_page = || async {
+        b.execute(
+            "return [...document.querySelectorAll('#log tbody tr')].map(r => Number(r.dataset.entryId));",
+            json!([]),
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect::<Vec<i64>>()
+    };
+    let before = ids_on_page().await;
+    let mut lags = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while lags.len() < 3 && Instant::now() < deadline {
+        for id in ids_on_page().await {
+            if before.contains(&id) || lags.iter().any(|(seen, _)| *seen == id) {
+                continue;
+            }
+            let written: Vec<CreatedAt> =
+                diesel::sql_query("SELECT created_at FROM onair_log WHERE id = $1")
+                    .bind::<diesel::sql_types::BigInt, _>(id)
+                    .load(&mut app.db.conn())
+                    .unwrap();
+            let lag = Utc::now() - written[0].created_at;
+            lags.push((id, lag));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "entries of a real Liquidsoap monitor on the page after (written -> seen): {:?}",
+        lags.iter()
+            .map(|(_, l)| l.num_milliseconds())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        lags.len() >= 3,
+        "the monitor logged and the page showed entries: {lags:?}"
+    );
+    for (id, lag) in &lags {
+        assert!(
+            *lag < chrono::Duration::seconds(2),
+            "entry {id} took {lag:?}"
+        );
+    }
+    assert_eq!(
+        b.execute("return window.notReloaded === true;", json!([]))
+            .await,
+        true
+    );
+    let titles = b.text_of("#log tbody").await;
+    assert!(
+        ["one", "two", "three"].iter().any(|t| titles.contains(t)),
+        "{titles}"
+    );
+    b.quit().await;
+    app.stop().await;
+    drop(ls);
+}
+
+#[derive(diesel::QueryableByName)]
+struct CreatedAt {
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    created_at: chrono::DateTime<Utc>,
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_diffusion_in_the_station_time_and_a_trusted_proxy_signs_its_user_in() {
+    let app = TestApp::spawn_with(|s| {
+        s.console.proxy_user_header = "X-Forwarded-User".into();
+        s.player.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    station(&app).await;
+    let admin = sign_in(&app, &app.admin_token()).await;
+    let (_, html, _) = get(
+        &app,
+        "/console/stations/main/schedule?day=2024-10-26",
+        Some(&admin),
+    )
+    .await;
+    let csrf = input_value(&html, "csrf");
+    // 02:30 on 27 October 2024 happens twice in Zurich: the first (summer time) is taken.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("title", "Night of the clocks"),
+        ("start", "2024-10-27T02:30"),
+        ("end", "2024-10-27T03:45"),
+        ("type", "on_air"),
+        ("sounds", "/srv/show.ogg\n"),
+    ];
+    let (status, body) = post(&app, "/console/stations/main/diffusions", &admin, &form).await;
+    assert_eq!(status, 303, "{body}");
+    let read = app.token(&[Scope::Read]);
+    let (_, listed) = app
+        .get_json(
+            "/api/v1/diffusions/?station=main&from=2024-10-26T00:00:00Z",
+            &read,
+        )
+        .await;
+    let d = &listed["results"][0];
+    assert_eq!(
+        (d["title"].as_str(), d["sounds"][0].as_str()),
+        (Some("Night of the clocks"), Some("/srv/show.ogg"))
+    );
+    assert_eq!(t(d["start"].as_str().unwrap()), t("2024-10-27T00:30:00Z"));
+    assert_eq!(t(d["end"].as_str().unwrap()), t("2024-10-27T02:45:00Z"));
+    let (_, html, _) = get(
+        &app,
+        "/console/stations/main/schedule?day=2024-10-26",
+        Some(&admin),
+    )
+    .await;
+    assert!(
+        html.contains("Night of the clocks") && html.contains("data-fate=\"missed\""),
+        "{html}"
+    );
+    // An unknown sound and a missing form token are refused; nothing is added.
+    let mut bad = form;
+    bad[5] = ("sounds", "/srv/nope.ogg");
+    let (status, body) = post(&app, "/console/stations/main/diffusions", &admin, &bad).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("is not in the catalogue"), "{body}");
+    let (status, _) = post(
+        &app,
+        "/console/stations/main/diffusions",
+        &admin,
+        &form[1..],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (_, listed) = app
+        .get_json(
+            "/api/v1/diffusions/?station=main&from=2024-10-26T00:00:00Z",
+            &read,
+        )
+        .await;
+    assert_eq!(listed["results"].as_array().unwrap().len(), 1);
+
+    // The proxy names its user: a session without a token, with the configured scope (read).
+    let res = client()
+        .get(app.url("/console/signin?next=%2Fconsole%2Fstations%2Fmain%2Fhealth"))
+        .header("X-Forwarded-User", "anna")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/console/stations/main/health");
+    let session = cookie_value(&set_cookie(&res, "airlog_console").unwrap());
+    let (status, html, _) = get(&app, "/console/stations/main/health", Some(&session)).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("anna") && !html.contains("data-testid=\"tokens\""),
+        "read only: no tokens"
+    );
+    // A next that leaves the console is not followed.
+    let res = client()
+        .get(app.url("/console/signin?next=https%3A%2F%2Fevil.example%2F"))
+        .header("X-Forwarded-User", "anna")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/console/");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_now_panel_and_health_say_since_when_the_streamer_is_unreachable() {
+    let app = TestApp::spawn_with(|s| {
+        s.webhooks.offline_after_s = 1;
+        s.webhooks.allow_private = true;
+    })
+    .await;
+    let admin = app.admin_token();
+    // The monitor records outages for the webhooks; an endpoint must listen for them.
+    let (status, body) = app
+        .post_json(
+            "/api/v1/webhooks/",
+            &admin,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["station_offline"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let dir = crate::helpers::private_temp_dir("airlog-console-offline");
+    playout::upsert_station(
+        &mut app.db.conn(),
+        &crate::helpers::station_row(
+            "main",
+            "liquidsoap",
+            dir.join("no.sock").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let session = sign_in(&app, &admin).await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let panel = loop {
+        let (status, html, _) = get(&app, "/console/stations/main/now", Some(&session)).await;
+        assert_eq!(status, 200, "{html}");
+        if html.contains("data-testid=\"unreachable\"") || Instant::now() > deadline {
+            break html;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(panel.contains("liquidsoap unreachable since"), "{panel}");
+    let (_, health, _) = get(&app, "/console/stations/main/health", Some(&session)).await;
+    assert!(health.contains("streamer unreachable since"), "{health}");
+    assert!(
+        health.contains("data-testid=\"webhooks\"") && health.contains("http://127.0.0.1:9<"),
+        "the receiver's host only: {health}"
+    );
+    app.stop().await;
 }

@@ -100,6 +100,19 @@ impl Browser {
         .await;
     }
 
+    /// Makes pages see `prefers-color-scheme: dark` (or light), through chromedriver's
+    /// DevTools passthrough (W3C WebDriver has no media emulation).
+    pub async fn prefer_dark(&self, dark: bool) {
+        let scheme = if dark { "dark" } else { "light" };
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setEmulatedMedia",
+                        "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]}})),
+        )
+        .await;
+    }
+
     /// Loads `url` and waits for the page.
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
