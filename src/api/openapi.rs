@@ -351,7 +351,7 @@ mod tests {
                 assert_eq!(secured, !OPEN.contains(&name.as_str()), "{name}");
             }
         }
-        assert_eq!(n, 54, "operations in the document");
+        assert_eq!(n, 56, "operations in the document");
         let mut ids: Vec<&str> = doc["paths"]
             .as_object()
             .unwrap()
