@@ -239,3 +239,16 @@ pub fn admin_token(url: &str) -> String {
     .unwrap();
     t.secret
 }
+
+/// The same URL naming another database (`postgres://h/name?x` or `postgresql:///name?host=..`).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("database URL has a scheme");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = path.split('/').next().unwrap_or("");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{scheme}://{authority}/{database}{query}")
+}

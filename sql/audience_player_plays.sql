@@ -7,6 +7,9 @@ JOIN station_stream s ON s.kind = 'player' AND s.pattern = p.source
 JOIN station st ON st.id = s.station_id
 WHERE p.state = 'playing'
   AND p.time_end IS NOT NULL
+  -- Started within a day before the period, or longer than a day (stats_player_event_long).
+  AND ((p.time >= $2::timestamptz - interval '1 day' AND p.time < $3)
+       OR (p.time_end - p.time > interval '1 day' AND p.time_end > $2))
   AND p.time_end > $2
   AND p.time < $3
   AND ($1::bigint IS NULL OR s.station_id = $1)

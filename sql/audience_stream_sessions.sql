@@ -18,7 +18,11 @@ CROSS JOIN LATERAL (
     ORDER BY length(s.pattern) DESC
     LIMIT 1
 ) m
-WHERE e.time_end > $2
+-- Started within a day before the period (time_start index), or longer than a day (the
+-- partial index stats_stream_event_long): the same rows, read from two small ranges.
+WHERE ((e.time_start >= $2::timestamptz - interval '1 day' AND e.time_start < $3)
+       OR (e.time_end - e.time_start > interval '1 day' AND e.time_end > $2))
+  AND e.time_end > $2
   AND e.time_start < $3
   AND e.status < 400
   AND ($1::bigint IS NULL OR m.station_id = $1)

@@ -117,7 +117,7 @@ impl Application {
 /// webhook deliverer.
 fn workers(state: &AppState, shutdown: &Shutdown) -> Vec<Running> {
     let (pool, settings, mpv) = (&state.pool, &state.settings, &state.settings.mpv);
-    let scheduler = Scheduler::new(pool.clone(), settings.jobs.clone(), shutdown.clone())
+    let scheduler = Scheduler::new(pool.clone(), Settings::clone(settings), shutdown.clone())
         .map(|w| worker::spawn(w, shutdown.clone()));
     let supervisor = Supervisor::new(pool.clone())
         .offline_after(Duration::from_secs(settings.webhooks.offline_after_s));

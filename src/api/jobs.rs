@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::params::Params;
 use crate::api::AppState;
 use crate::db;
-use crate::jobs::{self, Job, Trigger, Window};
+use crate::jobs::{self, Named, Trigger, Window};
 
 /// The operations of this module, nested under `/api/v1` by the API document.
 #[derive(utoipa::OpenApi)]
@@ -39,7 +39,11 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(req.query_string())?;
     let limit = params.int("limit", 1..=1000).unwrap_or(100);
-    let name = params.get("name", |s| s.parse::<Job>().map(|j| j.name().to_string()));
+    let name = params.get("name", |s| match s.parse::<Named>()? {
+        Named::One(job) => Ok(job.name().to_string()),
+        Named::Audience => Ok(jobs::audience::NAME.to_string()),
+        Named::All => Err("`all` is not one job's name".to_string()),
+    });
     params.finish()?;
     let runs = db::run(&state.pool, move |conn| {
         jobs::recent_runs(conn, name.as_deref(), limit)
@@ -52,7 +56,7 @@ async fn list(
 #[utoipa::path(
     post,
     path = "/jobs/{name}/run",
-    description = "Runs one job (or `all`, every job in order) now over the look-back window (scope `admin`).",
+    description = "Runs one job (or `all`, every job in order) now over the look-back window (scope `admin`); `audience` brings the audience rollups up to date.",
     security(("token" = [])),
     params(("name" = String, Path, description = "a job's name, or `all`")),
     responses((status = 200, description = "What each run did", body = super::openapi::Results<jobs::Outcome>)),
@@ -62,24 +66,15 @@ async fn run(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let selected: Vec<Job> = if name.as_str() == "all" {
-        Job::ALL.to_vec()
-    } else {
-        vec![name.parse::<Job>().map_err(ApiError::NotFound)?]
-    };
-    let settings = state.settings.jobs.clone();
+    let named: Named = name.parse().map_err(ApiError::NotFound)?;
+    let settings = state.settings.clone();
     let outcomes = db::run(
         &state.pool,
         move |conn| -> Result<Vec<jobs::Outcome>, ApiError> {
             let now = chrono::Utc::now();
-            let window = Window::lookback(now, &settings);
-            selected
-                .into_iter()
-                .map(|job| {
-                    jobs::run(conn, job, window, now, &settings, Trigger::Api)
-                        .map_err(ApiError::Internal)
-                })
-                .collect()
+            let window = Window::lookback(now, &settings.jobs);
+            jobs::run_named(conn, named, window, now, &settings, Trigger::Api)
+                .map_err(ApiError::Internal)
         },
     )
     .await?;

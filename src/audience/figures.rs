@@ -13,7 +13,7 @@
 //! - Peak: most listeners at one instant, and the first instant it was reached;
 //! - Sessions: valid sessions starting in the interval.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -41,6 +41,21 @@ pub struct Thresholds {
     pub cume_min_s: f64,
 }
 
+impl Thresholds {
+    pub fn aqh_min_us(&self) -> i64 {
+        (self.aqh_min_s * 1e6).round() as i64
+    }
+
+    pub fn cume_min_us(&self) -> i64 {
+        (self.cume_min_s * 1e6).round() as i64
+    }
+}
+
+/// Hours in a number of microseconds.
+pub fn hours(us: i64) -> f64 {
+    us as f64 / 3.6e9
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
@@ -64,7 +79,48 @@ pub struct Figures {
     pub sessions: u64,
 }
 
-const QUARTER_HOUR_S: i64 = 15 * 60;
+/// What the figures of an interval are derived from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sums {
+    /// Listening inside the interval (and daypart), in microseconds.
+    pub tlh_us: i64,
+    /// Length of the interval inside the daypart, in microseconds.
+    pub inside_us: i64,
+    pub aqh: f64,
+    pub cume: u64,
+    pub peak: u64,
+    pub peak_at: Option<DateTime<Utc>>,
+    pub sessions: u64,
+}
+
+impl Figures {
+    /// The figures of `span` from its sums: TSL and AAS follow from TLH, Cume and hours.
+    pub fn new(span: Span, s: Sums) -> Figures {
+        let tlh_hours = hours(s.tlh_us);
+        let inside = hours(s.inside_us);
+        Figures {
+            span,
+            aqh: s.aqh,
+            cume: s.cume,
+            tlh_hours,
+            tsl_minutes: if s.cume > 0 {
+                tlh_hours * 60.0 / s.cume as f64
+            } else {
+                0.0
+            },
+            aas: if inside > 0.0 {
+                tlh_hours / inside
+            } else {
+                0.0
+            },
+            peak: s.peak,
+            peak_at: s.peak_at,
+            sessions: s.sessions,
+        }
+    }
+}
+
+pub const QUARTER_HOUR_S: i64 = 15 * 60;
 
 /// Figures of each interval over `sessions`, counting only what lies inside `windows` (the
 /// daypart's windows, or the whole period; sorted and disjoint).
@@ -96,15 +152,17 @@ pub fn compute(
         .iter()
         .map(|interval| {
             let inside = intersect(&[*interval], windows);
-            let hours: f64 = inside.iter().map(Span::seconds).sum::<f64>() / 3600.0;
-            let mut tlh_s = 0.0;
+            // Sums in whole microseconds: exact, so a threshold is met or not whatever the
+            // order or cut of the pieces (the rollups add pieces and must agree).
+            let inside_us: i64 = inside.iter().map(Span::micros).sum();
+            let mut tlh_us = 0i64;
             let mut cume = 0;
             let mut clipped: Vec<Vec<Span>> = Vec::new();
             for spans in &listening {
                 let mine = intersect(spans, &inside);
-                let seconds: f64 = mine.iter().map(Span::seconds).sum();
-                tlh_s += seconds;
-                if seconds > 0.0 && seconds >= thresholds.cume_min_s {
+                let us: i64 = mine.iter().map(Span::micros).sum();
+                tlh_us += us;
+                if us > 0 && us >= thresholds.cume_min_us() {
                     cume += 1;
                 }
                 if !mine.is_empty() {
@@ -115,40 +173,26 @@ pub fn compute(
             let aqh = if quarters.is_empty() {
                 0.0
             } else {
-                let persons: u64 = quarters
+                let whole: HashSet<i64> = quarters.iter().map(|q| q.start.timestamp()).collect();
+                let persons: u64 = clipped
                     .iter()
-                    .map(|q| {
-                        clipped
-                            .iter()
-                            .filter(|spans| {
-                                intersect(spans, std::slice::from_ref(q))
-                                    .iter()
-                                    .map(Span::seconds)
-                                    .sum::<f64>()
-                                    >= thresholds.aqh_min_s
-                            })
-                            .count() as u64
-                    })
+                    .map(|spans| persons_in(spans, &whole, thresholds.aqh_min_us()))
                     .sum();
                 persons as f64 / quarters.len() as f64
             };
-            let (peak, peak_at) = peak(&clipped);
-            let tlh_hours = tlh_s / 3600.0;
-            Figures {
-                span: *interval,
-                aqh,
-                cume,
-                tlh_hours,
-                tsl_minutes: if cume > 0 {
-                    tlh_hours * 60.0 / cume as f64
-                } else {
-                    0.0
+            let (peak, peak_at) = peak(clipped.iter().flatten());
+            Figures::new(
+                *interval,
+                Sums {
+                    tlh_us,
+                    inside_us,
+                    aqh,
+                    cume,
+                    peak,
+                    peak_at,
+                    sessions: starts.iter().filter(|t| interval.contains(**t)).count() as u64,
                 },
-                aas: if hours > 0.0 { tlh_hours / hours } else { 0.0 },
-                peak,
-                peak_at,
-                sessions: starts.iter().filter(|t| interval.contains(**t)).count() as u64,
-            }
+            )
         })
         .collect()
 }
@@ -172,15 +216,48 @@ fn quarter_hours(spans: &[Span]) -> Vec<Span> {
     out
 }
 
+/// In how many of the quarter-hours `whole` (their starts) one listener's listening (sorted,
+/// disjoint spans) reaches `min_us`: the spans are cut on the quarter-hour grid and summed per
+/// quarter-hour, so the work follows the listening, not the number of quarter-hours.
+fn persons_in(spans: &[Span], whole: &HashSet<i64>, min_us: i64) -> u64 {
+    let mut counted = 0;
+    let mut current: Option<(i64, i64)> = None;
+    let mut close = |q: Option<(i64, i64)>| {
+        if let Some((start, us)) = q {
+            if us >= min_us && whole.contains(&start) {
+                counted += 1;
+            }
+        }
+    };
+    for s in spans {
+        let mut t = s.start;
+        while t < s.end {
+            let q = t.timestamp().div_euclid(QUARTER_HOUR_S) * QUARTER_HOUR_S;
+            let q_end = DateTime::from_timestamp(q + QUARTER_HOUR_S, 0).expect("in range");
+            let end = s.end.min(q_end);
+            let us = Span::new(t, end).micros();
+            current = match current {
+                Some((start, sum)) if start == q => Some((start, sum + us)),
+                other => {
+                    close(other);
+                    Some((q, us))
+                }
+            };
+            t = end;
+        }
+    }
+    close(current);
+    counted
+}
+
 /// Most listeners at one instant and the first instant it was reached. Spans are half-open, so
 /// one ending when another starts are never counted together.
-fn peak(listening: &[Vec<Span>]) -> (u64, Option<DateTime<Utc>>) {
+/// Each listener's spans must be disjoint (merged), so a listener counts once at an instant.
+pub fn peak<'a>(spans: impl Iterator<Item = &'a Span>) -> (u64, Option<DateTime<Utc>>) {
     let mut edges: Vec<(DateTime<Utc>, i64)> = Vec::new();
-    for spans in listening {
-        for s in spans {
-            edges.push((s.start, 1));
-            edges.push((s.end, -1));
-        }
+    for s in spans {
+        edges.push((s.start, 1));
+        edges.push((s.end, -1));
     }
     // At one instant, ends (-1) come before starts (+1).
     edges.sort();
@@ -204,7 +281,16 @@ pub fn compute_by_group(
     thresholds: Thresholds,
 ) -> (Vec<Figures>, Vec<(String, Vec<Figures>)>) {
     let total = compute(sessions, intervals, windows, thresholds);
-    let mut groups: Vec<String> = sessions.iter().map(|s| s.group.clone()).collect();
+    // A group has rows when it has listening in the period (whatever the daypart).
+    let period = match (intervals.first(), intervals.last()) {
+        (Some(first), Some(last)) => Span::new(first.start, last.end),
+        _ => return (total, Vec::new()),
+    };
+    let mut groups: Vec<String> = sessions
+        .iter()
+        .filter(|s| s.span.clip(&period).is_some())
+        .map(|s| s.group.clone())
+        .collect();
     groups.sort();
     groups.dedup();
     let per_group = groups

@@ -4,6 +4,7 @@
 
 pub mod figures;
 pub mod period;
+pub mod rollup;
 
 use std::net::IpAddr;
 
@@ -238,11 +239,28 @@ pub struct PlayerPlay {
     pub span: period::Span,
 }
 
-/// Valid listening sessions and how many sessions each rule excluded.
+/// Valid listening sessions, and the sessions not counted: the rule and the session's start
+/// (a period reports the excluded sessions that start in it, as it counts valid ones).
 #[derive(Debug, Default)]
 pub struct Assembled {
     pub sessions: Vec<figures::Listening>,
-    pub excluded: std::collections::BTreeMap<&'static str, u64>,
+    pub excluded: Vec<(Exclusion, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl Assembled {
+    /// How many sessions starting in `period` each rule excluded.
+    pub fn excluded_in(
+        &self,
+        period: period::Span,
+    ) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for (rule, start) in &self.excluded {
+            if period.contains(*start) {
+                *out.entry(rule.as_str()).or_default() += 1;
+            }
+        }
+        out
+    }
 }
 
 fn group_of(by: Option<By>, station: &str, kind: StreamKind, stream: &str) -> String {
@@ -266,13 +284,11 @@ pub fn assemble(
     by: Option<By>,
 ) -> Assembled {
     let mut out = Assembled::default();
-    let exclude = |e: Exclusion, out: &mut Assembled| {
-        *out.excluded.entry(e.as_str()).or_default() += 1;
-    };
+    let exclude = |e: Exclusion, start, out: &mut Assembled| out.excluded.push((e, start));
     let mut stream_listening = Vec::with_capacity(streams.len());
     for s in streams {
         match validity.exclusion(s.ip, &s.user_agent, s.span.seconds()) {
-            Some(e) => exclude(e, &mut out),
+            Some(e) => exclude(e, s.span.start, &mut out),
             None => stream_listening.push(figures::Listening {
                 listener: listener_key(s.ip, &s.user_agent),
                 group: group_of(by, &s.station, s.kind, &s.stream),
@@ -304,7 +320,7 @@ pub fn assemble(
         let run = &plays[i..j];
         let seconds: f64 = run.iter().map(|p| p.span.seconds()).sum();
         if seconds < validity.min_session_s {
-            exclude(Exclusion::TooShort, &mut out);
+            exclude(Exclusion::TooShort, plays[i].span.start, &mut out);
         } else {
             let first = &run[0];
             let identity = first

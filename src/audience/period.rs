@@ -26,6 +26,15 @@ impl Span {
         ((self.end - self.start).num_milliseconds().max(0)) as f64 / 1000.0
     }
 
+    /// Length in microseconds, exact (PostgreSQL keeps microseconds): sums of pieces equal the
+    /// length of the whole, so thresholds compare the same however listening was cut.
+    pub fn micros(&self) -> i64 {
+        (self.end - self.start)
+            .num_microseconds()
+            .unwrap_or(i64::MAX)
+            .max(0)
+    }
+
     /// The part of `self` inside `other`, if any.
     pub fn clip(&self, other: &Span) -> Option<Span> {
         let start = self.start.max(other.start);

@@ -197,7 +197,8 @@ pub enum CatalogCommand {
 pub enum JobsCommand {
     /// Run one job now (or `all` of them in order) over the look-back window or --from/--to
     Run {
-        /// close-by-next-event, close-by-max-duration, fix-durations, sessions, or all
+        /// close-by-next-event, close-by-max-duration, fix-durations, sessions, audience (the
+        /// audience rollups; ignores --from/--to), or all
         name: String,
         /// Start of the window of event times (default: now - jobs.lookback_s - gap)
         #[arg(long, value_parser = parse_cli_time)]

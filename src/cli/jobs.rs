@@ -1,4 +1,4 @@
-//! `airlog jobs run|list|backfill`: the player-event jobs by hand.
+//! `airlog jobs run|list|backfill`: the player-event jobs and the audience rollups by hand.
 
 use anyhow::bail;
 use diesel::{Connection, PgConnection};
@@ -12,7 +12,7 @@ pub(super) fn run(
     settings: &Settings,
     cmd: JobsCommand,
 ) -> anyhow::Result<()> {
-    use crate::jobs::{self, Job, Trigger, Window};
+    use crate::jobs::{self, Job, Named, Trigger, Window};
     let js = &settings.jobs;
     match cmd {
         JobsCommand::Run {
@@ -30,13 +30,9 @@ pub(super) fn run(
             if window.end <= window.start {
                 bail!("--to must be after --from");
             }
-            let selected: Vec<Job> = if name == "all" {
-                Job::ALL.to_vec()
-            } else {
-                vec![name.parse::<Job>().map_err(anyhow::Error::msg)?]
-            };
+            let named: Named = name.parse().map_err(anyhow::Error::msg)?;
             if full {
-                if selected != [Job::Sessions] {
+                if named != Named::One(Job::Sessions) {
                     bail!("--full applies to the sessions job only");
                 }
                 let written = conn.transaction(|c| {
@@ -45,8 +41,8 @@ pub(super) fn run(
                 println!("sessions: {written} sessions written (full recomputation)");
                 return Ok(());
             }
-            for job in selected {
-                let outcome = jobs::run(conn, job, window, now, js, Trigger::Cli)?;
+            for outcome in jobs::run_named(conn, named, window, now, settings, Trigger::Cli)? {
+                let job = &outcome.job;
                 match outcome.rows_changed {
                     Some(rows) => println!("{job}: {rows} rows changed (run {})", outcome.run_id),
                     None => println!(

@@ -2,6 +2,7 @@
 //! listening sessions. Each job is idempotent SQL in `sql/`, runs under an advisory lock (two
 //! runs of one job never overlap, across processes too) and is recorded in `job_run`.
 
+pub mod audience;
 pub mod scheduler;
 
 use std::fmt;
@@ -12,7 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::config::JobSettings;
+use crate::config::{JobSettings, Settings};
 use crate::db::{self, locks};
 // The audit trail is read where jobs are run (CLI, API, tests).
 pub use crate::db::jobs::{recent_runs, JobRun};
@@ -73,6 +74,53 @@ impl FromStr for Job {
             )
         })
     }
+}
+
+/// A job asked for by name: a player-event job, the audience rollups, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    One(Job),
+    Audience,
+    /// Every player-event job in order, then the audience rollups (which read what they close).
+    All,
+}
+
+impl FromStr for Named {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Named, String> {
+        match s {
+            "all" => Ok(Named::All),
+            audience::NAME => Ok(Named::Audience),
+            _ => s.parse::<Job>().map(Named::One).map_err(|_| {
+                format!(
+                    "unknown job {s:?} (expected one of: {}, {}, all)",
+                    Job::ALL.map(|j| j.name()).join(", "),
+                    audience::NAME
+                )
+            }),
+        }
+    }
+}
+
+/// Runs the named job(s) now, in order; the first failure stops.
+pub fn run_named(
+    conn: &mut PgConnection,
+    named: Named,
+    window: Window,
+    now: DateTime<Utc>,
+    settings: &Settings,
+    trigger: Trigger,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut out = Vec::new();
+    match named {
+        Named::One(job) => out.push(run(conn, job, window, now, &settings.jobs, trigger)?),
+        Named::Audience => out.push(audience::run(conn, settings, trigger)?),
+        Named::All => {
+            out = run_all(conn, window, now, &settings.jobs, trigger)?;
+            out.push(audience::run(conn, settings, trigger)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The event times a cleanup job looks at.
@@ -140,54 +188,83 @@ pub fn run(
     trigger: Trigger,
 ) -> anyhow::Result<Outcome> {
     let covered = (job != Job::Sessions).then_some((window.start, window.end));
-    let run_id = db::jobs::start_run(conn, job.name(), trigger.as_str(), covered)
-        .context("cannot record the job run")?;
-    let started = std::time::Instant::now();
-    let result = conn.transaction(|conn| -> anyhow::Result<Option<i64>> {
-        if !locks::try_xact_lock(conn, job.lock_key())? {
-            return Ok(None);
-        }
-        db::jobs::set_statement_timeout(conn, settings.timeout_s)?;
-        Ok(Some(execute(conn, job, window, now, settings)?))
-    });
-    let (rows, error, skipped) = match &result {
-        Ok(Some(rows)) => (Some(*rows), None, false),
-        Ok(None) => (
-            None,
-            Some("skipped: another run of this job is in progress".to_string()),
-            true,
-        ),
-        Err(e) => (None, Some(format!("{e:#}")), false),
+    let recorded = Recorded {
+        name: job.name(),
+        lock_key: job.lock_key(),
+        timeout_s: settings.timeout_s,
+        trigger,
+        covered,
     };
-    db::jobs::finish_run(conn, run_id, rows, error.as_deref())
-        .context("cannot record the end of the job run")?;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match result {
-        Ok(rows) => {
-            tracing::info!(
-                job = job.name(),
-                run_id,
-                rows = rows.unwrap_or(0),
-                skipped,
-                duration_ms,
-                "job finished"
-            );
-            Ok(Outcome {
-                job: job.name().into(),
-                run_id,
-                rows_changed: rows,
-                skipped,
-            })
-        }
-        Err(e) => {
-            tracing::error!(
-                job = job.name(),
-                run_id,
-                error = format!("{e:#}"),
-                duration_ms,
-                "job failed"
-            );
-            Err(e.context(format!("job {job} failed")))
+    recorded.run(conn, |conn| execute(conn, job, window, now, settings))
+}
+
+/// How a job run is recorded and guarded: its name in `job_run`, its advisory lock (two runs
+/// never overlap, across processes too), its statement timeout.
+pub struct Recorded {
+    pub name: &'static str,
+    pub lock_key: i64,
+    pub timeout_s: u64,
+    pub trigger: Trigger,
+    pub covered: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Recorded {
+    /// Runs `work` in one transaction under the lock, recording the run and its outcome.
+    pub fn run(
+        &self,
+        conn: &mut PgConnection,
+        work: impl FnOnce(&mut PgConnection) -> anyhow::Result<i64>,
+    ) -> anyhow::Result<Outcome> {
+        let name = self.name;
+        let run_id = db::jobs::start_run(conn, name, self.trigger.as_str(), self.covered)
+            .context("cannot record the job run")?;
+        let started = std::time::Instant::now();
+        let result = conn.transaction(|conn| -> anyhow::Result<Option<i64>> {
+            if !locks::try_xact_lock(conn, self.lock_key)? {
+                return Ok(None);
+            }
+            db::jobs::set_statement_timeout(conn, self.timeout_s)?;
+            Ok(Some(work(conn)?))
+        });
+        let (rows, error, skipped) = match &result {
+            Ok(Some(rows)) => (Some(*rows), None, false),
+            Ok(None) => (
+                None,
+                Some("skipped: another run of this job is in progress".to_string()),
+                true,
+            ),
+            Err(e) => (None, Some(format!("{e:#}")), false),
+        };
+        db::jobs::finish_run(conn, run_id, rows, error.as_deref())
+            .context("cannot record the end of the job run")?;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(rows) => {
+                tracing::info!(
+                    job = name,
+                    run_id,
+                    rows = rows.unwrap_or(0),
+                    skipped,
+                    duration_ms,
+                    "job finished"
+                );
+                Ok(Outcome {
+                    job: name.into(),
+                    run_id,
+                    rows_changed: rows,
+                    skipped,
+                })
+            }
+            Err(e) => {
+                tracing::error!(
+                    job = name,
+                    run_id,
+                    error = format!("{e:#}"),
+                    duration_ms,
+                    "job failed"
+                );
+                Err(e.context(format!("job {name} failed")))
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clokwerk::{AsyncScheduler, TimeUnits};
 
-use super::{run_all, Outcome, Trigger, Window};
-use crate::config::JobSettings;
+use super::{run_named, Named, Outcome, Trigger, Window};
+use crate::config::Settings;
 use crate::db::DbPool;
 use crate::shutdown::Shutdown;
 use crate::worker::{Next, OnError, Worker};
@@ -16,14 +16,16 @@ use crate::worker::{Next, OnError, Worker};
 /// How often the schedule is asked whether a pass is due.
 const POLL: Duration = Duration::from_secs(1);
 
-/// One scheduled pass: every job over the look-back window ending now.
-pub async fn tick(pool: &DbPool, settings: &JobSettings) -> anyhow::Result<Vec<Outcome>> {
+/// One scheduled pass: every job over the look-back window ending now, then the audience
+/// rollups.
+pub async fn tick(pool: &DbPool, settings: &Settings) -> anyhow::Result<Vec<Outcome>> {
     let settings = settings.clone();
     crate::db::run(pool, move |conn| {
         let now = chrono::Utc::now();
-        run_all(
+        run_named(
             conn,
-            Window::lookback(now, &settings),
+            Named::All,
+            Window::lookback(now, &settings.jobs),
             now,
             &settings,
             Trigger::Schedule,
@@ -41,15 +43,15 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// The scheduler for these settings; `None` when `jobs.enabled` is false.
-    pub fn new(pool: DbPool, settings: JobSettings, shutdown: Shutdown) -> Option<Scheduler> {
-        if !settings.enabled {
+    pub fn new(pool: DbPool, settings: Settings, shutdown: Shutdown) -> Option<Scheduler> {
+        if !settings.jobs.enabled {
             tracing::info!("job scheduler disabled (jobs.enabled = false)");
             return None;
         }
-        let interval_s = settings.interval_s;
+        let interval_s = settings.jobs.interval_s;
         let settings = Arc::new(settings);
         let mut schedule = AsyncScheduler::with_tz(chrono::Utc);
-        let interval = u32::try_from(settings.interval_s).unwrap_or(u32::MAX);
+        let interval = u32::try_from(interval_s).unwrap_or(u32::MAX);
         schedule.every(interval.seconds()).run(move || {
             let (pool, settings) = (pool.clone(), settings.clone());
             async move {

@@ -2,19 +2,21 @@
 //! loads the listening of the period and computes the figures. The API and `airlog report
 //! audience` both answer with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use diesel::PgConnection;
 use serde::Serialize;
 
-use crate::audience::figures::{self, Figures, Thresholds};
+use crate::audience::figures::{self, Figures};
 use crate::audience::period::{self, Daypart, Interval, Span};
-use crate::audience::{self as model, By, Validity};
+use crate::audience::rollup::{self, Block, Kind};
+use crate::audience::{self as model, By};
 use crate::config::Settings;
 use crate::db;
 use crate::domain::FieldError;
+use crate::jobs::audience::{self as audience_job, PLAY_CONTEXT};
 
 /// Most intervals one request may ask for (a year by quarter-hour is 35 040).
 const MAX_INTERVALS: usize = 40_000;
@@ -46,8 +48,13 @@ pub struct Rules {
     pub aqh_min_s: u32,
     /// Daypart windows counted (local wall clock), if restricted.
     pub daypart: Option<String>,
-    /// Sessions not counted, by the first rule that excluded them.
+    /// Sessions starting in the period not counted, by the first rule that excluded them.
     pub excluded: BTreeMap<String, u64>,
+    /// `rollups` (kept by the `audience` job) or `sessions` (computed now from the listening);
+    /// both give the same figures.
+    pub computed_from: String,
+    /// With rollups: the instant they are current to (their job's last run).
+    pub rollups_as_of: Option<String>,
 }
 
 /// The answer of `GET /api/v1/audience/`.
@@ -203,40 +210,192 @@ pub fn check(
     }))
 }
 
-/// Computes the report: loads the sessions overlapping the period and applies the definitions.
+/// Computes the report: from the rollups when they are current for the period and the period
+/// lies on the quarter-hour grid, else from the sessions by the definitions (the same figures,
+/// slower over long periods).
 pub fn compute(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    q: Query,
+) -> Result<Report, diesel::result::Error> {
+    if let Some(report) = from_rollups(conn, settings, &q)? {
+        return Ok(report);
+    }
+    compute_from_sessions(conn, settings, q)
+}
+
+/// Computes the report from the listening itself, by the definitions (what the rollups must
+/// equal; the benchmark compares them).
+pub fn compute_from_sessions(
     conn: &mut PgConnection,
     settings: &Settings,
     q: Query,
 ) -> Result<Report, diesel::result::Error> {
     let station_id = q.station.as_ref().map(|(id, _)| *id);
     let streams = db::audience::stream_sessions(conn, station_id, q.period)?;
-    let plays = db::audience::player_plays(conn, station_id, q.period)?;
-    let a = &settings.audience;
-    let validity = Validity {
-        robots: crate::domain::robots::Robots::new(&a.bot_allow, &a.bot_deny),
-        relay_addresses: a.relay_addresses.clone(),
-        min_session_s: a.min_session_s as f64,
-    };
-    let thresholds = Thresholds {
-        aqh_min_s: 300.0,
-        cume_min_s: a.cume_min_s as f64,
-    };
-    let gap_s = settings.jobs.session_gap_s as f64;
+    let context = Span::new(q.period.start - PLAY_CONTEXT, q.period.end + PLAY_CONTEXT);
+    let plays = db::audience::player_plays(conn, station_id, context)?;
+    let rules = audience_job::Rules::of(settings);
     let (tz, interval, by) = (q.tz, q.interval, q.by);
-    let assembled = model::assemble(streams, plays, &validity, gap_s, by);
+    let assembled = model::assemble(streams, plays, &rules.validity, rules.gap_s, by);
     let intervals = period::split(tz, q.period, interval);
-    let windows = match &q.daypart {
-        Some((_, d)) => d.windows(tz, q.period),
-        None => vec![q.period],
-    };
+    let windows = windows(&q);
+    let th = rules.thresholds;
     let (total, groups) = match by {
-        Some(_) => figures::compute_by_group(&assembled.sessions, &intervals, &windows, thresholds),
+        Some(_) => figures::compute_by_group(&assembled.sessions, &intervals, &windows, th),
         None => (
-            figures::compute(&assembled.sessions, &intervals, &windows, thresholds),
+            figures::compute(&assembled.sessions, &intervals, &windows, th),
             Vec::new(),
         ),
     };
+    let excluded = assembled.excluded_in(q.period);
+    Ok(assemble_report(settings, q, total, groups, excluded, None))
+}
+
+fn windows(q: &Query) -> Vec<Span> {
+    match &q.daypart {
+        Some((_, d)) => d.windows(q.tz, q.period),
+        None => vec![q.period],
+    }
+}
+
+/// The report from the rollups, or None when they cannot answer it exactly: every station at
+/// once (listeners are de-duplicated across stations), rules changed since they were made, a
+/// period reaching past their last run or with listening that arrived since, or a period or
+/// daypart off the quarter-hour grid.
+fn from_rollups(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    q: &Query,
+) -> Result<Option<Report>, diesel::result::Error> {
+    let Some((station_id, name)) = &q.station else {
+        return Ok(None);
+    };
+    let Some(state) = db::audience::rollup_state(conn, *station_id)? else {
+        return Ok(None);
+    };
+    let streams = db::audience::streams(conn, *station_id)?;
+    if state.rules != audience_job::fingerprint(settings, q.tz, &streams)
+        || q.period.end > state.as_of
+        || db::audience::pending_since(conn, &state, q.period, PLAY_CONTEXT)?
+    {
+        return Ok(None);
+    }
+    let intervals = period::split(q.tz, q.period, q.interval);
+    let windows = windows(q);
+    let insides: Vec<Vec<Span>> = intervals
+        .iter()
+        .map(|i| period::intersect(&[*i], &windows))
+        .collect();
+    let plans: Option<Vec<_>> = insides.iter().map(|i| rollup::decompose(q.tz, i)).collect();
+    let (Some(plans), Some(whole)) = (plans, rollup::decompose(q.tz, &[q.period])) else {
+        return Ok(None);
+    };
+    let prefix = match q.by {
+        Some(By::Stream) => Some("stream:"),
+        Some(By::Source) => Some("source:"),
+        Some(By::Station) | None => None,
+    };
+    // Blocks that are a whole interval are read for their figures; those an interval unites
+    // with others, with their listener sets too.
+    let mut starts: HashMap<(Kind, bool), Vec<DateTime<Utc>>> = HashMap::new();
+    for plan in &plans {
+        for (kind, span) in plan {
+            starts
+                .entry((*kind, plan.len() > 1))
+                .or_default()
+                .push(span.start);
+        }
+    }
+    for (kind, span) in &whole {
+        starts.entry((*kind, false)).or_default().push(span.start);
+    }
+    let mut stored: HashMap<(Kind, DateTime<Utc>, String), Block> = HashMap::new();
+    // With sets last, so a block wanted both ways keeps its sets.
+    let mut wanted: Vec<_> = starts.into_iter().collect();
+    wanted.sort_by_key(|((kind, sets), _)| (*sets, *kind));
+    for ((kind, sets), mut list) in wanted {
+        list.sort();
+        list.dedup();
+        for b in db::audience::blocks(conn, *station_id, kind, &list, &[""], prefix, sets)? {
+            stored.insert((b.kind, b.block.span.start, b.group), b.block);
+        }
+    }
+    let th = audience_job::Rules::of(settings).thresholds;
+    let figures_of = |group: &str| -> Vec<Figures> {
+        intervals
+            .iter()
+            .zip(&insides)
+            .zip(&plans)
+            .map(|((interval, inside), plan)| {
+                let parts: Vec<&Block> = plan
+                    .iter()
+                    .filter_map(|(k, s)| stored.get(&(*k, s.start, group.to_string())))
+                    .collect();
+                rollup::evaluate(*interval, inside, &parts, th)
+            })
+            .collect()
+    };
+    // A group has rows when it has listening in the period, as computed from the sessions.
+    let in_period = |group: &str| {
+        whole.iter().any(|(k, s)| {
+            stored
+                .get(&(*k, s.start, group.to_string()))
+                .is_some_and(|b| b.listening_us > 0)
+        })
+    };
+    let total = figures_of("");
+    let groups = match (q.by, prefix) {
+        (Some(By::Station), _) if in_period("") => vec![(name.clone(), total.clone())],
+        (_, Some(prefix)) => {
+            let mut names: Vec<&String> = stored
+                .keys()
+                .map(|(_, _, g)| g)
+                .filter(|g| g.starts_with(prefix) && in_period(g))
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+                .into_iter()
+                .map(|g| (g[prefix.len()..].to_string(), figures_of(g)))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut excluded = BTreeMap::new();
+    for (kind, span) in &whole {
+        if let Some(b) = stored.get(&(*kind, span.start, String::new())) {
+            for (rule, n) in [
+                ("robot", b.excluded.robot),
+                ("relay", b.excluded.relay),
+                ("too_short", b.excluded.too_short),
+            ] {
+                if n > 0 {
+                    *excluded.entry(rule).or_default() += n as u64;
+                }
+            }
+        }
+    }
+    Ok(Some(assemble_report(
+        settings,
+        q.clone(),
+        total,
+        groups,
+        excluded,
+        Some(state.as_of),
+    )))
+}
+
+fn assemble_report(
+    settings: &Settings,
+    q: Query,
+    total: Vec<Figures>,
+    groups: Vec<(String, Vec<Figures>)>,
+    excluded: BTreeMap<&'static str, u64>,
+    rollups_as_of: Option<DateTime<Utc>>,
+) -> Report {
+    let tz = q.tz;
+    let a = &settings.audience;
     let mut rows = Vec::new();
     for (i, f) in total.iter().enumerate() {
         rows.push(row(tz, f, None));
@@ -244,24 +403,30 @@ pub fn compute(
             rows.push(row(tz, &figures[i], Some(g.clone())));
         }
     }
-    Ok(Report {
+    Report {
         station: q.station.map(|(_, name)| name),
         time_zone: tz.name().to_string(),
-        interval: interval.to_string(),
-        by: by.map(|b| b.as_str().to_string()),
+        interval: q.interval.to_string(),
+        by: q.by.map(|b| b.as_str().to_string()),
         rules: Rules {
             min_session_s: a.min_session_s,
             cume_min_s: a.cume_min_s,
             aqh_min_s: 300,
             daypart: q.daypart.map(|(spec, _)| spec),
-            excluded: assembled
-                .excluded
+            excluded: excluded
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+            computed_from: if rollups_as_of.is_some() {
+                "rollups"
+            } else {
+                "sessions"
+            }
+            .to_string(),
+            rollups_as_of: rollups_as_of.map(|t| local(tz, t)),
         },
         results: rows,
-    })
+    }
 }
 
 fn local(tz: Tz, t: DateTime<Utc>) -> String {

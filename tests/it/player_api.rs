@@ -204,7 +204,9 @@ async fn jobs_run_on_demand_and_on_schedule_and_are_listed() {
     };
     let (status, body) = run("all").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["results"].as_array().unwrap().len(), 4);
+    // The four player-event jobs, then the audience rollups.
+    assert_eq!(body["results"].as_array().unwrap().len(), 5);
+    assert_eq!(body["results"][4]["job"], "audience");
     assert_eq!(app.get_json("/api/v1/jobs/", &read).await.0, 403);
 
     tokio::time::sleep(Duration::from_millis(2500)).await;
