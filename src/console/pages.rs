@@ -919,3 +919,48 @@ pub async fn health_page(
         ),
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_what_they_did_not_write() {
+        let key = Key {
+            time: DateTime::from_timestamp_micros(1_730_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        for direction in [Direction::After, Direction::Before] {
+            let c = Cursor::parse(&Cursor::encode(key, direction)).unwrap();
+            assert_eq!((c.key, c.direction), (key, direction));
+        }
+        for bad in ["", "x1.2", "o1", "o1.x", "n.5", "o99999999999999999999.1"] {
+            assert!(Cursor::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn days_are_checked_at_the_edge() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        assert_eq!(parse_day(None, today).unwrap(), today);
+        assert_eq!(parse_day(Some(""), today).unwrap(), today);
+        assert_eq!(
+            parse_day(Some("2024-10-26"), today).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 10, 26).unwrap()
+        );
+        for bad in ["26.10.2024", "2024-02-30", "1999-12-31", "2100-01-01"] {
+            assert!(parse_day(Some(bad), today).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forms_with_a_nul_character_are_refused() {
+        #[derive(Deserialize)]
+        struct F {
+            #[allow(dead_code)]
+            title: String,
+        }
+        assert!(parse::<F>(b"title=a%00b").is_err());
+        assert!(parse::<F>(b"title=ab").is_ok());
+    }
+}

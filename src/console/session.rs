@@ -234,3 +234,39 @@ pub fn proxy_user(state: &AppState, req: &HttpRequest) -> Option<String> {
     let user = req.headers().get(header.as_str())?.to_str().ok()?.trim();
     (!user.is_empty() && !user.contains('\0') && user.len() <= 200).then(|| user.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_signing_in_only_console_paths_are_followed() {
+        assert_eq!(
+            safe_next(Some("/console/stations/main/log?day=2024-10-26")),
+            "/console/stations/main/log?day=2024-10-26"
+        );
+        for elsewhere in [
+            "https://evil.example/",
+            "//evil.example/console/",
+            "/console/..//evil",
+            "/api/v1/tokens/",
+            "/console\\x",
+        ] {
+            assert_eq!(safe_next(Some(elsewhere)), "/console/", "{elsewhere}");
+        }
+        assert_eq!(safe_next(None), "/console/");
+    }
+
+    #[test]
+    fn form_tokens_must_match_the_session() {
+        let v = Viewer {
+            identity: "x".into(),
+            admin: false,
+            csrf: "a".repeat(64),
+        };
+        assert!(v.check_csrf(Some(&"a".repeat(64))).is_ok());
+        assert!(v.check_csrf(Some(&"b".repeat(64))).is_err());
+        assert!(v.check_csrf(None).is_err());
+        assert!(v.must_be_admin().is_err());
+    }
+}

@@ -820,3 +820,55 @@ pub fn health_page(
         @if !frame.viewer.admin { p.muted { "Tokens and webhooks are listed to admins only." } }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Europe::Zurich;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn clock_times_carry_their_offset_only_in_the_hour_a_clock_change_repeats() {
+        assert_eq!(
+            clock(t("2024-10-27T00:30:00Z"), Zurich),
+            "02:30:00 (+02:00)"
+        );
+        assert_eq!(
+            clock(t("2024-10-27T01:30:00Z"), Zurich),
+            "02:30:00 (+01:00)"
+        );
+        assert_eq!(clock(t("2024-10-27T02:30:00Z"), Zurich), "03:30:00");
+        assert_eq!(clock(t("2024-03-31T01:30:00Z"), Zurich), "03:30:00");
+    }
+
+    #[test]
+    fn receivers_show_their_host_and_nothing_of_path_query_or_credentials() {
+        assert_eq!(
+            host_of("https://discord.com/api/webhooks/1/SECRET?wait=true"),
+            "https://discord.com"
+        );
+        assert_eq!(
+            host_of("http://user:pw@10.0.0.7:8080/x"),
+            "http://10.0.0.7:8080"
+        );
+    }
+
+    #[test]
+    fn chart_scales_end_on_a_round_number_at_or_above_the_highest_value() {
+        assert_eq!(nice_max(0.0), 1.0);
+        assert_eq!(nice_max(10.5), 20.0);
+        assert_eq!(nice_max(200.0), 200.0);
+        assert_eq!(nice_max(3.2), 5.0);
+    }
+
+    #[test]
+    fn durations_read_as_a_clock() {
+        assert_eq!(duration_text(59.6), "1:00");
+        assert_eq!(duration_text(3599.0), "59:59");
+        assert_eq!(duration_text(7200.0), "2:00:00");
+        assert_eq!(duration_text(-3.0), "0:00");
+    }
+}

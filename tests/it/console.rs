@@ -328,6 +328,8 @@ async fn the_browser_shows_new_entries_live_walks_days_across_dst_cancels_as_adm
     let app = TestApp::spawn().await;
     let station_id = station(&app).await;
     let read = app.token(&[Scope::Read]);
+    // A browser loads two cores hard: tests that time fractions of a second wait meanwhile.
+    let _turn = crate::helpers::heavy_load().await;
     let b = Browser::start(1366, 900).await;
 
     // Sign in, land on the now page of the station.
@@ -865,6 +867,7 @@ async fn screenshots() {
     let app = &busy.app;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
+    let _turn = crate::helpers::heavy_load().await;
     let mut b = Browser::start(1366, 900).await;
     b.goto(&app.url("/console/signin")).await;
     std::fs::write(
@@ -945,6 +948,8 @@ async fn what_a_real_liquidsoap_monitor_logs_appears_on_the_open_log_page_within
     )
     .unwrap();
     let read = app.token(&[Scope::Read]);
+    // A browser loads two cores hard: tests that time fractions of a second wait meanwhile.
+    let _turn = crate::helpers::heavy_load().await;
     let b = Browser::start(1366, 900).await;
     browser_sign_in(&b, &app, &read, "/console/stations/main/log").await;
     b.execute("window.notReloaded = true;", json!([])).await;

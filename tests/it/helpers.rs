@@ -39,9 +39,9 @@ static CREATE_LOCK: Mutex<()> = Mutex::new(());
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 static TURNS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// Held for the whole of a test that loads the machine hard (dozens of mpv processes): tests
-/// that measure times to a fraction of a second (`timing`) do not run meanwhile, as on two
-/// cores the first starve the second.
+/// Held for the whole of a test that loads the machine hard (dozens of mpv processes, a
+/// browser): tests that measure times to a fraction of a second (`timing`) do not run
+/// meanwhile, as on two cores the first starve the second.
 pub async fn heavy_load() -> tokio::sync::RwLockWriteGuard<'static, ()> {
     TURNS.write().await
 }
