@@ -116,8 +116,11 @@ fn main() {
         common::copy_stream_events(&mut conn, listening(day, per_day, listeners));
         log_day(&mut conn, station, day, log_per_day);
     }
-    conn.batch_execute("VACUUM ANALYZE stats_stream_event; VACUUM ANALYZE onair_log")
-        .unwrap();
+    // One statement each: VACUUM cannot run inside the transaction a batch of several makes.
+    for table in ["stats_stream_event", "onair_log"] {
+        conn.batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .unwrap();
+    }
     let settings = Settings::default();
     let rules = Rules::of(&settings);
     let now = day_start(days + 1);
