@@ -33,6 +33,7 @@ bench:
 	$(CARGO) bench --bench stream_events -- --events 1000000
 	$(CARGO) bench --bench player_jobs -- --events 1000000 --devices 10000 --history-factor 10
 	$(CARGO) bench --bench audience -- --sessions 10000000 --listeners 300000
+	$(CARGO) bench --bench item_audience -- --entries 10000 --sessions 1000000
 
 ## screenshots: every console page at desktop (1366x900) and phone (390x844) width, in a real
 ## headless Chromium, into ./screenshots/ (not committed)
