@@ -97,7 +97,9 @@ fn day_of_listening(day: i64, per_day: usize, listeners: u64, seed: u64) -> Vec<
 
 fn copy_days(conn: &mut PgConnection, days: std::ops::Range<i64>, per_day: usize, listeners: u64) {
     let mut data = Vec::new();
-    let flush = |conn: &mut PgConnection, data: &mut Vec<u8>| copy_raw(conn, std::mem::take(data));
+    let flush = |conn: &mut PgConnection, data: &mut Vec<u8>| {
+        common::copy_stream_events(conn, std::mem::take(data))
+    };
     for day in days {
         data.extend(day_of_listening(day, per_day, listeners, 7));
         if data.len() > 64 << 20 {
@@ -105,32 +107,6 @@ fn copy_days(conn: &mut PgConnection, days: std::ops::Range<i64>, per_day: usize
         }
     }
     flush(conn, &mut data);
-}
-
-fn copy_raw(conn: &mut PgConnection, data: Vec<u8>) {
-    use airlog::db::schema::stats_stream_event as se;
-    diesel::copy_from(se::table)
-        .from_raw_data(
-            (
-                se::origin,
-                se::ip,
-                se::method,
-                se::path,
-                se::status,
-                se::bytes_sent,
-                se::user_agent,
-                se::seconds_connected,
-                se::time_start,
-                se::time_end,
-                se::device_key,
-            ),
-            |w: &mut dyn Write| -> Result<(), diesel::result::Error> {
-                w.write_all(&data)
-                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
-            },
-        )
-        .execute(conn)
-        .unwrap();
 }
 
 /// A database with the schema, a station in Zurich and its two streams.

@@ -252,3 +252,33 @@ pub fn with_database(url: &str, database: &str) -> String {
     };
     format!("{scheme}://{authority}/{database}{query}")
 }
+
+/// Loads stream events given as COPY text (origin, ip, method, path, status, bytes_sent,
+/// user_agent, seconds_connected, time_start, time_end, device_key; tab-separated lines).
+pub fn copy_stream_events(conn: &mut diesel::PgConnection, data: Vec<u8>) {
+    use airlog::db::schema::stats_stream_event as se;
+    use diesel::ExecuteCopyFromDsl;
+    use std::io::Write;
+    diesel::copy_from(se::table)
+        .from_raw_data(
+            (
+                se::origin,
+                se::ip,
+                se::method,
+                se::path,
+                se::status,
+                se::bytes_sent,
+                se::user_agent,
+                se::seconds_connected,
+                se::time_start,
+                se::time_end,
+                se::device_key,
+            ),
+            |w: &mut dyn Write| -> Result<(), diesel::result::Error> {
+                w.write_all(&data)
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+            },
+        )
+        .execute(conn)
+        .unwrap();
+}

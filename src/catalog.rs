@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use diesel::PgConnection;
-use lofty::prelude::{Accessor, AudioFile, TaggedFileExt};
+use lofty::prelude::{Accessor, AudioFile, ItemKey, TaggedFileExt};
 
-use crate::db::playout::{self, NewSound};
+use crate::db::playout::{self, NewSound, NewTrack};
 
 /// File endings taken for audio.
 const AUDIO: &[&str] = &[
@@ -66,11 +66,31 @@ pub fn read_sound(path: &Path, r#type: &str, program: &str) -> anyhow::Result<Ne
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
     }
+    let tag_text = |key: &ItemKey| {
+        tag.and_then(|t| t.get_string(key))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    // ID3 TPUB and Vorbis ORGANIZATION/PUBLISHER name the label where no LABEL tag is set.
+    let mut label = tag_text(&ItemKey::Label);
+    if label.is_empty() {
+        label = tag_text(&ItemKey::Publisher);
+    }
+    let mut composer = tag_text(&ItemKey::Composer);
+    if composer.is_empty() {
+        composer = tag_text(&ItemKey::Lyricist);
+    }
+    // A malformed ISRC tag is left out rather than refusing the file.
+    let isrc = crate::domain::recording::isrc(&tag_text(&ItemKey::Isrc)).unwrap_or_default();
     Ok(NewSound {
         path: path.display().to_string(),
         duration_s: (duration > 0.0).then_some(duration),
         title,
         artist: text(|t| t.artist()),
+        album: text(|t| t.album()),
+        label,
+        isrc,
+        composer,
         r#type: r#type.to_string(),
         program: program.to_string(),
         tracks: Vec::new(),
@@ -104,11 +124,17 @@ pub fn scan(
                         .into_iter()
                         .flatten()
                         .filter_map(|t| {
-                            Some((
-                                t["timestamp"].as_f64()?,
-                                t["artist"].as_str()?.to_string(),
-                                t["title"].as_str()?.to_string(),
-                            ))
+                            let text = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+                            Some(NewTrack {
+                                timestamp_s: t["timestamp"].as_f64()?,
+                                artist: text("artist"),
+                                title: text("title"),
+                                album: text("album"),
+                                label: text("label"),
+                                isrc: text("isrc"),
+                                composer: text("composer"),
+                                duration_s: t["duration"].as_f64(),
+                            })
                         })
                         .collect();
                 }

@@ -26,6 +26,7 @@ pub struct Settings {
     pub audience: AudienceSettings,
     pub console: ConsoleSettings,
     pub webhooks: WebhookSettings,
+    pub reports: ReportSettings,
 }
 
 /// The operator console (`/console/`).
@@ -109,6 +110,26 @@ impl Default for WebhookSettings {
     }
 }
 
+/// Royalty and regulator reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// The service's name in SoundExchange reports (with call letters); empty: the station's name.
+    pub service_name: String,
+    /// SoundExchange transmission category: A (webcast), B (broadcast simulcast), C
+    /// (news, talk, sports or business programming), ...
+    pub transmission_category: String,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            service_name: String::new(),
+            transmission_category: "A".into(),
+        }
+    }
+}
+
 /// What counts as listening in the audience figures.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -124,6 +145,12 @@ pub struct AudienceSettings {
     pub bot_allow: Vec<String>,
     /// User-agent substrings that are robots whatever else says.
     pub bot_deny: Vec<String>,
+    /// Listening (seconds) a listener needs of an item on air to count as one performance of
+    /// it (SoundExchange counts a listener who heard any part).
+    pub min_performance_s: f64,
+    /// Days stream events are kept once every station's audience rollups have taken them in
+    /// (0: kept for ever). Figures of older periods are then read from the rollups only.
+    pub stream_events_retention_days: u32,
 }
 
 impl Default for AudienceSettings {
@@ -134,6 +161,8 @@ impl Default for AudienceSettings {
             relay_addresses: Vec::new(),
             bot_allow: Vec::new(),
             bot_deny: Vec::new(),
+            min_performance_s: 1.0,
+            stream_events_retention_days: 0,
         }
     }
 }
@@ -377,6 +406,7 @@ impl Default for Settings {
             mpv: MpvSettings::default(),
             log: LogSettings::default(),
             audience: AudienceSettings::default(),
+            reports: ReportSettings::default(),
             console: ConsoleSettings::default(),
             webhooks: WebhookSettings::default(),
         }

@@ -17,6 +17,7 @@ mod player_events;
 pub(crate) mod playout;
 mod plays;
 pub mod ratelimit;
+mod reports;
 mod state;
 mod stream_events;
 mod tokens;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &crate::config::Setting
                 .route("/tokens/", web::get().to(tokens::list))
                 .configure(stream_events::configure)
                 .configure(audience::configure)
+                .configure(reports::configure)
                 .configure(|c| player_events::configure(c, &settings.player))
                 .configure(jobs::configure)
                 .configure(playout::configure)

@@ -39,6 +39,7 @@ use super::error::ErrorBody;
         (path = "/api/v1", api = super::plays::Doc, tags = ["plays"]),
         (path = "/api/v1", api = super::items::Doc, tags = ["items"]),
         (path = "/api/v1", api = super::audience::Doc, tags = ["audience"]),
+        (path = "/api/v1", api = super::reports::Doc, tags = ["reports"]),
         (path = "/api/v1", api = super::webhooks::Doc, tags = ["webhooks"]),
         (path = "/api/v1", api = super::media_servers::Doc, tags = ["media servers"]),
     ),
@@ -350,7 +351,7 @@ mod tests {
                 assert_eq!(secured, !OPEN.contains(&name.as_str()), "{name}");
             }
         }
-        assert_eq!(n, 54, "operations in the document");
+        assert_eq!(n, 56, "operations in the document");
         let mut ids: Vec<&str> = doc["paths"]
             .as_object()
             .unwrap()

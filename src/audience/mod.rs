@@ -3,6 +3,7 @@
 //! the database feeds it sessions, the API and the CLI print what it returns.
 
 pub mod figures;
+pub mod items;
 pub mod period;
 pub mod rollup;
 

@@ -65,6 +65,39 @@ pub enum ReportCommand {
     /// `GET /api/v1/audience/` answers them; e.g.
     /// `airlog report audience --station radio --from 2024-06-01 --until 2024-07-01 --interval week`
     Audience(AudienceArgs),
+    /// SoundExchange census Report of Use, e.g.
+    /// `airlog report soundexchange --station radio --month 2024-11 -o rou.txt`
+    Soundexchange(FileReportArgs),
+    /// Generic music report (CSV, one line per play: date, time, duration, artist, title,
+    /// album, label, ISRC, composer, plays, performances, TLH)
+    Music(FileReportArgs),
+    /// Programme log for regulators: every as-run entry in local time (CSV, or `--format html`
+    /// for a printable page)
+    ProgrammeLog(FileReportArgs),
+    /// Recordings that aired without ISRC or label, the most heard first (CSV or JSON)
+    Coverage(FileReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FileReportArgs {
+    /// The station's name
+    #[arg(long)]
+    pub station: String,
+    /// A local month, YYYY-MM (or give --from and --until)
+    #[arg(long, conflicts_with_all = ["from", "until"])]
+    pub month: Option<String>,
+    /// Start: an RFC 3339 instant, or YYYY-MM-DD (local midnight)
+    #[arg(long, requires = "until")]
+    pub from: Option<String>,
+    /// End, exclusive: an RFC 3339 instant, or YYYY-MM-DD (local midnight)
+    #[arg(long, requires = "from")]
+    pub until: Option<String>,
+    /// programme-log: csv or html; coverage: csv or json
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Write the report to this file (default: standard output)
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

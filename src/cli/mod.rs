@@ -50,8 +50,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             with_connection(&settings, |conn| mpv::import(conn, &files))
         }
         Command::Mpv(MpvCommand::Parse { all_events, files }) => mpv::parse(&files, all_events),
-        Command::Report(ReportCommand::Audience(args)) => {
-            with_connection(&settings, |conn| report::audience(conn, &settings, args))
+        Command::Report(cmd) => {
+            with_connection(&settings, |conn| report::run(conn, &settings, cmd))
         }
         Command::Openapi => {
             println!("{}", crate::api::openapi::document_json());

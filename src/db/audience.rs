@@ -214,6 +214,9 @@ pub struct RollupState {
     pub dirty_seen_prev: i64,
     #[diesel(sql_type = Timestamptz)]
     pub as_of: DateTime<Utc>,
+    /// The highest as-run log id whose item audience is in.
+    #[diesel(sql_type = BigInt)]
+    pub log_seen: i64,
 }
 
 pub fn rollup_state(conn: &mut PgConnection, station_id: i64) -> QueryResult<Option<RollupState>> {
@@ -226,12 +229,13 @@ pub fn rollup_state(conn: &mut PgConnection, station_id: i64) -> QueryResult<Opt
 pub fn save_rollup_state(conn: &mut PgConnection, s: &RollupState) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO audience_rollup_state AS s (station_id, rules, stream_seen, stream_seen_prev, \
-         stream_seen_count, dirty_seen, dirty_seen_prev, as_of) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         stream_seen_count, dirty_seen, dirty_seen_prev, as_of, log_seen) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (station_id) DO UPDATE SET rules = excluded.rules, \
          stream_seen = excluded.stream_seen, stream_seen_prev = excluded.stream_seen_prev, \
          stream_seen_count = excluded.stream_seen_count, dirty_seen = excluded.dirty_seen, \
-         dirty_seen_prev = excluded.dirty_seen_prev, as_of = excluded.as_of",
+         dirty_seen_prev = excluded.dirty_seen_prev, as_of = excluded.as_of, \
+         log_seen = excluded.log_seen",
     )
     .bind::<BigInt, _>(s.station_id)
     .bind::<Text, _>(&s.rules)
@@ -241,6 +245,7 @@ pub fn save_rollup_state(conn: &mut PgConnection, s: &RollupState) -> QueryResul
     .bind::<BigInt, _>(s.dirty_seen)
     .bind::<BigInt, _>(s.dirty_seen_prev)
     .bind::<Timestamptz, _>(s.as_of)
+    .bind::<BigInt, _>(s.log_seen)
     .execute(conn)
     .map(|_| ())
 }
@@ -593,10 +598,15 @@ pub fn replace_blocks(
     Ok(())
 }
 
-/// Forgets every block of a station (before a rebuild).
-pub fn clear_blocks(conn: &mut PgConnection, station_id: i64) -> QueryResult<usize> {
-    diesel::sql_query("DELETE FROM audience_block WHERE station_id = $1")
+/// Forgets the blocks of a station from `from` on (before a rebuild of those days).
+pub fn clear_blocks(
+    conn: &mut PgConnection,
+    station_id: i64,
+    from: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM audience_block WHERE station_id = $1 AND end_at > $2")
         .bind::<BigInt, _>(station_id)
+        .bind::<Timestamptz, _>(from)
         .execute(conn)
 }
 
@@ -637,4 +647,18 @@ pub fn pending_since(
         ))
         .get_result(conn)?;
     Ok(row.pending)
+}
+
+/// Removes the stream events that ended before `cutoff` and before every station's rollups
+/// were last brought up to date (never one the rollups have not taken in); returns how many.
+pub fn remove_stream_events_before(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM stats_stream_event WHERE time_end < $1 AND time_end < \
+         coalesce((SELECT min(as_of) - interval '1 day' FROM audience_rollup_state), '-infinity')",
+    )
+    .bind::<Timestamptz, _>(cutoff)
+    .execute(conn)
 }

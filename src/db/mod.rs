@@ -4,6 +4,7 @@
 pub mod audience;
 pub mod cluster;
 pub mod console;
+pub mod item_audience;
 pub mod items;
 pub mod jobs;
 pub mod keyset;

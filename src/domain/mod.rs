@@ -60,6 +60,7 @@ pub mod keyset;
 pub mod play;
 pub mod player_event;
 pub mod playout;
+pub mod recording;
 pub mod robots;
 pub mod stream_event;
 pub mod time;

@@ -13,6 +13,7 @@ use diesel::PgConnection;
 
 use super::{Outcome, Recorded, Trigger};
 use crate::audience::figures::Thresholds;
+use crate::audience::items::ItemAudience;
 use crate::audience::period::Span;
 use crate::audience::rollup::{self, Block, Kind, Piece};
 use crate::audience::{assemble, By, Validity};
@@ -38,6 +39,8 @@ pub struct Rules {
     pub thresholds: Thresholds,
     /// A pause longer than this ends a player session.
     pub gap_s: f64,
+    /// Listening of an item that makes a performance, in microseconds.
+    pub min_performance_us: i64,
 }
 
 impl Rules {
@@ -54,6 +57,7 @@ impl Rules {
                 cume_min_s: a.cume_min_s as f64,
             },
             gap_s: settings.jobs.session_gap_s as f64,
+            min_performance_us: (a.min_performance_s * 1e6).round() as i64,
         }
     }
 }
@@ -64,8 +68,9 @@ pub fn fingerprint(settings: &Settings, tz: Tz, streams: &[StreamRow]) -> String
     use sha1::{Digest, Sha1};
     let a = &settings.audience;
     let text = format!(
-        "v1|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
+        "v2|{}|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
         a.min_session_s,
+        a.min_performance_s,
         a.cume_min_s,
         settings.jobs.session_gap_s,
         a.relay_addresses,
@@ -116,7 +121,21 @@ pub fn roll_up(
         days += roll_up_station(conn, settings, &station, now, high_water)?;
     }
     db::audience::trim_player_changes(conn)?;
+    if let Some(cutoff) = retention_cutoff(settings, now) {
+        let removed = db::audience::remove_stream_events_before(conn, cutoff)?;
+        if removed > 0 {
+            tracing::info!(removed, %cutoff, "stream events past their retention removed");
+        }
+    }
     Ok(days)
+}
+
+/// The instant before which stream events are no longer kept, when a retention is set.
+pub fn retention_cutoff(settings: &Settings, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match settings.audience.stream_events_retention_days {
+        0 => None,
+        days => Some(now - Duration::days(days as i64)),
+    }
 }
 
 fn roll_up_station(
@@ -160,7 +179,12 @@ fn roll_up_station(
             (s.stream_seen, s.dirty_seen)
         }
         _ => {
-            let cleared = db::audience::clear_blocks(conn, station.id)?;
+            // With a retention, days whose stream events are gone cannot be made again: their
+            // blocks stay as they were made.
+            let keep_before = retention_cutoff(settings, now)
+                .map(|c| rollup::day_of(tz, local(c)).end)
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+            let cleared = db::audience::clear_blocks(conn, station.id, keep_before)?;
             tracing::info!(
                 station = station.name,
                 blocks = cleared,
@@ -174,10 +198,21 @@ fn roll_up_station(
                     tz.name(),
                     PLAY_CONTEXT,
                 )?);
+                let first_kept = local(keep_before);
+                days.retain(|d| *d >= first_kept);
             }
             (stream_hw, dirty_hw)
         }
     };
+    // Items on air: a new entry has an audience of its own and ends the item before it.
+    let log_after = match &state {
+        Some(s) if s.rules == rules_fp => s.log_seen,
+        _ => 0,
+    };
+    let (log_days, log_seen) = db::item_audience::log_days(conn, station.id, log_after, tz.name())?;
+    for d in log_days {
+        add_days(&mut days, d - Duration::days(1), d);
+    }
     days.retain(|d| *d <= today);
     let rules = Rules::of(settings);
     // Weeks and months: one gaining a day it had nothing of takes the day in (a union of
@@ -187,6 +222,7 @@ fn roll_up_station(
         let span = rollup::day_of(tz, *date);
         let had = db::audience::has_blocks(conn, station.id, Kind::Day, span.start)?;
         let blocks = day_blocks(conn, station.id, tz, *date, &rules)?;
+        item_audience(conn, station.id, span, now, &rules, &rules_fp)?;
         db::audience::replace_blocks(
             conn,
             station.id,
@@ -250,6 +286,7 @@ fn roll_up_station(
             dirty_seen: dirty_hw,
             dirty_seen_prev: dirty_prev,
             as_of: now,
+            log_seen,
         },
     )?;
     if !days.is_empty() {
@@ -289,16 +326,7 @@ pub fn day_blocks(
     rules: &Rules,
 ) -> anyhow::Result<Vec<StoredBlock>> {
     let day = rollup::day_of(tz, date);
-    let streams = db::audience::stream_sessions(conn, Some(station_id), day)?;
-    let context = Span::new(day.start - PLAY_CONTEXT, day.end + PLAY_CONTEXT);
-    let plays = db::audience::player_plays(conn, Some(station_id), context)?;
-    let assembled = assemble(
-        streams,
-        plays,
-        &rules.validity,
-        rules.gap_s,
-        Some(By::Stream),
-    );
+    let assembled = listening(conn, station_id, day, rules, Some(By::Stream))?;
     let inside: Vec<_> = assembled
         .sessions
         .iter()
@@ -349,4 +377,79 @@ pub fn day_blocks(
         });
     }
     Ok(out)
+}
+
+/// How long an item still on air (no next entry, no known length) counts as lasting: up to now,
+/// at most this long.
+pub const OPEN_ITEM_CAP: Duration = Duration::hours(6);
+
+/// Valid listening of a station over `span`, one listener model (see [`assemble`]).
+pub fn listening(
+    conn: &mut PgConnection,
+    station_id: i64,
+    span: Span,
+    rules: &Rules,
+    by: Option<By>,
+) -> anyhow::Result<crate::audience::Assembled> {
+    let streams = db::audience::stream_sessions(conn, Some(station_id), span)?;
+    let context = Span::new(span.start - PLAY_CONTEXT, span.end + PLAY_CONTEXT);
+    let plays = db::audience::player_plays(conn, Some(station_id), context)?;
+    Ok(assemble(streams, plays, &rules.validity, rules.gap_s, by))
+}
+
+/// The audience of a station's items that went on air in `period` (from the listening up to
+/// the end of the last of them), stored in place of what was there.
+pub fn item_audience(
+    conn: &mut PgConnection,
+    station_id: i64,
+    period: Span,
+    now: DateTime<Utc>,
+    rules: &Rules,
+    rules_fp: &str,
+) -> anyhow::Result<usize> {
+    let items = db::item_audience::item_spans(conn, station_id, period, now, OPEN_ITEM_CAP)?;
+    let audiences = match items.iter().map(|i| i.span.end).max() {
+        None => Vec::new(),
+        Some(end) => {
+            let reach = Span::new(period.start, end.max(period.start));
+            let heard = listening(conn, station_id, reach, rules, None)?;
+            crate::audience::items::audience(&heard.sessions, &items, rules.min_performance_us)
+        }
+    };
+    db::item_audience::replace(conn, station_id, period, &audiences, rules_fp)?;
+    Ok(audiences.len())
+}
+
+/// The audience of one as-run entry (a sound or track on air): the stored one while nothing
+/// changed under it, else computed now. None when the entry is not a sound or track.
+pub fn one_item(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    log_id: i64,
+) -> anyhow::Result<Option<(ItemAudience, &'static str)>> {
+    let Some((station_id, date)) = db::item_audience::on_air_entry(conn, log_id)? else {
+        return Ok(None);
+    };
+    let at = Span::new(date, date + Duration::microseconds(1));
+    let now = Utc::now();
+    let Some(item) = db::item_audience::item_spans(conn, station_id, at, now, OPEN_ITEM_CAP)?
+        .into_iter()
+        .find(|i| i.log_id == log_id)
+    else {
+        return Ok(None);
+    };
+    let stored = db::item_audience::stored(conn, &[log_id])?
+        .into_iter()
+        .next();
+    if let (Some(stored), Some(state)) = (stored, db::audience::rollup_state(conn, station_id)?) {
+        if stored.span == item.span
+            && !db::audience::pending_since(conn, &state, item.span, PLAY_CONTEXT)?
+        {
+            return Ok(Some((stored, "stored")));
+        }
+    }
+    let rules = Rules::of(settings);
+    let heard = listening(conn, station_id, item.span, &rules, None)?;
+    let a = crate::audience::items::audience(&heard.sessions, &[item], rules.min_performance_us);
+    Ok(a.into_iter().next().map(|a| (a, "computed")))
 }

@@ -186,6 +186,26 @@ pub fn check(
         problems.push(FieldError::new("until", "must be after from"));
     }
     let period = Span::new(from, until);
+    // Before the retention horizon only the rollups hold the listening.
+    if let Some(cutoff) = crate::jobs::audience::retention_cutoff(settings, chrono::Utc::now()) {
+        let windows = match &daypart {
+            Some((_, d)) => d.windows(tz, period),
+            None => vec![period],
+        };
+        let on_grid = windows
+            .iter()
+            .all(|w| rollup::on_grid(w.start) && rollup::on_grid(w.end));
+        if period.start < cutoff && (station.is_none() || !on_grid) {
+            problems.push(FieldError::new(
+                "from",
+                format!(
+                    "stream events before {cutoff} are no longer kept \
+                     (audience.stream_events_retention_days): ask for one station, with a period \
+                     and daypart on the quarter-hour grid, answered from the rollups"
+                ),
+            ));
+        }
+    }
     // Counted from the lengths first, so a century of quarter-hours is refused without work.
     let count = match period::count_at_most(period, interval) {
         n if n > 4 * MAX_INTERVALS as u64 => n as usize,

@@ -2,3 +2,6 @@
 //! command line alike.
 
 pub mod audience;
+pub mod music;
+pub mod programme_log;
+pub mod request;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airlog::db::playout::{self, DiffusionRow, NewSound, StationRow};
+use airlog::db::playout::{self, DiffusionRow, NewSound, NewTrack, StationRow};
 use airlog::monitor::liquidsoap::monitor::{Monitor, StationConfig};
 use airlog::monitor::playlists::PlaylistWriter;
 use chrono::{DateTime, Utc};
@@ -113,14 +113,18 @@ pub fn sound(db: &TestDb, path: &Path, seconds: f64, tracks: &[(f64, &str)]) -> 
         &NewSound {
             path: path.display().to_string(),
             duration_s: Some(seconds),
-            title: String::new(),
-            artist: String::new(),
             r#type: "archive".into(),
             program: "tests".into(),
             tracks: tracks
                 .iter()
-                .map(|(t, n)| (*t, "Band".to_string(), n.to_string()))
+                .map(|(t, n)| NewTrack {
+                    timestamp_s: *t,
+                    artist: "Band".to_string(),
+                    title: n.to_string(),
+                    ..NewTrack::default()
+                })
                 .collect(),
+            ..NewSound::default()
         },
     )
     .unwrap()

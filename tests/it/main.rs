@@ -12,6 +12,7 @@ mod console;
 mod contract;
 mod fuzz;
 mod health;
+mod item_reports;
 mod liquidsoap;
 mod liquidsoap_record;
 mod listening_figures;

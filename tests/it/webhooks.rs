@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use airlog::config::Settings;
-use airlog::db::playout::{self, NewLog, NewSound};
+use airlog::db::playout::{self, NewLog, NewSound, NewTrack};
 use airlog::domain::playout::LogType;
 use chrono::Utc;
 use diesel::{PgConnection, RunQueryDsl};
@@ -190,8 +190,14 @@ fn catalogue(conn: &mut PgConnection, tracks: usize) -> (i64, i64, Vec<i64>) {
             r#type: "other".into(),
             program: String::new(),
             tracks: (0..tracks)
-                .map(|i| (i as f64 * 30.0, format!("Artist {i}"), format!("Song {i}")))
+                .map(|i| NewTrack {
+                    timestamp_s: i as f64 * 30.0,
+                    artist: format!("Artist {i}"),
+                    title: format!("Song {i}"),
+                    ..NewTrack::default()
+                })
                 .collect(),
+            ..NewSound::default()
         },
     )
     .unwrap();

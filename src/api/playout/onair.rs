@@ -14,6 +14,16 @@ use crate::db::{self};
 use crate::domain::playout::LogType;
 use crate::domain::Key;
 
+/// An entry of the as-run log, with its audience when asked for (`audience=true`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LogEntry {
+    #[serde(flatten)]
+    pub row: LogRow,
+    /// Its audience (sounds and tracks), once the audience job computed it; null before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Option<crate::api::reports::ItemAudienceOut>>,
+}
+
 /// The as-run log filters as asked: `day` is a broadcast day in the station's time.
 struct LogQuery {
     station: Option<String>,
@@ -68,8 +78,9 @@ fn log_filter(
         ("source" = Option<String>, Query),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 5000, description = "rows per page (default 100)"),
         ("cursor" = Option<String>, Query, description = "a cursor from `next` or `previous`"),
+        ("audience" = Option<bool>, Query, description = "`true`: each sound and track with its audience (null until the audience job computed it)"),
     ),
-    responses((status = 200, description = "A page", body = crate::api::pagination::Page<LogRow>)),
+    responses((status = 200, description = "A page", body = crate::api::pagination::Page<LogEntry>)),
 )]
 pub(super) async fn list_onair(
     _c: Caller<ReadScope>,
@@ -86,26 +97,59 @@ pub(super) async fn list_onair(
         r#type: params.get("type", str::parse::<LogType>),
         source: params.text("source").map(str::to_string),
     };
+    let with_audience = params
+        .get("audience", |s| match s {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("must be true or false".to_string()),
+        })
+        .unwrap_or(false);
     let page = PageRequest::parse(&mut params, 100, 5000);
     params.finish()?;
     page.cursor_only("the as-run log")?;
     let request = page.clone();
     let settings = state.settings.clone();
-    let fetched = db::run(&state.pool, move |c| {
+    let fetched = db::run(&state.pool, move |c| -> Result<_, ApiError> {
         let filter = log_filter(c, &query, &settings)?;
-        pagination::fetch(
+        let fetched = pagination::fetch(
             c,
             &request,
             |c| playout::count_log(c, &filter),
             |c, key, dir, n| playout::log_page(c, &filter, key, dir, n),
             None,
-        )
+        )?;
+        let audiences: std::collections::HashMap<i64, _> = if with_audience {
+            let ids: Vec<i64> = fetched.rows.iter().map(|r| r.id).collect();
+            db::item_audience::stored(c, &ids)?
+                .into_iter()
+                .map(|a| (a.log_id, a))
+                .collect()
+        } else {
+            Default::default()
+        };
+        Ok(pagination::Fetched {
+            count: fetched.count,
+            rows: fetched
+                .rows
+                .into_iter()
+                .map(|row| LogEntry {
+                    audience: (with_audience && row.r#type == LogType::OnAir).then(|| {
+                        audiences
+                            .get(&row.id)
+                            .map(|a| crate::api::reports::ItemAudienceOut::of(a, "stored"))
+                    }),
+                    row,
+                })
+                .collect(),
+        })
     })
     .await?;
     Ok(
-        HttpResponse::Ok().json(pagination::build(&req, &page, fetched, |r: &LogRow| Key {
-            time: r.date,
-            id: r.id,
+        HttpResponse::Ok().json(pagination::build(&req, &page, fetched, |e: &LogEntry| {
+            Key {
+                time: e.row.date,
+                id: e.row.id,
+            }
         })),
     )
 }

@@ -8,7 +8,7 @@ use crate::api::auth::{AdminScope, Caller, ReadScope};
 use crate::api::error::ApiError;
 use crate::api::params::Params;
 use crate::api::AppState;
-use crate::db::playout::{self, NewSound};
+use crate::db::playout::{self, NewSound, NewTrack};
 use crate::db::{self};
 use crate::domain::FieldError;
 
@@ -21,6 +21,18 @@ struct TrackIn {
     artist: String,
     #[serde(default)]
     title: String,
+    #[serde(default)]
+    album: String,
+    /// The marketing label.
+    #[serde(default)]
+    label: String,
+    /// ISRC, e.g. `USRC17607839` (hyphens and an `ISRC` prefix are accepted).
+    #[serde(default)]
+    isrc: String,
+    #[serde(default)]
+    composer: String,
+    /// Seconds, when known.
+    duration: Option<f64>,
 }
 
 /// A sound of the catalogue with its tracks.
@@ -33,6 +45,16 @@ pub(super) struct SoundIn {
     title: String,
     #[serde(default)]
     artist: String,
+    #[serde(default)]
+    album: String,
+    /// The marketing label.
+    #[serde(default)]
+    label: String,
+    /// ISRC, e.g. `USRC17607839` (hyphens and an `ISRC` prefix are accepted).
+    #[serde(default)]
+    isrc: String,
+    #[serde(default)]
+    composer: String,
     #[serde(default = "other")]
     r#type: String,
     #[serde(default)]
@@ -83,7 +105,7 @@ const MAX_SOUND_S: f64 = 7.0 * 86_400.0;
     post,
     tag = "playout",
     path = "/sounds/",
-    description = "Creates or updates the sound at `path`, replacing its tracks (scope `admin`).",
+    description = "Creates or updates the sound at `path` and its tracks, with what royalty reports need (album, label, ISRC, composer; scope `admin`). A track keeps its id while its timestamp stays.",
     security(("token" = [])),
     request_body = SoundIn,
     responses((status = 200, description = "Saved", body = playout::SoundRow)),
@@ -119,6 +141,25 @@ pub(super) async fn put_sound(
             format!("must be a number of seconds, 0 to {MAX_SOUND_S}"),
         ));
     }
+    let isrc = crate::domain::recording::isrc(&s.isrc)
+        .map_err(|e| errors.push(FieldError::new("isrc", e)))
+        .unwrap_or_default();
+    let mut track_isrcs = Vec::new();
+    for (i, t) in s.tracks.iter().enumerate() {
+        track_isrcs.push(
+            crate::domain::recording::isrc(&t.isrc)
+                .map_err(|e| errors.push(FieldError::new(format!("tracks[{i}].isrc"), e)))
+                .unwrap_or_default(),
+        );
+        if t.duration
+            .is_some_and(|d| !d.is_finite() || !(0.0..MAX_SOUND_S).contains(&d))
+        {
+            errors.push(FieldError::new(
+                format!("tracks[{i}].duration"),
+                format!("must be a number of seconds, 0 to {MAX_SOUND_S}"),
+            ));
+        }
+    }
     let mut at = std::collections::HashMap::new();
     for (i, t) in s.tracks.iter().enumerate() {
         if !t.timestamp.is_finite()
@@ -144,12 +185,26 @@ pub(super) async fn put_sound(
         duration_s: s.duration,
         title: s.title,
         artist: s.artist,
+        album: s.album,
+        label: s.label,
+        isrc,
+        composer: s.composer,
         r#type: s.r#type,
         program: s.program,
         tracks: s
             .tracks
             .into_iter()
-            .map(|t| (t.timestamp, t.artist, t.title))
+            .zip(track_isrcs)
+            .map(|(t, isrc)| NewTrack {
+                timestamp_s: t.timestamp,
+                artist: t.artist,
+                title: t.title,
+                album: t.album,
+                label: t.label,
+                isrc,
+                composer: t.composer,
+                duration_s: t.duration,
+            })
             .collect(),
     };
     let row = db::run(&state.pool, move |c| playout::upsert_sound(c, &new)).await?;

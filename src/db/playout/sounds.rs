@@ -20,57 +20,93 @@ pub struct SoundRow {
     #[diesel(sql_type = Text)]
     pub artist: String,
     #[diesel(sql_type = Text)]
+    pub album: String,
+    /// The marketing label.
+    #[diesel(sql_type = Text)]
+    pub label: String,
+    #[diesel(sql_type = Text)]
+    pub isrc: String,
+    #[diesel(sql_type = Text)]
+    pub composer: String,
+    #[diesel(sql_type = Text)]
     pub r#type: String,
     #[diesel(sql_type = Text)]
     pub program: String,
+    /// The tracks: id, timestamp (seconds into the sound), artist, title, album, label, isrc,
+    /// composer, duration (seconds or null).
     #[diesel(sql_type = Jsonb)]
     pub tracks: serde_json::Value,
 }
 
-const SOUND_SELECT: &str = "SELECT s.id, s.path, s.duration_s, s.title, s.artist, s.type, s.program, \
+const SOUND_SELECT: &str = "SELECT s.id, s.path, s.duration_s, s.title, s.artist, s.album, s.label, s.isrc, \
+     s.composer, s.type, s.program, \
      coalesce((SELECT jsonb_agg(jsonb_build_object('id', t.id, 'timestamp', t.timestamp_s, 'artist', t.artist, \
-     'title', t.title) ORDER BY t.timestamp_s) FROM track t WHERE t.sound_id = s.id), '[]') AS tracks FROM sound s";
+     'title', t.title, 'album', t.album, 'label', t.label, 'isrc', t.isrc, 'composer', t.composer, \
+     'duration', t.duration_s) ORDER BY t.timestamp_s) FROM track t WHERE t.sound_id = s.id), '[]') AS tracks FROM sound s";
 
-/// A sound to store, with its tracks (seconds from the start, artist, title).
-#[derive(Debug, Clone)]
+/// A sound to store, with its tracks.
+#[derive(Debug, Clone, Default)]
 pub struct NewSound {
     pub path: String,
     pub duration_s: Option<f64>,
     pub title: String,
     pub artist: String,
+    pub album: String,
+    pub label: String,
+    /// Checked and normalised (`domain::recording::isrc`), or empty.
+    pub isrc: String,
+    pub composer: String,
     pub r#type: String,
     pub program: String,
-    pub tracks: Vec<(f64, String, String)>,
+    pub tracks: Vec<NewTrack>,
 }
 
-/// Creates or updates the sound at `path` and replaces its tracks.
+/// A track inside a sound, at seconds from its start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewTrack {
+    pub timestamp_s: f64,
+    pub artist: String,
+    pub title: String,
+    pub album: String,
+    pub label: String,
+    pub isrc: String,
+    pub composer: String,
+    pub duration_s: Option<f64>,
+}
+
+/// Creates or updates the sound at `path` and its tracks. A track keeps its id while its
+/// timestamp stays (log entries point at it); tracks no longer listed are removed.
 pub fn upsert_sound(conn: &mut PgConnection, s: &NewSound) -> QueryResult<SoundRow> {
     conn.transaction(|conn| {
-        let id = diesel::sql_query(
-            "INSERT INTO sound (path, duration_s, title, artist, type, program) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (path) DO UPDATE SET duration_s = excluded.duration_s, title = excluded.title, \
-             artist = excluded.artist, type = excluded.type, program = excluded.program, updated_at = now() \
-             RETURNING id",
-        )
-        .bind::<Text, _>(&s.path)
-        .bind::<Nullable<Double>, _>(s.duration_s)
-        .bind::<Text, _>(&s.title)
-        .bind::<Text, _>(&s.artist)
-        .bind::<Text, _>(&s.r#type)
-        .bind::<Text, _>(&s.program)
-        .get_result::<Id>(conn)?
-        .id;
-        diesel::sql_query("DELETE FROM track WHERE sound_id = $1").bind::<BigInt, _>(id).execute(conn)?;
-        diesel::sql_query(
-            "INSERT INTO track (sound_id, timestamp_s, artist, title) \
-             SELECT $1, t, a, n FROM unnest($2::float8[], $3::text[], $4::text[]) AS x(t, a, n)",
-        )
-        .bind::<BigInt, _>(id)
-        .bind::<Array<Double>, _>(s.tracks.iter().map(|t| t.0).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(s.tracks.iter().map(|t| t.1.clone()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(s.tracks.iter().map(|t| t.2.clone()).collect::<Vec<_>>())
-        .execute(conn)?;
-        diesel::sql_query(format!("{SOUND_SELECT} WHERE s.id = $1")).bind::<BigInt, _>(id).get_result(conn)
+        let id = diesel::sql_query(include_str!("../../../sql/sound_upsert.sql"))
+            .bind::<Text, _>(&s.path)
+            .bind::<Nullable<Double>, _>(s.duration_s)
+            .bind::<Text, _>(&s.title)
+            .bind::<Text, _>(&s.artist)
+            .bind::<Text, _>(&s.r#type)
+            .bind::<Text, _>(&s.program)
+            .bind::<Text, _>(&s.album)
+            .bind::<Text, _>(&s.label)
+            .bind::<Text, _>(&s.isrc)
+            .bind::<Text, _>(&s.composer)
+            .get_result::<Id>(conn)?
+            .id;
+        let t = &s.tracks;
+        let col = |f: fn(&NewTrack) -> &String| t.iter().map(|x| f(x).clone()).collect::<Vec<_>>();
+        diesel::sql_query(include_str!("../../../sql/tracks_replace.sql"))
+            .bind::<BigInt, _>(id)
+            .bind::<Array<Double>, _>(t.iter().map(|x| x.timestamp_s).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(col(|x| &x.artist))
+            .bind::<Array<Text>, _>(col(|x| &x.title))
+            .bind::<Array<Text>, _>(col(|x| &x.album))
+            .bind::<Array<Text>, _>(col(|x| &x.label))
+            .bind::<Array<Text>, _>(col(|x| &x.isrc))
+            .bind::<Array<Text>, _>(col(|x| &x.composer))
+            .bind::<Array<Nullable<Double>>, _>(t.iter().map(|x| x.duration_s).collect::<Vec<_>>())
+            .execute(conn)?;
+        diesel::sql_query(format!("{SOUND_SELECT} WHERE s.id = $1"))
+            .bind::<BigInt, _>(id)
+            .get_result(conn)
     })
 }
 
