@@ -317,26 +317,23 @@ fn from_rollups(
         Some(By::Station) | None => None,
     };
     // Blocks that are a whole interval are read for their figures; those an interval unites
-    // with others, with their listener sets too.
-    let mut starts: HashMap<(Kind, bool), Vec<DateTime<Utc>>> = HashMap::new();
+    // with others, with their listener sets too. Each block is read once.
+    let mut sets_of: HashMap<(Kind, DateTime<Utc>), bool> = HashMap::new();
     for plan in &plans {
         for (kind, span) in plan {
-            starts
-                .entry((*kind, plan.len() > 1))
-                .or_default()
-                .push(span.start);
+            *sets_of.entry((*kind, span.start)).or_default() |= plan.len() > 1;
         }
     }
     for (kind, span) in &whole {
-        starts.entry((*kind, false)).or_default().push(span.start);
+        sets_of.entry((*kind, span.start)).or_default();
+    }
+    let mut starts: HashMap<(Kind, bool), Vec<DateTime<Utc>>> = HashMap::new();
+    for ((kind, start), sets) in sets_of {
+        starts.entry((kind, sets)).or_default().push(start);
     }
     let mut stored: HashMap<(Kind, DateTime<Utc>, String), Block> = HashMap::new();
-    // With sets last, so a block wanted both ways keeps its sets.
-    let mut wanted: Vec<_> = starts.into_iter().collect();
-    wanted.sort_by_key(|((kind, sets), _)| (*sets, *kind));
-    for ((kind, sets), mut list) in wanted {
+    for ((kind, sets), mut list) in starts {
         list.sort();
-        list.dedup();
         for b in db::audience::blocks(conn, *station_id, kind, &list, &[""], prefix, sets)? {
             stored.insert((b.kind, b.block.span.start, b.group), b.block);
         }
