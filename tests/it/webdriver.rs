@@ -250,13 +250,26 @@ impl Browser {
     /// Ends the session (closing its pages' connections) and the driver.
     pub async fn quit(mut self) {
         let _ = self.client.delete(&self.session).send().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Nothing left for Drop to delete; it ends the driver.
+        self.session.clear();
     }
 }
 
 impl Drop for Browser {
+    /// A test that fails before `quit` still ends its browser: killing chromedriver alone would
+    /// leave Chromium running, so the session is deleted first (plain HTTP/1.0, no runtime
+    /// needed in a destructor).
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let rest = self.session.trim_start_matches("http://");
+        if let Some((addr, path)) = rest.split_once('/').filter(|_| !rest.is_empty()) {
+            if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(stream, "DELETE /{path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
