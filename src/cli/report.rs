@@ -37,16 +37,7 @@ fn audience(
         daypart: args.daypart,
         by: args.by,
     };
-    let query = match audience::check(conn, settings, &asked)? {
-        Ok(q) => q,
-        Err(problems) => {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("--{}: {}", p.field, p.message))
-                .collect();
-            anyhow::bail!("{}", lines.join("; "));
-        }
-    };
+    let query = audience::check(conn, settings, &asked)?.map_err(as_flags)?;
     let report = audience::compute(conn, settings, query)?;
     match args.format.as_str() {
         "csv" => print!("{}", audience::to_csv(&report)),
@@ -72,16 +63,7 @@ fn file(
         until: args.until,
         format: args.format,
     };
-    let req = match request::check(conn, kind, &asked)? {
-        Ok(r) => r,
-        Err(problems) => {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("--{}: {}", p.field, p.message))
-                .collect();
-            anyhow::bail!("{}", lines.join("; "));
-        }
-    };
+    let req = request::check(conn, kind, &asked)?.map_err(as_flags)?;
     let spinner = indicatif::ProgressBar::new_spinner().with_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .expect("valid template"),
@@ -105,4 +87,13 @@ fn file(
         eprintln!("SoundExchange file name: {}", out.file_name);
     }
     Ok(())
+}
+
+/// The problems of a request, named by the flags that gave them.
+fn as_flags(problems: Vec<crate::domain::FieldError>) -> anyhow::Error {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("--{}: {}", p.field, p.message))
+        .collect();
+    anyhow::anyhow!("{}", lines.join("; "))
 }
