@@ -137,7 +137,7 @@ pub async fn events(
                 let data = serde_json::json!({
                     "id": row.id,
                     "type": row.r#type.as_str(),
-                    "html": views::log_row(row, tz).into_string(),
+                    "html": views::log_row(row, tz, None).into_string(),
                 });
                 let event = format!("id: {}\nevent: entry\ndata: {data}\n\n", row.id);
                 if tx.send(Bytes::from(event)).await.is_err() {

@@ -502,12 +502,19 @@ fn log_view(
         };
         (rows, older, newer)
     };
+    // Each sound and track with its audience, once the audience job computed it.
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let audience = crate::db::item_audience::stored(c, &ids)?
+        .into_iter()
+        .map(|a| (a.log_id, a))
+        .collect();
     Ok(views::LogView {
         day,
         today,
         tz: s.tz,
         kind: ask.kind.as_str(),
         rows,
+        audience,
         older,
         newer,
         total,

@@ -10,6 +10,9 @@ use maud::{html, Markup, DOCTYPE};
 use super::session::Viewer;
 use crate::db::console::{Health, MonitorState};
 use crate::db::player_events::SourceCount;
+use std::collections::HashMap;
+
+use crate::audience::items::ItemAudience;
 use crate::db::playout::{DiffusionRow, LogRow};
 use crate::db::tokens::TokenRow;
 use crate::db::webhooks::EndpointRow;
@@ -232,8 +235,10 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// One row of the as-run log (the log page, the now page and live events all use it).
-pub fn log_row(row: &LogRow, tz: Tz) -> Markup {
+/// One row of the as-run log (the log page, the now page and live events all use it), with
+/// the item's audience when known: listeners at its start and performances (distinct
+/// listeners who heard it).
+pub fn log_row(row: &LogRow, tz: Tz, audience: Option<&ItemAudience>) -> Markup {
     let kind = kind_of(row);
     html! {
         tr data-entry-id=(row.id) data-kind=(kind) {
@@ -247,20 +252,35 @@ pub fn log_row(row: &LogRow, tz: Tz) -> Markup {
                 @if let Some(p) = &row.path { (file_name(p)) }
             }
             td.source { (row.source) }
+            @match audience {
+                Some(a) => {
+                    td.num data-testid="at-start" title="listeners at its start" { (a.listeners_at_start) }
+                    td.num data-testid="performances" title="distinct listeners who heard it" { (a.performances) }
+                }
+                None => { td.num.muted { "–" } td.num.muted { "–" } }
+            }
         }
     }
 }
 
-fn log_table(rows: &[LogRow], tz: Tz, kind: &str, live: bool) -> Markup {
+fn log_table(
+    rows: &[LogRow],
+    audience: &HashMap<i64, ItemAudience>,
+    tz: Tz,
+    kind: &str,
+    live: bool,
+) -> Markup {
     html! {
         div.table-wrap {
             table #log data-testid="log" data-kind=(kind) data-live=(if live { "1" } else { "0" }) {
                 thead { tr {
                     th scope="col" { "Time" } th scope="col" { "Type" } th scope="col" { "Title" }
                     th scope="col" { "Sound" } th scope="col" { "Source" }
+                    th scope="col" title="listeners at its start" { "Listeners" }
+                    th scope="col" title="distinct listeners who heard it" { "Performances" }
                 } }
                 tbody {
-                    @for row in rows { (log_row(row, tz)) }
+                    @for row in rows { (log_row(row, tz, audience.get(&row.id))) }
                 }
             }
         }
@@ -390,7 +410,7 @@ pub fn now_page(frame: &Frame<'_>, v: &NowView, recent: &[LogRow], last_id: i64)
         html! {
             (now_panel(v))
             h2 { "Today's latest entries " span.live data-testid="live" { "" } }
-            (log_table(recent, v.tz, "all", true))
+            (log_table(recent, &HashMap::new(), v.tz, "all", true))
             p { a href=(station_path(frame.station, Tab::Log)) { "The whole day →" } }
         },
     )
@@ -403,6 +423,8 @@ pub struct LogView<'a> {
     pub tz: Tz,
     pub kind: &'a str,
     pub rows: Vec<LogRow>,
+    /// The stored audience of the rows that have one.
+    pub audience: HashMap<i64, ItemAudience>,
     /// Cursors to older and newer entries of the day, when there are any.
     pub older: Option<String>,
     pub newer: Option<String>,
@@ -478,7 +500,7 @@ pub fn log_page(frame: &Frame<'_>, v: &LogView<'_>) -> Markup {
         @if let Some(c) = &v.newer {
             p { a data-testid="newer" href=(log_link(station, v.day, v.kind, Some(c))) { "↑ Newer entries" } }
         }
-        (log_table(&v.rows, v.tz, v.kind, live))
+        (log_table(&v.rows, &v.audience, v.tz, v.kind, live))
         @if let Some(c) = &v.older {
             p { a.button data-testid="older" href=(log_link(station, v.day, v.kind, Some(c))) { "Older entries ↓" } }
         }
@@ -501,7 +523,7 @@ pub fn print_page(station: &str, v: &LogView<'_>, printed: DateTime<Utc>) -> Mar
                         (v.total) " entries. Printed " (printed.with_timezone(&v.tz).format("%Y-%m-%d %H:%M %Z")) "."
                     }
                 }
-                (log_table(&v.rows, v.tz, v.kind, false))
+                (log_table(&v.rows, &v.audience, v.tz, v.kind, false))
             }
         }
     }

@@ -90,7 +90,7 @@ fn log_entry(app: &TestApp, station_id: i64, date: &str, title: &str) -> i64 {
 }
 
 /// Signs in over HTTP with `token`; the session cookie's value.
-async fn sign_in(app: &TestApp, token: &str) -> String {
+pub async fn sign_in(app: &TestApp, token: &str) -> String {
     let c = client();
     let res = c.get(app.url("/console/signin")).send().await.unwrap();
     let pairing = cookie_value(&set_cookie(&res, "airlog_console_signin").unwrap());
@@ -107,7 +107,11 @@ async fn sign_in(app: &TestApp, token: &str) -> String {
     cookie_value(&set_cookie(&res, "airlog_console").unwrap())
 }
 
-async fn get(app: &TestApp, path: &str, session: Option<&str>) -> (u16, String, Option<String>) {
+pub async fn get(
+    app: &TestApp,
+    path: &str,
+    session: Option<&str>,
+) -> (u16, String, Option<String>) {
     let mut req = client().get(app.url(path));
     if let Some(s) = session {
         req = req.header("Cookie", format!("airlog_console={s}"));

@@ -263,6 +263,26 @@ async fn the_audience_of_each_item_is_that_computed_by_hand() {
     }
     let plain = app.get_ok("/api/v1/onair/?station=radio", &read).await;
     assert!(plain["results"][0].get("audience").is_none());
+    // The operator console's log shows them on each row.
+    let session = crate::console::sign_in(&app, &read).await;
+    let (status, html, _) = crate::console::get(
+        &app,
+        "/console/stations/radio/log?day=2024-01-15",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for (id, performances, at_start, _, _) in expected(&f) {
+        let row = &html[html.find(&format!("data-entry-id=\"{id}\"")).unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(&format!("data-testid=\"performances\" title=\"distinct listeners who heard it\">{performances}<")), "{row}");
+        assert!(
+            row.contains(&format!(
+                "data-testid=\"at-start\" title=\"listeners at its start\">{at_start}<"
+            )),
+            "{row}"
+        );
+    }
 
     // Late listening: L6 all of T2 arrives; the stored audience is not used until the job ran.
     let ingest = app.token(&[Scope::Ingest]);
