@@ -56,13 +56,7 @@ async fn query(state: &AppState, req: &HttpRequest) -> Result<Query, ApiError> {
         Ok(report::check(conn, &settings, &asked)?)
     })
     .await?;
-    checked.map_err(|problems| {
-        let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-        ApiError::validation(
-            format!("invalid query parameters: {}", names.join(", ")),
-            problems,
-        )
-    })
+    checked.map_err(ApiError::invalid_params)
 }
 
 /// Computes the report on the blocking pool (it loads and walks every session of the period).

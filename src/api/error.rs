@@ -51,6 +51,15 @@ impl ApiError {
         }
     }
 
+    /// Query parameters refused: the message names each, the details say why.
+    pub fn invalid_params(problems: Vec<FieldError>) -> ApiError {
+        let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        ApiError::validation(
+            format!("invalid query parameters: {}", names.join(", ")),
+            problems,
+        )
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             ApiError::Validation { .. } => "validation",

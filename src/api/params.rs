@@ -84,11 +84,7 @@ impl Params {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            let names: Vec<&str> = self.errors.iter().map(|e| e.field.as_str()).collect();
-            Err(ApiError::validation(
-                format!("invalid query parameters: {}", names.join(", ")),
-                self.errors,
-            ))
+            Err(ApiError::invalid_params(self.errors))
         }
     }
 }

@@ -76,13 +76,7 @@ async fn report(
     params.finish()?;
     let settings = state.settings.clone();
     let out = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let req = request::check(conn, kind, &asked)?.map_err(|problems| {
-            let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-            ApiError::validation(
-                format!("invalid query parameters: {}", names.join(", ")),
-                problems,
-            )
-        })?;
+        let req = request::check(conn, kind, &asked)?.map_err(ApiError::invalid_params)?;
         request::make(conn, &settings, &req, &mut |_| {}).map_err(ApiError::Internal)
     })
     .await?;
