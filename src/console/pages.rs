@@ -20,6 +20,7 @@ use crate::db::{self, console, player_events, tokens};
 use crate::domain::playout::{DiffusionType, LogType};
 use crate::domain::{Direction, Key};
 use crate::reports::audience as report;
+use crate::reports::csv_field;
 
 /// Entries on one page of the log.
 const PAGE_ROWS: i64 = 200;
@@ -569,14 +570,6 @@ pub async fn print_page(
 ) -> Result<HttpResponse, ConsoleError> {
     let (s, view) = read_log(&state, name.into_inner(), &req, true).await?;
     Ok(page(views::print_page(&s.row.name, &view, Utc::now())))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// `GET /console/stations/{name}/log.csv?day=&type=`: the day as CSV, oldest first, times in

@@ -477,19 +477,12 @@ fn row(tz: Tz, f: &Figures, group: Option<String>) -> Row {
 pub fn to_csv(report: &Report) -> String {
     let mut out =
         String::from("start,end,group,aqh,cume,tlh_hours,tsl_minutes,aas,peak,peak_at,sessions\n");
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
     for r in &report.results {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{}\n",
             r.start,
             r.end,
-            quote(r.group.as_deref().unwrap_or("")),
+            super::csv_field(r.group.as_deref().unwrap_or("")),
             r.aqh,
             r.cume,
             r.tlh_hours,

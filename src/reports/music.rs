@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use diesel::PgConnection;
 use serde::Serialize;
 
+pub use super::csv_field;
 use crate::audience::items::ItemAudience;
 use crate::audience::period::Span;
 use crate::config::Settings;
@@ -101,15 +102,6 @@ pub fn items(
             }
         })
         .collect())
-}
-
-/// RFC 4180 quoting: a field with a comma, quote or line break is quoted, quotes doubled.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// Columns of the generic music report, in order.
